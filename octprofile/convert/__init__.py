@@ -1,0 +1,6 @@
+"""Placement rules and the converter that applies them to a vanilla module tree."""
+
+from octprofile.convert.converter import ConversionError, convert, execution_order
+from octprofile.convert.placement import RULES, PlacementError
+
+__all__ = ["RULES", "ConversionError", "PlacementError", "convert", "execution_order"]

@@ -1,0 +1,111 @@
+"""Turn a vanilla model into its octave version by swapping layers in its own module tree.
+
+The architecture is never written twice: the vanilla model's forward code runs unchanged, with
+OctConv2d / OctBatchNorm2d in place of the planned convs and their norms, and ``OctPair`` carrying
+the (high, low) map through the parameter-free modules and residual additions in between.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from octprofile.convert.placement import RULES, Plan, PlacementError, is_depthwise
+from octprofile.nn import ChannelSplit, OctBatchNorm2d, OctConv2d, OctPair, check_alpha
+from octprofile.nn.meta import ModuleScope, run_on_meta
+
+
+class ConversionError(ValueError):
+    """The model cannot be converted as asked; the message names the layer."""
+
+
+def execution_order(model: nn.Module, input_shape: tuple[int, ...]) -> list[str]:
+    """Names of the leaf modules in the order one forward pass calls them (repeats kept)."""
+    order: list[str] = []
+    handles = [module.register_forward_pre_hook(lambda _m, _i, name=name: order.append(name))
+               for name, module in model.named_modules() if not list(module.children())]
+    try:
+        run_on_meta(model, input_shape)
+    except Exception as error:
+        raise ConversionError(f"the vanilla model fails on input {tuple(input_shape)}: {error}") from error
+    finally:
+        for handle in handles:
+            handle.remove()
+    return order
+
+
+def group_multiples(model: nn.Module) -> dict[int, int]:
+    """For each channel count read or written by a grouped (not depthwise) conv, the multiple its
+    low part must be: every path of an octave grouped conv keeps the vanilla group count."""
+    multiples: dict[int, int] = {}
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d) and module.groups > 1 and not is_depthwise(module):
+            for channels in (module.in_channels, module.out_channels):
+                multiples[channels] = math.lcm(multiples.get(channels, 1), module.groups)
+    return multiples
+
+
+def convert(model: nn.Module, alpha: float, family: str, input_shape: tuple[int, ...], *,
+            everywhere: bool = False, exchange_hl: bool = True, exchange_lh: bool = True) -> nn.Module:
+    """Convert ``model`` in place by the ``family`` placement rule and return it.
+
+    ``input_shape`` (N, C, H, W) is only used to trace the model on the meta device.
+    """
+    alpha = check_alpha(alpha)
+    order = execution_order(model, input_shape)
+    if alpha == 0.0:
+        return model
+    modules = dict(model.named_modules())
+    conv_order = list(dict.fromkeys(n for n in order if isinstance(modules[n], nn.Conv2d)))
+    try:
+        plan = RULES[family](model, alpha, everywhere, conv_order)
+    except PlacementError as error:
+        raise ConversionError(str(error)) from error
+    apply_plan(model, plan, order, exchange_hl=exchange_hl, exchange_lh=exchange_lh)
+    validate(model, input_shape)
+    return model
+
+
+def apply_plan(model: nn.Module, plan: Plan, order: list[str], *, exchange_hl: bool = True,
+               exchange_lh: bool = True) -> None:
+    """Swap each planned conv for an OctConv2d and each norm that follows it for an OctBatchNorm2d."""
+    modules = dict(model.named_modules())
+    multiples = group_multiples(model)
+    last_split: ChannelSplit | None = None
+    for name in order:
+        module = modules[name]
+        if isinstance(module, nn.Conv2d):
+            alpha_in, alpha_out = plan.get(name, (0.0, 0.0))
+            if (alpha_in, alpha_out) == (0.0, 0.0):
+                last_split = None
+                continue
+            in_split = ChannelSplit.from_alpha(module.in_channels, alpha_in, multiples.get(module.in_channels, 1))
+            out_split = ChannelSplit.from_alpha(module.out_channels, alpha_out,
+                                                multiples.get(module.out_channels, 1))
+            try:
+                octave = OctConv2d.from_conv(module, alpha_in, alpha_out, in_split=in_split,
+                                             out_split=out_split, exchange_hl=exchange_hl,
+                                             exchange_lh=exchange_lh)
+            except ValueError as error:
+                raise ConversionError(f"cannot convert layer '{name}' ({module}): {error}") from error
+            model.set_submodule(name, octave)
+            last_split = out_split if out_split.low else None
+        elif isinstance(module, nn.BatchNorm2d) and last_split is not None:
+            model.set_submodule(name, OctBatchNorm2d.from_bn(module, last_split))
+            last_split = None
+        elif isinstance(module, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm):
+            last_split = None
+
+
+def validate(model: nn.Module, input_shape: tuple[int, ...]) -> None:
+    """Run the converted model on meta tensors; a layer that cannot take the octave pair is named."""
+    scope = ModuleScope()
+    try:
+        with scope.watch(model):
+            output = run_on_meta(model, input_shape)
+    except Exception as error:
+        raise ConversionError(
+            f"layer {scope.current()} cannot run on the octave model: {error}") from error
+    if isinstance(output, OctPair):
+        raise ConversionError("the model still returns an octave pair: no conv leaves the octave before the output")

@@ -1,0 +1,121 @@
+"""Where alpha goes: per family, which conv gets which (alpha_in, alpha_out).
+
+The default ("reference") follows the paper's reference implementation: stem and classifier
+vanilla, and the last, lowest-resolution stage vanilla too (its low-frequency map would be
+3.5x3.5 at 224^2). ``everywhere=True`` makes every stage after the stem octave; the global
+average pool then merges the pair (exactly, as pooling is linear).
+A conv missing from a plan stays a vanilla nn.Conv2d.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+Plan = dict[str, tuple[float, float]]
+PlacementRule = Callable[[nn.Module, float, bool, list[str]], Plan]
+
+# mobile networks: octave where the map is at least 1/16 of the input side (14x14 at 224^2)
+MOBILE_OCTAVE_MAX_STRIDE = 16
+
+
+class PlacementError(ValueError):
+    """The model's structure does not admit the requested placement."""
+
+
+def is_depthwise(conv: nn.Conv2d) -> bool:
+    return conv.groups > 1 and conv.groups == conv.in_channels
+
+
+def _stride(conv: nn.Conv2d) -> int:
+    stride = conv.stride
+    return stride[0] if isinstance(stride, tuple) else stride
+
+
+def resnet(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str]) -> Plan:
+    """Blocks of stages ``layer1..layerN``; the first block of layer1 enters the octave (its conv1
+    and projection shortcut go 0 -> alpha) and, by default, the first block of the last stage
+    leaves it the same way (alpha -> 0)."""
+    stages = [name for name, _ in model.named_children() if name.startswith("layer")]
+    if not stages:
+        raise PlacementError("no layer1..layerN stages found")
+    octave_stages = stages if everywhere else stages[:-1]
+    plan: Plan = {}
+    for stage_index, stage in enumerate(stages):
+        for block_index, block in enumerate(getattr(model, stage)):
+            for conv_name, conv in block.named_modules():
+                if not isinstance(conv, nn.Conv2d):
+                    continue
+                name = f"{stage}.{block_index}.{conv_name}"
+                reads_block_input = conv_name in ("conv1", "downsample.0")
+                entering = stage_index == 0 and block_index == 0 and reads_block_input
+                leaving = stage_index == len(octave_stages) and block_index == 0 and reads_block_input
+                if stage in octave_stages:
+                    plan[name] = (0.0 if entering else alpha, alpha)
+                elif leaving:
+                    plan[name] = (alpha, 0.0)
+    return plan
+
+
+def mobilenet_v1(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str]) -> Plan:
+    """Block 0's depthwise stays vanilla and its pointwise enters (0 -> alpha); the blocks at
+    1/16 resolution or finer are octave, the last of them leaving (alpha -> 0)."""
+    stride = _stride(model.stem[0])
+    octave_blocks = []
+    for index, block in enumerate(model.blocks):
+        stride *= _stride(block.depthwise[0])
+        if everywhere or stride <= MOBILE_OCTAVE_MAX_STRIDE:
+            octave_blocks.append(index)
+    plan: Plan = {}
+    last = octave_blocks[-1]
+    for index in octave_blocks:
+        if index > 0:
+            plan[f"blocks.{index}.depthwise.0"] = (alpha, alpha)
+        leaves = index == last and not everywhere
+        plan[f"blocks.{index}.pointwise.0"] = (0.0 if index == 0 else alpha, 0.0 if leaves else alpha)
+    return plan
+
+
+def mobilenet_v2(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str]) -> Plan:
+    """Only the expanded (hidden) channels of inverted-residual blocks: expand 0 -> alpha,
+    depthwise alpha -> alpha, project alpha -> 0. The narrow residual stream stays vanilla, as do
+    blocks without an expand conv and (by default) the blocks below 1/16 resolution."""
+    stride = 1
+    plan: Plan = {}
+    for index, block in enumerate(model.features):
+        if not hasattr(block, "use_res_connect"):
+            stride *= _stride(block[0]) if isinstance(block[0], nn.Conv2d) else 1
+            continue
+        layers = block.conv
+        depthwise = layers[-3][0]
+        stride *= _stride(depthwise)
+        has_expand = len(layers) == 4
+        if has_expand and (everywhere or stride <= MOBILE_OCTAVE_MAX_STRIDE):
+            plan[f"features.{index}.conv.0.0"] = (0.0, alpha)
+            plan[f"features.{index}.conv.1.0"] = (alpha, alpha)
+            plan[f"features.{index}.conv.2"] = (alpha, 0.0)
+    return plan
+
+
+def chain(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str]) -> Plan:
+    """Any other model, read as a chain of convs in execution order: the first (the stem) stays
+    vanilla, the next dense conv enters the octave, the last dense conv leaves it, everything in
+    between is octave. ``everywhere`` changes nothing here: this already is the widest chain."""
+    convs = dict(model.named_modules())
+    dense = [i for i, name in enumerate(conv_order) if not is_depthwise(convs[name])]
+    entry = next((i for i in dense if i > 0), None)
+    exit_ = dense[-1] if dense else None
+    if entry is None or exit_ is None or exit_ <= entry:
+        raise PlacementError(
+            f"an octave chain needs a stem conv and two more dense convs after it; found {len(conv_order)} conv(s)")
+    return {name: (0.0 if i == entry else alpha, 0.0 if i == exit_ else alpha)
+            for i, name in enumerate(conv_order) if entry <= i <= exit_}
+
+
+RULES: dict[str, PlacementRule] = {
+    "resnet": resnet,
+    "mobilenet_v1": mobilenet_v1,
+    "mobilenet_v2": mobilenet_v2,
+    "chain": chain,
+}

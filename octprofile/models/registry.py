@@ -1,0 +1,58 @@
+"""Backbones by name: each entry says how to build the vanilla model and where alpha goes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str  # selects the placement rule in octprofile.convert.placement
+    source: str  # "torchvision", "project" or "custom"
+    input_size: int
+    builder: Callable[..., nn.Module]
+    options: tuple[str, ...] = field(default=())  # builder keyword options a user may set
+    in_channels: int = 3
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is registered twice")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_models() -> list[str]:
+    """Names of the supported backbones, in registration order."""
+    return list(_REGISTRY)
+
+
+def model_specs() -> list[ModelSpec]:
+    return list(_REGISTRY.values())
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownModelError(name) from None
+
+
+class UnknownModelError(KeyError):
+    def __init__(self, name: str) -> None:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        super().__init__(f"unknown model {name!r}{hint} (`octprofile models` lists them)")
+        self.message = self.args[0]
+
+    def __str__(self) -> str:
+        return self.message

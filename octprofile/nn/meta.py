@@ -1,0 +1,68 @@
+"""Running a module on the meta device (shapes only, no memory) and naming where it failed."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+
+def meta_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Meta stand-ins for the model's parameters and buffers (free, whatever their size)."""
+    state = dict(model.named_parameters())
+    state.update(model.named_buffers())
+    return {name: value if value.is_meta else torch.empty_like(value, device="meta")
+            for name, value in state.items()}
+
+
+def run_on_meta(model: nn.Module, input_shape: tuple[int, ...], dtype=torch.float32):
+    """One forward pass in eval mode on meta tensors of ``input_shape``; the model is not moved.
+
+    Eval mode because inference is what is profiled, and because training-mode batch norm on
+    meta tensors goes through a decomposition that is several times slower.
+    """
+    x = torch.empty(input_shape, device="meta", dtype=dtype)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return functional_call(model, meta_state(model), (x,))
+    finally:
+        model.train(was_training)
+
+
+class ModuleScope:
+    """Tracks which module is running, innermost last, through forward hooks."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[str, nn.Module]] = []
+        self.deepest: tuple[str, nn.Module] | None = None
+
+    @contextmanager
+    def watch(self, model: nn.Module):
+        handles = []
+        for name, module in model.named_modules():
+            handles.append(module.register_forward_pre_hook(self._enter(name)))
+            handles.append(module.register_forward_hook(self._leave, always_call=True))
+        try:
+            yield self
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def _enter(self, name: str):
+        def hook(module, _inputs):
+            self.stack.append((name, module))
+            self.deepest = (name, module)
+        return hook
+
+    def _leave(self, _module, _inputs, _output):
+        if self.stack:
+            self.stack.pop()
+
+    def current(self) -> str:
+        """The running module as 'name (Type)'; on an exception, the one that raised."""
+        name, module = self.stack[-1] if self.stack else (self.deepest or ("<model>", None))
+        return f"'{name or '<model>'}' ({type(module).__name__})"

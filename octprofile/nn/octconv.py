@@ -1,0 +1,189 @@
+"""OctConv2d: the octave convolution of Chen et al. (ICCV 2019), four paths on a (high, low) pair.
+
+    Y_H = f(X_H; W_HH) + upsample2x(f(X_L; W_LH))
+    Y_L = f(X_L; W_LL) + f(pool2x(X_H); W_HL)
+
+At stride 2 the inputs are average-pooled first and every conv runs at stride 1 (a strided conv
+would sample the two grids at misaligned points); the L->H path then reads the un-pooled X_L,
+which already has the output size. Weights of the four paths partition the vanilla weight, so
+the parameter count equals the vanilla one for every alpha.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from octprofile.nn.pair import OctPair, pool2x, upsample2x
+from octprofile.nn.split import ChannelSplit, check_alpha
+
+PATHS = ("hh", "hl", "lh", "ll")
+
+
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """The part of a conv's configuration every path shares."""
+
+    kernel_size: tuple[int, int]
+    stride: int
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+
+
+class OctConv2d(nn.Module):
+    """Octave convolution; input and output are a tensor (alpha = 0 side) or an ``OctPair``.
+
+    ``in_split`` / ``out_split`` override the splits derived from ``alpha_in`` / ``alpha_out``
+    (a converter passes the splits it shares with the neighbouring layers).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int = 1,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        bias: bool = False,
+        alpha_in: float = 0.0,
+        alpha_out: float = 0.0,
+        *,
+        exchange_hl: bool = True,
+        exchange_lh: bool = True,
+        in_split: ChannelSplit | None = None,
+        out_split: ChannelSplit | None = None,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        self.alpha_in = check_alpha(alpha_in, "alpha_in")
+        self.alpha_out = check_alpha(alpha_out, "alpha_out")
+        self.depthwise = groups > 1 and groups == in_channels
+        multiple = groups if groups > 1 and not self.depthwise else 1
+        self.in_split = in_split or ChannelSplit.from_alpha(in_channels, alpha_in, multiple)
+        self.out_split = out_split or ChannelSplit.from_alpha(out_channels, alpha_out, multiple)
+        self.geometry = ConvGeometry(_pair(kernel_size), _validate_stride(stride), _pair(padding),
+                                     _pair(dilation), groups)
+        self._validate(in_channels, out_channels)
+        self.exchange_hl = exchange_hl
+        self.exchange_lh = exchange_lh
+        factory = {"device": device, "dtype": dtype}
+        i, o = self.in_split, self.out_split
+        if self.depthwise:
+            self.hh = self._path(i.high, o.high, i.high, bias, factory)
+            self.ll = self._path(i.low, o.low, i.low, bias, factory) if o.low else None
+            self.hl = self.lh = None
+        else:
+            low_bias_on_ll = i.low > 0
+            self.hh = self._path(i.high, o.high, groups, bias, factory)
+            self.ll = self._path(i.low, o.low, groups, bias, factory) if i.low and o.low else None
+            self.hl = (self._path(i.high, o.low, groups, bias and not low_bias_on_ll, factory)
+                       if o.low and exchange_hl else None)
+            self.lh = self._path(i.low, o.high, groups, False, factory) if i.low and exchange_lh else None
+
+    def _validate(self, in_channels: int, out_channels: int) -> None:
+        g = self.geometry
+        if self.depthwise and (out_channels != in_channels or self.in_split != self.out_split):
+            raise ValueError("a depthwise OctConv2d needs out_channels == in_channels and alpha_in == alpha_out")
+        if self.in_split.channels != in_channels or self.out_split.channels != out_channels:
+            raise ValueError("channel splits do not match in_channels / out_channels")
+        octave = self.in_split.low or self.out_split.low
+        same = all(k % 2 == 1 and p == d * (k - 1) // 2
+                   for k, p, d in zip(g.kernel_size, g.padding, g.dilation))
+        if octave and not same:
+            raise ValueError(
+                f"OctConv2d needs 'same' padding (dilation*(kernel-1)/2, odd kernel) so the two grids stay "
+                f"aligned; got kernel {g.kernel_size}, padding {g.padding}, dilation {g.dilation}")
+
+    def _path(self, cin: int, cout: int, groups: int, bias: bool, factory) -> nn.Conv2d:
+        g = self.geometry
+        return nn.Conv2d(cin, cout, g.kernel_size, 1, g.padding, g.dilation, groups, bias, **factory)
+
+    def extra_repr(self) -> str:
+        g = self.geometry
+        return (f"in={self.in_split.high}+{self.in_split.low}, out={self.out_split.high}+{self.out_split.low}, "
+                f"kernel={g.kernel_size}, stride={g.stride}, groups={g.groups}, "
+                f"alpha_in={self.alpha_in}, alpha_out={self.alpha_out}")
+
+    def paths(self) -> dict[str, nn.Conv2d]:
+        """The paths that exist, by name (hh, hl, lh, ll)."""
+        return {name: getattr(self, name) for name in PATHS if getattr(self, name) is not None}
+
+    def _unpack(self, x) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if isinstance(x, OctPair):
+            if not self.in_split.low:
+                raise TypeError(f"OctConv2d with alpha_in=0 got an octave pair {x!r}")
+            return x.high, x.low
+        if self.in_split.low:
+            raise TypeError(f"OctConv2d expects an octave pair ({self.in_split}), got a tensor")
+        return x, None
+
+    def forward(self, x):
+        x_h, x_l = self._unpack(x)
+        x_l_for_lh = x_l
+        if self.geometry.stride == 2:
+            x_h = pool2x(x_h)
+            x_l = pool2x(x_l) if self.ll is not None else None
+        y_h = self.hh(x_h)
+        if self.lh is not None:
+            from_low = self.lh(x_l_for_lh)
+            y_h = y_h + (from_low if self.geometry.stride == 2 else upsample2x(from_low, y_h.shape[-2:]))
+        if not self.out_split.low:
+            return y_h
+        y_l = self.ll(x_l) if self.ll is not None else None
+        if self.hl is not None:
+            from_high = self.hl(pool2x(x_h))
+            y_l = from_high if y_l is None else y_l + from_high
+        if y_l is None:
+            raise RuntimeError("no path produces the low-frequency output; enable H->L or give the input low channels")
+        return OctPair(y_h, y_l)
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d, alpha_in: float, alpha_out: float, *,
+                  in_split: ChannelSplit | None = None, out_split: ChannelSplit | None = None,
+                  exchange_hl: bool = True, exchange_lh: bool = True) -> OctConv2d:
+        """An OctConv2d configured like ``conv``; where the paths partition its weight (dense or
+        depthwise convs), they start from the matching slices of it."""
+        if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+            raise ValueError(f"OctConv2d supports numeric zero padding only, got {conv.padding!r}/{conv.padding_mode}")
+        stride = _pair(conv.stride)
+        if stride[0] != stride[1]:
+            raise ValueError(f"OctConv2d needs a square stride, got {stride}")
+        oct_conv = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride[0], conv.padding,
+                       conv.dilation, conv.groups, conv.bias is not None, alpha_in, alpha_out,
+                       exchange_hl=exchange_hl, exchange_lh=exchange_lh, in_split=in_split,
+                       out_split=out_split, device=conv.weight.device, dtype=conv.weight.dtype)
+        oct_conv.load_vanilla_weights(conv)
+        return oct_conv
+
+    @torch.no_grad()
+    def load_vanilla_weights(self, conv: nn.Conv2d) -> None:
+        """Copy ``conv``'s weight slices into the paths (no-op for grouped, non-depthwise convs,
+        whose four grouped paths do not partition a block-diagonal weight)."""
+        if self.geometry.groups > 1 and not self.depthwise:
+            return
+        i, o = self.in_split, self.out_split
+        rows = {"h": slice(0, o.high), "l": slice(o.high, None)}
+        cols = {"h": slice(0, i.high), "l": slice(i.high, None)}
+        for name, path in self.paths().items():
+            source, target = name[0], name[1]
+            weight = conv.weight[rows[target]] if self.depthwise else conv.weight[rows[target], cols[source]]
+            path.weight.copy_(weight)
+            if path.bias is not None:
+                path.bias.copy_(conv.bias[rows[target]])
+
+
+def _validate_stride(stride) -> int:
+    stride = _pair(stride)
+    if stride[0] != stride[1] or stride[0] not in (1, 2):
+        raise ValueError(f"OctConv2d supports stride 1 or 2, got {stride}")
+    return stride[0]

@@ -1,0 +1,108 @@
+"""The octave feature map: a (high, low) pair that plain PyTorch modules can pass along.
+
+The pair is not a tuple on purpose: ``out += identity`` in torchvision's blocks would concatenate
+two tuples silently. ``OctPair`` adds branch by branch instead, and through ``__torch_function__``
+it lets parameter-free modules (ReLU, pooling, dropout) run unchanged on each branch. Anything
+else raises ``OctPairError``, so an unconverted layer is never run on half of a feature map.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+# Functions that act on each branch alone with the same arguments: element-wise ops, and
+# pooling, which halves both grids alike and so keeps the octave relation between them.
+_BRANCHWISE = {
+    F.relu, F.relu_, torch.relu, torch.relu_, F.relu6, F.hardtanh, F.hardtanh_, F.silu, F.gelu,
+    F.leaky_relu, F.elu, F.hardswish, F.hardsigmoid, F.sigmoid, torch.sigmoid, F.tanh, torch.tanh,
+    F.dropout, F.dropout2d, F.max_pool2d, F.avg_pool2d, torch.Tensor.relu, torch.Tensor.relu_,
+}
+_ADDITIONS = {torch.add, torch.Tensor.add, torch.Tensor.add_, torch.Tensor.__add__,
+              torch.Tensor.__radd__, torch.Tensor.__iadd__}
+
+
+class OctPairError(TypeError):
+    """An operation that has no octave meaning was applied to an ``OctPair``."""
+
+
+def pool2x(x: torch.Tensor) -> torch.Tensor:
+    """2x2 average pooling; an odd edge is averaged over the pixels it has (ceil mode)."""
+    return F.avg_pool2d(x, 2, ceil_mode=True)
+
+
+def upsample2x(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """Nearest 2x upsampling cropped to ``size``, so output pixel i reads input pixel i // 2."""
+    up = F.interpolate(x, scale_factor=2.0, mode="nearest")
+    if up.shape[-2:] != size:
+        up = up[..., : size[0], : size[1]]
+    return up
+
+
+class OctPair:
+    """A feature map in octave form: ``high`` at full resolution, ``low`` at half of it."""
+
+    __slots__ = ("high", "low")
+
+    def __init__(self, high: torch.Tensor, low: torch.Tensor) -> None:
+        self.high = high
+        self.low = low
+
+    def __iter__(self):
+        yield self.high
+        yield self.low
+
+    def __repr__(self) -> str:
+        return f"OctPair(high={tuple(self.high.shape)}, low={tuple(self.low.shape)})"
+
+    @property
+    def channels(self) -> int:
+        return self.high.shape[1] + self.low.shape[1]
+
+    def merge(self) -> torch.Tensor:
+        """The vanilla tensor this pair stands for: low upsampled, concatenated after high."""
+        return torch.cat([self.high, upsample2x(self.low, self.high.shape[-2:])], dim=1)
+
+    def like(self, other: torch.Tensor | OctPair) -> OctPair:
+        """``other`` in this pair's layout; a plain tensor is split and its low part pooled."""
+        if isinstance(other, OctPair):
+            return other
+        if not isinstance(other, torch.Tensor) or other.shape[1] != self.channels:
+            raise OctPairError(f"cannot add {type(other).__name__} to {self!r}")
+        cut = self.high.shape[1]
+        return OctPair(other[:, :cut], pool2x(other[:, cut:]))
+
+    def __add__(self, other):
+        other = self.like(other)
+        return OctPair(self.high + other.high, self.low + other.low)
+
+    __radd__ = __add__
+
+    def __iadd__(self, other):
+        other = self.like(other)
+        self.high += other.high
+        self.low += other.low
+        return self
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _ADDITIONS:
+            first, second = args[0], args[1]
+            pair = first if isinstance(first, OctPair) else second
+            return pair + (second if pair is first else first)
+        if func in _BRANCHWISE and isinstance(args[0], OctPair):
+            rest = args[1:]
+            return OctPair(func(args[0].high, *rest, **kwargs), func(args[0].low, *rest, **kwargs))
+        if func is F.adaptive_avg_pool2d and _is_global(args, kwargs):
+            # Global pooling of the merged map equals pooling each branch: nearest upsampling
+            # repeats every low pixel equally, so it leaves the mean unchanged.
+            pair = args[0]
+            return torch.cat([func(pair.high, 1), func(pair.low, 1)], dim=1)
+        name = getattr(func, "__name__", str(func))
+        raise OctPairError(f"{name} has no octave version; convert the layer or return to α=0 first")
+
+
+def _is_global(args, kwargs) -> bool:
+    size = kwargs.get("output_size", args[1] if len(args) > 1 else None)
+    return size in (1, (1, 1), [1, 1])
