@@ -73,22 +73,33 @@ class OctConv2d(nn.Module):
         self.out_split = out_split or ChannelSplit.from_alpha(out_channels, alpha_out, multiple)
         self.geometry = ConvGeometry(_pair(kernel_size), _validate_stride(stride), _pair(padding),
                                      _pair(dilation), groups)
-        self._validate(in_channels, out_channels)
         self.exchange_hl = exchange_hl
         self.exchange_lh = exchange_lh
+        self._validate(in_channels, out_channels)
         factory = {"device": device, "dtype": dtype}
         i, o = self.in_split, self.out_split
-        if self.depthwise:
-            self.hh = self._path(i.high, o.high, i.high, bias, factory)
-            self.ll = self._path(i.low, o.low, i.low, bias, factory) if o.low else None
-            self.hl = self.lh = None
-        else:
-            low_bias_on_ll = i.low > 0
-            self.hh = self._path(i.high, o.high, groups, bias, factory)
-            self.ll = self._path(i.low, o.low, groups, bias, factory) if i.low and o.low else None
-            self.hl = (self._path(i.high, o.low, groups, bias and not low_bias_on_ll, factory)
-                       if o.low and exchange_hl else None)
-            self.lh = self._path(i.low, o.high, groups, False, factory) if i.low and exchange_lh else None
+        path_groups = {"h": i.high, "l": i.low} if self.depthwise else {"h": groups, "l": groups}
+        active = self.active_paths()
+        # one bias per output branch: on H->H for high, on L->L (else H->L) for low
+        bias_on = {"hh", "ll" if "ll" in active else "hl"} if bias else set()
+        for name in PATHS:
+            source = i.high if name[0] == "h" else i.low
+            target = o.high if name[1] == "h" else o.low
+            path = (self._path(source, target, path_groups[name[0]], name in bias_on, factory)
+                    if name in active else None)
+            setattr(self, name, path)
+
+    def active_paths(self) -> tuple[str, ...]:
+        """The paths this configuration has: a depthwise conv keeps only H->H and L->L, an empty
+        branch has no paths, and H->L / L->H can be switched off."""
+        i, o = self.in_split, self.out_split
+        exists = {
+            "hh": True,
+            "hl": bool(o.low) and self.exchange_hl and not self.depthwise,
+            "lh": bool(i.low) and self.exchange_lh and not self.depthwise,
+            "ll": bool(i.low) and bool(o.low),
+        }
+        return tuple(name for name in PATHS if exists[name])
 
     def _validate(self, in_channels: int, out_channels: int) -> None:
         g = self.geometry
@@ -115,8 +126,8 @@ class OctConv2d(nn.Module):
                 f"alpha_in={self.alpha_in}, alpha_out={self.alpha_out}")
 
     def paths(self) -> dict[str, nn.Conv2d]:
-        """The paths that exist, by name (hh, hl, lh, ll)."""
-        return {name: getattr(self, name) for name in PATHS if getattr(self, name) is not None}
+        """The path convs that exist, by name (hh, hl, lh, ll)."""
+        return {name: getattr(self, name) for name in self.active_paths()}
 
     def _unpack(self, x) -> tuple[torch.Tensor, torch.Tensor | None]:
         if isinstance(x, OctPair):

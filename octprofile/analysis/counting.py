@@ -1,0 +1,112 @@
+"""The counting engine: one meta-device forward pass, with the rules of ``rules.py`` plugged in.
+
+Nothing is allocated: shapes flow through meta tensors, each conv/linear/octave-conv layer is
+costed by its module rule, and the parameter-free work between layers (residual adds, pooling,
+norms) by function rules. A layer's rule accounts for everything inside it, so the engine looks
+at nothing nested in a counted layer.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from octprofile.analysis.rules import FUNCTION_RULES, OTHER_WORK, LayerCount, module_rule, numel
+from octprofile.nn.meta import run_on_meta
+
+
+@dataclass
+class CountResult:
+    """Per-layer counts of one model at one input shape, and their totals."""
+
+    input_shape: tuple[int, ...]
+    layers: list[LayerCount]
+    params: int
+    between_layers: Counter = field(default_factory=Counter)  # parameter-free work outside layers
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    @property
+    def activations(self) -> int:
+        """Elements of every conv/linear output feature map (the dominant activation memory)."""
+        return sum(layer.activations for layer in self.layers)
+
+    def activation_bytes(self, dtype: torch.dtype = torch.float32) -> int:
+        return self.activations * torch.empty((), dtype=dtype).element_size()
+
+    @property
+    def other(self) -> dict[str, int]:
+        """Parameter-free work of the whole model, by kind (see rules.py for the units)."""
+        total = Counter(self.between_layers)
+        for layer in self.layers:
+            total.update(layer.other)
+        return {kind: total.get(kind, 0) for kind in OTHER_WORK}
+
+    def by_name(self) -> dict[str, LayerCount]:
+        return {layer.name: layer for layer in self.layers}
+
+
+class _FunctionWork(TorchFunctionMode):
+    """Records parameter-free torch functions called outside counted layers."""
+
+    def __init__(self, engine: _Engine) -> None:
+        super().__init__()
+        self.engine = engine
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        output = func(*args, **kwargs)
+        rule = FUNCTION_RULES.get(func)
+        if rule is not None and self.engine.depth == 0:
+            kind, amount = rule(args, kwargs, output)
+            self.engine.between_layers[kind] += amount
+        return output
+
+
+class _Engine:
+    def __init__(self) -> None:
+        self.depth = 0  # > 0 while a counted layer runs
+        self.layers: list[LayerCount] = []
+        self.between_layers: Counter = Counter()
+
+    def attach(self, model: nn.Module) -> list:
+        handles = []
+        for name, module in model.named_modules():
+            rule = module_rule(module)
+            if rule is not None:
+                handles.append(module.register_forward_pre_hook(self._enter))
+                handles.append(module.register_forward_hook(self._leave(name, rule), always_call=True))
+        return handles
+
+    def _enter(self, _module, _inputs) -> None:
+        self.depth += 1
+
+    def _leave(self, name: str, rule):
+        def hook(module, inputs, output):
+            self.depth -= 1
+            if self.depth == 0:
+                self.layers.append(rule(name, module, inputs, output))
+        return hook
+
+
+def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> CountResult:
+    """Params, MACs, activations and parameter-free work of ``model`` on ``input_shape``."""
+    engine = _Engine()
+    handles = engine.attach(model)
+    try:
+        with _FunctionWork(engine):
+            run_on_meta(model, tuple(input_shape))
+    finally:
+        for handle in handles:
+            handle.remove()
+    params = sum(p.numel() for p in model.parameters())
+    return CountResult(tuple(input_shape), engine.layers, params, engine.between_layers)
+
+
+__all__ = ["CountResult", "LayerCount", "count_model", "numel"]

@@ -1,0 +1,157 @@
+"""One small rule per layer kind: what a layer costs, from its configuration and tensor shapes.
+
+Units. ``macs``: multiply-accumulates of conv and linear layers (what the paper and torchvision
+call "FLOPs"; FLOPs = 2 x MACs); bias additions are not counted, as in fvcore.
+Parameter-free work is counted apart, in element operations, never mixed into ``macs``:
+  pool      output elements x window size (adaptive pooling: input elements read)
+  upsample  output elements written
+  add       output elements of an element-wise addition
+  bn        output elements of a batch norm (one multiply-add each in inference)
+``activations``: elements of the layer's output feature map(s).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from octprofile.nn import OctConv2d, OctPair
+
+OTHER_WORK = ("pool", "upsample", "add", "bn")
+
+
+@dataclass
+class LayerCount:
+    """The cost of one conv or linear layer (vanilla or octave)."""
+
+    name: str
+    kind: str  # "conv", "octconv" or "linear"
+    params: int
+    macs: int
+    activations: int
+    paths: dict[str, int] = field(default_factory=dict)  # hh/hl/lh/ll MACs of an octave conv
+    other: dict[str, int] = field(default_factory=dict)  # parameter-free work inside the layer
+    alpha_in: float = 0.0
+    alpha_out: float = 0.0
+    stride: int = 1
+    depthwise: bool = False
+    exchange_hl: bool = True
+    exchange_lh: bool = True
+
+
+def numel(value) -> int:
+    if isinstance(value, OctPair):
+        return value.high.numel() + value.low.numel()
+    return value.numel() if isinstance(value, torch.Tensor) else 0
+
+
+def _params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _stride(conv: nn.Conv2d) -> int:
+    return conv.stride[0] if isinstance(conv.stride, tuple) else conv.stride
+
+
+def conv_macs(batch: int, cout: int, out_hw: tuple[int, int], cin_per_group: int,
+              kernel: tuple[int, int]) -> int:
+    return batch * cout * out_hw[0] * out_hw[1] * cin_per_group * kernel[0] * kernel[1]
+
+
+def count_conv(name: str, conv: nn.Conv2d, inputs, output) -> LayerCount:
+    n, _, h, w = output.shape
+    macs = conv_macs(n, conv.out_channels, (h, w), conv.in_channels // conv.groups, conv.kernel_size)
+    return LayerCount(name, "conv", _params(conv), macs, output.numel(), stride=_stride(conv),
+                      depthwise=conv.groups > 1 and conv.groups == conv.in_channels)
+
+
+def count_linear(name: str, linear: nn.Linear, inputs, output) -> LayerCount:
+    rows = inputs[0].numel() // linear.in_features
+    return LayerCount(name, "linear", _params(linear), rows * linear.in_features * linear.out_features,
+                      output.numel())
+
+
+def count_octconv(name: str, conv: OctConv2d, inputs, output) -> LayerCount:
+    """Per path, at the resolution it runs at (see OctConv2d): H->H at the high output size,
+    L->H at the size of X_L (it is upsampled after the conv at stride 1; at stride 2 X_L already
+    has the output size), L->L and H->L at the low output size."""
+    x = inputs[0]
+    x_low_hw = tuple(x.low.shape[-2:]) if isinstance(x, OctPair) else None
+    y_high = output.high if isinstance(output, OctPair) else output
+    y_low_hw = tuple(output.low.shape[-2:]) if isinstance(output, OctPair) else None
+    n, _, ho, wo = y_high.shape
+    i, o, g = conv.in_split, conv.out_split, conv.geometry
+    per_group = (lambda c: 1) if conv.depthwise else (lambda c: c // g.groups)
+    k = g.kernel_size
+    paths = {}
+    for path_name in conv.active_paths():
+        source = i.high if path_name[0] == "h" else i.low
+        target = o.high if path_name[1] == "h" else o.low
+        hw = {"hh": (ho, wo), "lh": x_low_hw}.get(path_name, y_low_hw)
+        paths[path_name] = conv_macs(n, target, hw, per_group(source), k)
+    return LayerCount(name, "octconv", _params(conv), sum(paths.values()), numel(output), paths,
+                      _octconv_other_work(conv, x, output), conv.alpha_in, conv.alpha_out,
+                      g.stride, conv.depthwise, conv.exchange_hl, conv.exchange_lh)
+
+
+def _octconv_other_work(conv: OctConv2d, x, output) -> dict[str, int]:
+    """Pooling, upsampling and path sums of the four-path algorithm, from output shapes."""
+    n = numel
+    y_high = output.high if isinstance(output, OctPair) else output
+    y_low = output.low if isinstance(output, OctPair) else None
+    high_in, low_in = conv.in_split.high, conv.in_split.low
+    high_hw = y_high.shape[0] * math.prod(y_high.shape[-2:])
+    low_hw = y_low.shape[0] * math.prod(y_low.shape[-2:]) if y_low is not None else 0
+    paths = conv.active_paths()
+    pool = add = upsample = 0
+    if conv.geometry.stride == 2:
+        pool += 4 * high_in * high_hw  # X_H to the output grid
+        pool += 4 * low_in * low_hw if "ll" in paths else 0
+    if "hl" in paths:
+        pool += 4 * high_in * low_hw
+        add += n(y_low) if "ll" in paths else 0
+    if "lh" in paths:
+        add += n(y_high)
+        upsample += n(y_high) if conv.geometry.stride == 1 else 0
+    return {"pool": pool, "upsample": upsample, "add": add}
+
+
+# Module rules, looked up along the class hierarchy (subclasses of OctConv2d count alike).
+MODULE_RULES = {
+    OctConv2d: count_octconv,
+    nn.Conv2d: count_conv,
+    nn.Linear: count_linear,
+}
+
+
+def module_rule(module: nn.Module):
+    for cls in type(module).__mro__:
+        if cls in MODULE_RULES:
+            return MODULE_RULES[cls]
+    return None
+
+
+# Function rules: parameter-free work done between layers (residual adds, pooling, norms).
+def _window(kernel) -> int:
+    return math.prod(kernel) if isinstance(kernel, tuple | list) else kernel * kernel
+
+
+def _pool_work(args, kwargs, output) -> tuple[str, int]:
+    kernel = kwargs.get("kernel_size", args[1] if len(args) > 1 else 1)
+    return "pool", numel(output) * _window(kernel)
+
+
+FUNCTION_RULES = {
+    F.max_pool2d: _pool_work,
+    F.avg_pool2d: _pool_work,
+    F.adaptive_avg_pool2d: lambda args, kwargs, output: ("pool", numel(args[0])),
+    F.interpolate: lambda args, kwargs, output: ("upsample", numel(output)),
+    F.batch_norm: lambda args, kwargs, output: ("bn", numel(output)),
+}
+for _add in (torch.add, torch.Tensor.add, torch.Tensor.add_, torch.Tensor.__add__, torch.Tensor.__radd__,
+             torch.Tensor.__iadd__):
+    FUNCTION_RULES[_add] = lambda args, kwargs, output: ("add", numel(output))

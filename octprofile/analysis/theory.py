@@ -1,0 +1,34 @@
+"""Closed-form cost of an octave layer relative to the same vanilla layer (Chen et al., sec. 3).
+
+With a fraction a_in of the input and a_out of the output channels at half resolution, each
+path costs (channel fractions) x (area of the grid it runs on, relative to the vanilla output):
+  stride 1: H->H 1, H->L 1/4, L->H 1/4 (the conv runs on X_L, then is upsampled), L->L 1/4
+  stride 2: H->H 1, H->L 1/4, L->H 1 (X_L already has the output size),          L->L 1/4
+At a_in = a_out = a, stride 1 this is 1 - 3/4 a (2 - a). A depthwise conv keeps H->H and L->L
+only: 1 - 3/4 a. Exact when a * channels is an integer; floor(a * c) makes real layers differ.
+"""
+
+from __future__ import annotations
+
+
+def theory_mac_ratio(alpha_in: float, alpha_out: float, stride: int = 1, depthwise: bool = False,
+                     exchange_hl: bool = True, exchange_lh: bool = True) -> float:
+    if depthwise:
+        return (1 - alpha_in) + alpha_in / 4
+    hi, li, ho, lo = 1 - alpha_in, alpha_in, 1 - alpha_out, alpha_out
+    lh_area = 1.0 if stride == 2 else 0.25
+    ratio = hi * ho + li * lo / 4
+    ratio += hi * lo / 4 if exchange_hl else 0.0
+    ratio += li * ho * lh_area if exchange_lh else 0.0
+    return ratio
+
+
+def theory_activation_ratio(alpha_out: float) -> float:
+    """Output feature-map elements against vanilla: the low part has a quarter of the pixels."""
+    return 1 - 0.75 * alpha_out
+
+
+def network_theory_mac_ratio(alpha: float) -> float:
+    """The single-layer ratio 1 - 3/4 a (2 - a): a floor no whole network reaches, since the stem,
+    the last stage and the classifier stay vanilla."""
+    return theory_mac_ratio(alpha, alpha)
