@@ -1,0 +1,1 @@
+"""Analyses of a model: counts, cross-checks, memory and timing."""

@@ -1,0 +1,1 @@
+"""Rows to tables, files (written atomically) and plots."""
