@@ -1,0 +1,58 @@
+"""Measured forward memory: sensible bounds and monotonicity, never exact platform-dependent numbers."""
+
+import pytest
+import torch
+from torch import nn
+
+import octprofile
+from octprofile.analysis.measured_memory import peak_forward_memory, peak_of_running_sum
+
+FLOAT32 = 4
+devices = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # One thread keeps these tests quick on a shared machine, where OpenMP threads stall each other.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("device", devices)
+def test_a_conv_needs_at_least_its_output(device):
+    conv = nn.Conv2d(3, 16, 3, padding=1)
+    peak = peak_forward_memory(conv, (1, 3, 32, 32), device)
+    assert isinstance(peak, int)
+    assert peak >= 16 * 32 * 32 * FLOAT32
+
+
+@pytest.mark.parametrize("device", devices)
+def test_a_larger_image_needs_more(device):
+    # Same batch size on purpose: on CPU the batch size can switch the convolution algorithm
+    # (im2col with a workspace at batch 1, oneDNN without one at batch 2), and with it the peak.
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1))
+    assert peak_forward_memory(model, (1, 3, 64, 64), device) > peak_forward_memory(model, (1, 3, 32, 32), device)
+
+
+def test_a_pass_that_allocates_nothing_peaks_at_zero():
+    assert peak_forward_memory(nn.Identity(), (1, 3, 8, 8)) == 0
+
+
+def test_intermediates_count_even_when_freed_before_the_end():
+    # The wide middle activation (64 channels) is freed before the pass ends, yet it sets the peak.
+    model = nn.Sequential(nn.Conv2d(3, 64, 1), nn.Conv2d(64, 1, 1))
+    assert peak_forward_memory(model, (1, 3, 32, 32)) >= 64 * 32 * 32 * FLOAT32
+
+
+def test_an_octave_model_runs_and_is_left_as_it_was():
+    model = octprofile.build_model("resnet20_cifar", 0.5)
+    assert peak_forward_memory(model, (1, 3, 32, 32)) > 0
+    assert model.training
+
+
+def test_peak_of_running_sum():
+    assert peak_of_running_sum([]) == 0
+    assert peak_of_running_sum([5, 3, -5, 4, -7]) == 8
+    assert peak_of_running_sum([-2, 1]) == 0
