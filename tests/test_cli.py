@@ -1,0 +1,170 @@
+"""Every command through Typer's CliRunner: formats, round trips, exit codes, bad input."""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from octprofile.cli import app
+from octprofile.analysis.profile import COMPARE_COLUMNS, LAYER_COLUMNS
+
+runner = CliRunner()
+FAST = ["--no-time", "--no-fvcore"]
+REPORTS = Path(__file__).resolve().parents[1] / "reports"
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_help_on_every_command():
+    for command in ("models", "compare", "sweep", "layers", "check", "report"):
+        result = invoke(command, "--help")
+        assert result.exit_code == 0 and "Example" in result.output
+
+
+def test_models_lists_names_with_family_source_and_size():
+    result = invoke("models", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["resnet50"]["source"] == "torchvision" and by_name["resnet20_cifar"]["input_size"] == "32"
+    assert by_name["mobilenet_v1"]["source"] == "project"
+
+
+def test_compare_table_has_units_and_verdict():
+    result = invoke("compare", "resnet20_cifar", "--alpha", "0.5", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "MACs (M)" in result.output and "params equal · counts agree" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "markdown", "latex"])
+def test_compare_formats(fmt):
+    result = invoke("compare", "resnet20_cifar", "--alpha", "0.25", "--format", fmt, *FAST)
+    assert result.exit_code == 0, result.output
+    assert "resnet20_cifar" in result.output
+
+
+def test_csv_and_json_parse_back_to_the_same_numbers():
+    as_csv = list(csv.DictReader(io.StringIO(invoke("compare", "resnet20_cifar", "--format", "csv", *FAST).output)))
+    as_json = json.loads(invoke("compare", "resnet20_cifar", "--format", "json", *FAST).output)
+    assert list(as_csv[0])[: len(COMPARE_COLUMNS)] == list(COMPARE_COLUMNS)
+    for row_csv, row_json in zip(as_csv, as_json):
+        assert int(row_csv["macs"]) == row_json["macs"] and int(row_csv["params"]) == row_json["params"]
+        assert float(row_csv["mac_ratio"]) == row_json["mac_ratio"]
+        # not measured: empty cell in CSV, null in JSON, never 0
+        assert row_csv["latency_ms"] == "" and row_json["latency_ms"] is None and row_json["macs_fvcore"] is None
+
+
+def test_compare_with_fvcore_and_timing():
+    result = invoke("compare", "resnet20_cifar", "--alpha", "0.5", "--format", "json", "--rounds", "2",
+                    "--threads", "1")
+    assert result.exit_code == 0, result.output
+    vanilla, octave = json.loads(result.output)
+    assert octave["macs_fvcore"] == octave["macs"] and octave["flops_torch"] == 2 * octave["macs"]
+    assert octave["latency_ms"] > 0 and octave["threads"] == 1 and octave["device"]
+
+
+def test_output_file_is_written(tmp_path):
+    target = tmp_path / "out.csv"
+    result = invoke("compare", "resnet20_cifar", "--output", target, *FAST)
+    assert result.exit_code == 0, result.output
+    assert target.read_text().startswith("model,variant,alpha")
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_sweep_rows_and_plot(tmp_path):
+    plot = tmp_path / "sweep.svg"
+    result = invoke("sweep", "resnet20_cifar", "--alphas", "0.5,0.25", "--format", "json", "--plot", plot, *FAST)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["alpha"] for r in rows] == [0.0, 0.25, 0.5]
+    assert plot.read_text().lstrip().startswith("<?xml")
+
+
+def test_layers_columns_and_paths():
+    result = invoke("layers", "resnet20_cifar", "--alpha", "0.5", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert list(rows[0])[: len(LAYER_COLUMNS)] == list(LAYER_COLUMNS)
+    octave = [r for r in rows if r["kind"] == "octconv"]
+    assert octave and all(int(r["macs"]) == sum(int(r[f"macs_{p}"] or 0) for p in ("hh", "hl", "lh", "ll"))
+                          for r in octave)
+    vanilla = [r for r in rows if r["kind"] != "octconv"]
+    assert all(r["macs_hh"] == "" for r in vanilla)
+
+
+def test_layers_table():
+    result = invoke("layers", "resnet20_cifar", "--alpha", "0.5")
+    assert result.exit_code == 0 and "H→L" in result.output
+
+
+def test_check_passes():
+    result = invoke("check", "resnet20_cifar", "mobilenet_v1", "--alpha", "0.25", "--alpha", "0.5", "--no-fvcore")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("ok") >= 4
+
+
+def test_check_fails_with_a_table(monkeypatch):
+    import octprofile.analysis.profile as profile
+
+    monkeypatch.setattr(profile, "torch_flops", lambda model, shape: 0)
+    result = invoke("check", "resnet20_cifar", "--no-fvcore")
+    assert result.exit_code == 1 and "FAIL" in result.output
+
+
+def test_custom_model_compare(mnist_file):
+    result = invoke("compare", mnist_file, "--format", "json", *FAST)
+    assert result.exit_code == 0, result.output
+    vanilla, octave = json.loads(result.output)
+    assert vanilla["input_size"] == 28 and octave["params"] == vanilla["params"]
+
+
+def test_report_regenerates_the_committed_count_files(tmp_path):
+    result = invoke("report", "--output-dir", tmp_path, "--no-plots")
+    assert result.exit_code == 0, result.output
+    for name in ("sweep.csv", "sweep.md", "published.md"):
+        assert (tmp_path / name).read_text() == (REPORTS / name).read_text(), f"reports/{name} is stale"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["compare", "resnet50", "--alpha", "abc"], "not a number"),
+    (["compare", "resnet50", "--alpha", "nan"], "outside [0, 1)"),
+    (["compare", "resnet50", "--alpha", "1"], "outside [0, 1)"),
+    (["compare", "resnet50", "--alpha", "-0.1"], "outside [0, 1)"),
+    (["sweep", "resnet50", "--alphas", "0,0.5,x"], "'x'"),
+    (["sweep", "resnet50", "--alphas", "0,,0.5"], "empty element"),
+    (["compare", "resnet5"], "did you mean"),
+    (["compare", "resnet50", "--input-size", "0"], "--input-size must be a positive integer"),
+    (["compare", "resnet50", "--input-size", "1"], "too small"),
+    (["compare", "resnet50", "--batch-size", "-2"], "--batch-size must be a positive integer"),
+    (["compare", "resnet50", "--device", "tpu"], "tpu"),
+    (["compare", "resnet50", "--format", "xml"], "xml"),
+    (["compare", "resnet50", "--output", "/no/such/dir/out.csv", "--no-time"], "does not exist"),
+    (["compare", "missing_file.py:net"], "does not exist"),
+    (["compare", "examples/mnist_net.py:nothing"], "has no attribute"),
+    (["compare", "resnet50", "--width-mult", "0.5"], "does not take option"),
+    (["report", "--output-dir", "/no/such/dir"], "does not exist"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cuda_without_gpu_is_refused():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    result = invoke("compare", "resnet20_cifar", "--device", "cuda")
+    assert result.exit_code == 2 and "no CUDA GPU" in result.output
+
+
+def test_failed_run_never_replaces_an_existing_file(tmp_path):
+    target = tmp_path / "keep.csv"
+    target.write_text("precious\n")
+    result = invoke("compare", "resnet50", "--alpha", "2", "--output", target, *FAST)
+    assert result.exit_code == 2 and target.read_text() == "precious\n"

@@ -1,0 +1,128 @@
+"""Analytic counts, cross-checked with fvcore and FlopCounterMode, and against hand derivations."""
+
+import pytest
+import torch
+
+from octprofile import build_model, list_models, resolve
+from octprofile.analysis.counting import count_model
+from octprofile.analysis.crosscheck import fvcore_count, torch_flops
+from octprofile.analysis.profile import ProfileOptions, check, compare, layers
+from octprofile.analysis.theory import theory_activation_ratio, theory_mac_ratio
+
+SECOND_SIZE = {32: 40, 224: 160}
+FVCORE_SIZE = {32: 32, 224: 64}
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("alpha", [0.25, 0.5])
+def test_analytic_equals_flop_counter_at_two_sizes(name, alpha):
+    default = resolve(name).input_size
+    model = build_model(name, alpha, device="meta")
+    for size in (default, SECOND_SIZE[default]):
+        shape = (2, 3, size, size)
+        assert torch_flops(model, shape) == 2 * count_model(model, shape).macs
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_analytic_equals_fvcore(name):
+    # fvcore runs a real forward pass: a small input keeps the suite fast, the sizes above cover scale
+    torch.manual_seed(0)
+    model = build_model(name, 0.5)
+    shape = resolve(name).input_shape(input_size=FVCORE_SIZE[resolve(name).input_size], batch_size=2)
+    assert fvcore_count(model, shape).macs == count_model(model, shape).macs
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "mobilenet_v1", "resnet20_cifar"])
+@pytest.mark.parametrize("alpha", [0.0, 0.25])
+def test_analytic_equals_fvcore_at_another_size_and_alpha(name, alpha):
+    model = build_model(name, alpha)
+    size = SECOND_SIZE[resolve(name).input_size]
+    assert fvcore_count(model, (1, 3, size, size)).macs == count_model(model, (1, 3, size, size)).macs
+
+
+def test_fvcore_reports_what_it_skips():
+    count = fvcore_count(build_model("resnet18", 0.5), (1, 3, 64, 64))
+    assert count.unsupported.get("aten::avg_pool2d", 0) > 0
+    assert count.total > count.macs
+
+
+def test_resnet50_matches_published_counts():
+    # d-li14/octconv.pytorch README: ResNet-50 4.089 GMACs, Oct-ResNet-50 (alpha .5) 2.367 GMACs
+    assert round(count_model(build_model("resnet50", device="meta"), (1, 3, 224, 224)).macs / 1e9, 3) == 4.089
+    assert round(count_model(build_model("resnet50", 0.5, device="meta"), (1, 3, 224, 224)).macs / 1e9, 3) == 2.367
+
+
+def test_mnist_net_by_hand(mnist_file):
+    """Counts derived here from the architecture (28x28x1 input), not by the code under test."""
+    conv1 = 28 * 28 * 16 * 1 * 9
+    # conv2 (0 -> .5) on 14x14: out 16 high + 16 low; H->H at 14x14, H->L at 7x7
+    conv2 = 14 * 14 * 16 * 16 * 9 + 7 * 7 * 16 * 16 * 9
+    # conv3 (.5 -> 0): in 16 high + 16 low; H->H at 14x14, L->H at 7x7 (then upsampled)
+    conv3 = 14 * 14 * 64 * 16 * 9 + 7 * 7 * 64 * 16 * 9
+    linear = 64 * 7 * 7 * 256 + 256 * 10
+    count = count_model(build_model(mnist_file, 0.5, device="meta"), (1, 1, 28, 28))
+    assert count.macs == conv1 + conv2 + conv3 + linear
+    by_name = count.by_name()
+    assert by_name["3"].paths == {"hh": 14 * 14 * 16 * 16 * 9, "hl": 7 * 7 * 16 * 16 * 9}
+    assert by_name["4"].paths == {"hh": 14 * 14 * 64 * 16 * 9, "lh": 7 * 7 * 64 * 16 * 9}
+    assert by_name["4"].other["upsample"] == 14 * 14 * 64
+    vanilla = count_model(build_model(mnist_file, device="meta"), (1, 1, 28, 28)).macs
+    assert vanilla == conv1 + 14 * 14 * 32 * 16 * 9 + 14 * 14 * 64 * 32 * 9 + linear
+
+
+@pytest.mark.parametrize("alpha", [0.25, 0.5, 0.75])
+def test_theory_ratio_is_exact_on_middle_layers(alpha):
+    rows = {r["layer"]: r for r in layers("resnet50", alpha)}
+    for name in ("layer2.1.conv1", "layer2.1.conv2", "layer3.2.conv3"):
+        row = rows[name]
+        assert row["mac_ratio"] == pytest.approx(1 - 0.75 * alpha * (2 - alpha), abs=1e-12)
+        assert row["mac_ratio"] == pytest.approx(row["theory_mac_ratio"], abs=1e-12)
+        assert row["activation_ratio"] == pytest.approx(theory_activation_ratio(alpha), abs=1e-12)
+        assert sum(row[f"macs_{p}"] for p in ("hh", "hl", "lh", "ll")) == row["macs"]
+
+
+def test_theory_closed_forms():
+    assert theory_mac_ratio(0.5, 0.5) == pytest.approx(0.4375)
+    assert theory_mac_ratio(0.0, 0.5) == pytest.approx(0.5 + 0.5 / 4)
+    assert theory_mac_ratio(0.5, 0.5, depthwise=True) == pytest.approx(0.625)
+    assert theory_mac_ratio(0.5, 0.5, stride=2) == pytest.approx(0.25 + 0.0625 + 0.0625 + 0.25)
+
+
+def test_strided_and_transition_layers_match_their_closed_form():
+    for row in layers("resnet50", 0.5):
+        if row["kind"] == "octconv" and row["layer"] in ("layer2.0.conv2", "layer1.0.conv1", "layer4.0.conv1"):
+            assert row["mac_ratio"] == pytest.approx(row["theory_mac_ratio"], abs=1e-12)
+
+
+def test_network_saves_less_than_one_layer():
+    oct_row = compare("resnet50", 0.5, ProfileOptions(fvcore=False))[1]
+    assert oct_row["theory_mac_ratio"] < oct_row["mac_ratio"] < 1
+
+
+def test_counts_scale_to_large_inputs_without_memory():
+    model = build_model("resnet152", 0.5, device="meta")
+    small = count_model(model, (1, 3, 1024, 1024))
+    large = count_model(model, (256, 3, 1024, 1024))
+    assert large.macs == 256 * small.macs and large.activations == 256 * small.activations
+
+
+def test_parameter_free_work_is_reported_apart():
+    vanilla = count_model(build_model("resnet50", device="meta"), (1, 3, 224, 224))
+    octave = count_model(build_model("resnet50", 0.5, device="meta"), (1, 3, 224, 224))
+    assert vanilla.other["upsample"] == 0 and octave.other["upsample"] > 0
+    assert vanilla.other["bn"] == sum(layer.activations for layer in vanilla.layers if layer.kind == "conv")
+    assert octave.other["pool"] > vanilla.other["pool"]
+
+
+def test_check_passes_and_reports_failures(monkeypatch):
+    assert check("resnet20_cifar", 0.5).ok
+    import octprofile.analysis.profile as profile
+
+    monkeypatch.setattr(profile, "torch_flops", lambda model, shape: 1)
+    result = profile.check("resnet20_cifar", 0.5, ProfileOptions(fvcore=False))
+    assert not result.ok and "FlopCounterMode" in result.failures[0]
+
+
+def test_activation_bytes_follow_the_dtype():
+    count = count_model(build_model("resnet20_cifar", 0.5, device="meta"), (1, 3, 32, 32))
+    assert count.activation_bytes(torch.float16) * 2 == count.activation_bytes(torch.float32)
