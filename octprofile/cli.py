@@ -111,7 +111,6 @@ def check_device(device: Device) -> None:
 
 def check_input_size(name: str, input_size: int | None, model_options: dict) -> None:
     """Refuse a size the vanilla network cannot run, naming the smallest one that works."""
-    from octprofile.analysis.counting import count_model
     from octprofile.build import build_vanilla, resolve
     from octprofile.nn.meta import run_on_meta
 
@@ -138,7 +137,6 @@ def check_input_size(name: str, input_size: int | None, model_options: dict) -> 
     while high - low > 1:
         middle = (low + high) // 2
         low, high = (low, middle) if runs(middle) else (middle, high)
-    del count_model
     raise UsageError(f"--input-size {input_size} is too small for {name}; the smallest that runs is {high}")
 
 

@@ -11,7 +11,7 @@ import math
 
 from torch import nn
 
-from octprofile.convert.placement import RULES, Plan, PlacementError, is_depthwise
+from octprofile.convert.placement import RULES, PlacementError, Plan, is_depthwise
 from octprofile.nn import ChannelSplit, OctBatchNorm2d, OctConv2d, OctPair, check_alpha
 from octprofile.nn.meta import ModuleScope, run_on_meta
 

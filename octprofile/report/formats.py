@@ -61,7 +61,7 @@ def _latex(text: str) -> str:
 def to_latex(rows: Sequence[dict], columns: Sequence[str]) -> str:
     lines = [r"\begin{tabular}{" + "l" * len(columns) + "}", r"\toprule",
              " & ".join(_latex(c) for c in columns) + r" \\", r"\midrule"]
-    lines += [" & ".join(_latex(_display(row.get(c)).replace(",", "{,}")) for c in columns) + r" \\"
+    lines += [" & ".join(_latex(_display(row.get(c))).replace(",", "{,}") for c in columns) + r" \\"
               for row in rows]
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
