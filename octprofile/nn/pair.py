@@ -72,11 +72,13 @@ class OctPair:
         cut = self.high.shape[1]
         return OctPair(other[:, :cut], pool2x(other[:, cut:]))
 
-    def __add__(self, other):
+    def plus(self, other: torch.Tensor | OctPair) -> OctPair:
+        """Branchwise sum; named, so the torch-function handler below can call it without
+        re-entering operator dispatch (which recurses under torch.compile)."""
         other = self.like(other)
         return OctPair(self.high + other.high, self.low + other.low)
 
-    __radd__ = __add__
+    __add__ = __radd__ = plus
 
     def __iadd__(self, other):
         other = self.like(other)
@@ -90,7 +92,7 @@ class OctPair:
         if func in _ADDITIONS:
             first, second = args[0], args[1]
             pair = first if isinstance(first, OctPair) else second
-            return pair + (second if pair is first else first)
+            return pair.plus(second if pair is first else first)
         if func in _BRANCHWISE and isinstance(args[0], OctPair):
             rest = args[1:]
             return OctPair(func(args[0].high, *rest, **kwargs), func(args[0].low, *rest, **kwargs))
