@@ -56,13 +56,20 @@ def _fail(message: str, code: int = 2):
 
 def _guard(action: Callable[[], None]) -> None:
     """Run a command: known failures become one line and exit 2; Ctrl-C exits 130."""
+    from octprofile.analysis.profile import SweepInterrupted
     from octprofile.convert import ConversionError
     from octprofile.models import CustomModelError, UnknownModelError
+    from octprofile.report.tables import profile_table
 
     try:
         action()
     except typer.Exit:
         raise
+    except SweepInterrupted as interrupted:
+        if interrupted.rows:
+            out.print(profile_table(interrupted.rows, "finished before the interruption (nothing was written)"))
+        err.print(str(interrupted))
+        raise typer.Exit(130) from None
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(130) from None

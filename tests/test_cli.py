@@ -177,3 +177,23 @@ def test_failed_run_never_replaces_an_existing_file(tmp_path):
     target.write_text("precious\n")
     result = invoke("compare", "resnet50", "--alpha", "2", "--output", target, *FAST)
     assert result.exit_code == 2 and target.read_text() == "precious\n"
+
+
+def test_ctrl_c_during_a_sweep_prints_what_finished_and_exits_130(monkeypatch, tmp_path):
+    import octprofile.analysis.profile as profile
+
+    real_count = profile.count_model
+    calls = []
+
+    def interrupt_on_third(model, shape):
+        calls.append(shape)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_count(model, shape)
+
+    monkeypatch.setattr(profile, "count_model", interrupt_on_third)
+    target = tmp_path / "sweep.csv"
+    result = invoke("sweep", "resnet20_cifar", "--alphas", "0,0.25,0.5", "--output", target, *FAST)
+    assert result.exit_code == 130
+    assert "interrupted after 2 of 3" in result.output and "0.25" in result.stdout
+    assert not target.exists() and list(tmp_path.iterdir()) == []

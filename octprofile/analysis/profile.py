@@ -32,6 +32,15 @@ LAYER_EXTRA_COLUMNS = ("activations_vanilla", "activation_ratio", "theory_activa
 Progress = Callable[[str, int, int], None]
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep; ``rows`` holds the alphas that finished (with their ratios)."""
+
+    def __init__(self, rows: list[dict], total: int) -> None:
+        super().__init__(f"interrupted after {len(rows)} of {total} α values")
+        self.rows = rows
+        self.total = total
+
+
 @dataclass(frozen=True)
 class ProfileOptions:
     """What to profile and how; ``model_options`` go to the vanilla builder (e.g. width_mult)."""
@@ -78,19 +87,24 @@ def sweep(name: str, alphas: Sequence[float], options: ProfileOptions = ProfileO
             progress(what, done, steps)
 
     rows, real_models = [], {}
-    for alpha, variant in zip(alphas, names):
-        torch.manual_seed(0)
-        model = _build(name, alpha, options, device=None if needs_real else "meta")
-        count = count_model(model, shape)
-        flops = torch_flops(model, shape)
-        advance(f"counting {variant} α={alpha:g}")
-        fv = None
-        if options.fvcore:
-            fv = fvcore_count(model, shape)
-            advance(f"fvcore {variant} α={alpha:g}")
-        if needs_real:
-            real_models[variant] = model
-        rows.append(_count_row(name, variant, alpha, shape, options, count, flops, fv))
+    try:
+        for alpha, variant in zip(alphas, names):
+            torch.manual_seed(0)
+            model = _build(name, alpha, options, device=None if needs_real else "meta")
+            count = count_model(model, shape)
+            flops = torch_flops(model, shape)
+            advance(f"counting {variant} α={alpha:g}")
+            fv = None
+            if options.fvcore:
+                fv = fvcore_count(model, shape)
+                advance(f"fvcore {variant} α={alpha:g}")
+            if needs_real:
+                real_models[variant] = model
+            rows.append(_count_row(name, variant, alpha, shape, options, count, flops, fv))
+    except KeyboardInterrupt:
+        if rows:
+            _add_ratios(rows)
+        raise SweepInterrupted(rows, len(alphas)) from None
     _add_ratios(rows)
     if options.timing is not None:
         _add_timings(rows, real_models, shape, options)
