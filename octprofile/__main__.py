@@ -1,0 +1,5 @@
+"""`python -m octprofile`: the command line."""
+
+from octprofile.cli import main
+
+main()
