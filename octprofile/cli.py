@@ -17,7 +17,7 @@ app = typer.Typer(help="What Octave Convolution really buys on a backbone: param
                   "activation memory and latency, vanilla vs Oct.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 out = Console(width=None if sys.stdout.isatty() else 220)
-err = Console(stderr=True)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 220)
 STATE = {"debug": False}
 DEFAULT_ALPHAS = "0,0.125,0.25,0.5,0.75"
 
@@ -187,27 +187,31 @@ def _cuda_selected(device: Device) -> bool:
     return device is Device.auto and torch.cuda.is_available()
 
 
-def check_fits(name: str, options, batch_size: int, device: Device) -> None:
-    """Timing allocates real activations: refuse up front when they would not fit."""
+def check_fits(name: str, options, device: Device) -> None:
+    """Timing and fvcore allocate real activations: refuse up front, with the estimate, when they
+    would not fit. Live activations of one forward pass stay under the sum of all layer outputs;
+    twice that, plus both models' weights, leaves room for the allocator."""
     import torch
 
     from octprofile.analysis.counting import count_model
     from octprofile.analysis.profile import _build, input_shape
 
     count = count_model(_build(name, 0.0, options, device="meta"), input_shape(name, options))
-    # live activations of one forward pass stay well under the sum of all outputs; x2 leaves room
-    # for the two models' weights and the allocator
-    needed = 2 * count.activation_bytes() + 8 * count.params
-    if _cuda_selected(device) or device is Device.cuda:
-        available = torch.cuda.mem_get_info()[0]
-        where = "GPU memory"
-    else:
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        where = "free RAM"
-    if needed > available:
-        raise UsageError(f"timing at batch {batch_size} needs about {needed / 2**30:.1f} GiB but only "
-                         f"{available / 2**30:.1f} GiB of {where} is available; lower --batch-size or --input-size, "
-                         "or use --no-time")
+    weights = 8 * count.params
+    on_gpu = options.timing is not None and (device is Device.cuda or _cuda_selected(device))
+    ram = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    needs = []
+    if options.timing is not None:
+        available = torch.cuda.mem_get_info()[0] if on_gpu else ram
+        needs.append((f"timing at batch {options.batch_size}", 2 * count.activation_bytes() + weights, available,
+                      "GPU memory" if on_gpu else "free RAM", "lower --batch-size or --input-size, or use --no-time"))
+    if options.fvcore:
+        needs.append(("fvcore's traced forward pass (batch 1)", 2 * count.activation_bytes() // options.batch_size
+                      + weights, ram, "free RAM", "lower --input-size or use --no-fvcore"))
+    for what, needed, available, where, advice in needs:
+        if needed > available:
+            raise UsageError(f"{what} needs about {needed / 2**30:.1f} GiB but only {available / 2**30:.1f} GiB of "
+                             f"{where} is available; {advice}")
 
 
 # ---- rendering ----
@@ -356,19 +360,18 @@ def compare(
     """
     def action() -> None:
         from octprofile.analysis import profile
-        from octprofile.report.tables import profile_table, verdict
+        from octprofile.report.tables import footer, profile_table
 
         value = parse_alpha(alpha)
         timing = _timing_or_none(time_, device, threads, dtype, channels_last, compile_, rounds)
         options = _profile_options(model, input_size, batch_size, width_mult, placement.value,
                                    impl.value if impl else None, fvcore, timing)
         kind = output_format(fmt, output)
-        if timing is not None:
-            check_fits(model, options, batch_size, device)
+        check_fits(model, options, device)
         rows = _run_with_progress(lambda progress: profile.compare(model, value, options, progress))
         _emit(rows, (*profile.COMPARE_COLUMNS, *profile.COMPARE_EXTRA_COLUMNS), kind, output,
               lambda: profile_table(rows, f"{model} at {rows[0]['input_size']}², batch {batch_size}, α={value:g}"),
-              verdict(rows))
+              footer(rows))
 
     _guard(action)
 
@@ -392,7 +395,7 @@ def sweep(
         from octprofile.analysis import profile
         from octprofile.report.files import atomic_write, check_writable
         from octprofile.report.plots import plot_format, sweep_plot
-        from octprofile.report.tables import profile_table, verdict
+        from octprofile.report.tables import footer, profile_table
 
         values = parse_alphas(alphas)
         timing = _timing_or_none(time_, device, threads, dtype, channels_last, compile_, rounds)
@@ -400,12 +403,11 @@ def sweep(
                                    impl.value if impl else None, fvcore, timing)
         kind = output_format(fmt, output)
         plot_kind = plot_format(check_writable(plot)) if plot else None
-        if timing is not None:
-            check_fits(model, options, batch_size, device)
+        check_fits(model, options, device)
         rows = _run_with_progress(lambda progress: profile.sweep(model, values, options, progress))
         _emit(rows, (*profile.COMPARE_COLUMNS, *profile.COMPARE_EXTRA_COLUMNS), kind, output,
               lambda: profile_table(rows, f"{model} at {rows[0]['input_size']}², batch {batch_size}: α sweep"),
-              verdict(rows))
+              footer(rows))
         if plot:
             atomic_write(plot, sweep_plot(rows, f"{model}: Oct ÷ vanilla", plot_kind))
             err.print(f"wrote {plot}")
@@ -504,4 +506,15 @@ def report(
 
 
 def main() -> None:
-    app()
+    """Entry point: usage errors (Typer's own, e.g. an unknown --format) also end in one line."""
+    if len(sys.argv) <= 1:
+        app(prog_name="octprofile")  # no arguments: Typer prints the help
+    try:
+        code = app(prog_name="octprofile", standalone_mode=False)
+    except typer.Abort:
+        err.print("interrupted")
+        sys.exit(130)
+    except typer.TyperException as error:
+        err.print(f"[bold red]error:[/] {error.format_message()}", highlight=False)
+        sys.exit(getattr(error, "exit_code", 2))
+    sys.exit(code or 0)

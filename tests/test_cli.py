@@ -155,6 +155,8 @@ def test_report_regenerates_the_committed_count_files(tmp_path):
     (["compare", "examples/mnist_net.py:nothing"], "has no attribute"),
     (["compare", "resnet50", "--width-mult", "0.5"], "does not take option"),
     (["report", "--output-dir", "/no/such/dir"], "does not exist"),
+    (["compare", "resnet152", "--input-size", "2048", "--batch-size", "512", "--no-fvcore"], "lower --batch-size"),
+    (["compare", "resnet152", "--input-size", "8192", "--no-time"], "use --no-fvcore"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = invoke(*args)

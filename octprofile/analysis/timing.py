@@ -10,6 +10,7 @@ rather than hidden.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import platform
 import statistics
@@ -20,7 +21,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.utils import benchmark
+
+# torch.utils.benchmark imports cpp_extension, which warns about a missing CUDA runtime on CPU-only
+# machines; octprofile never builds C++ extensions, so that one logger is quieted.
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+from torch.utils import benchmark  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DEVICES = ("auto", "cpu", "cuda")

@@ -33,6 +33,17 @@ def verdict(rows: Sequence[dict]) -> str:
     return " · ".join(parts)
 
 
+def footer(rows: Sequence[dict]) -> str:
+    """The verdict, then where the timing ran and any warning about its noise."""
+    lines = [verdict(rows)]
+    timed = rows[0].get("latency_ms") is not None
+    if timed:
+        lines.append(f"timed on {rows[0]['device']}, {rows[0]['threads']} threads, interleaved rounds")
+    if rows[0].get("timing_warnings"):
+        lines.append(f"warning: {rows[0]['timing_warnings']}")
+    return "\n".join(lines)
+
+
 def profile_table(rows: Sequence[dict], title: str) -> Table:
     mac_div, mac_unit = _scale([r["macs"] for r in rows])
     act_div, act_unit = _scale([r["activations"] for r in rows])
