@@ -68,6 +68,7 @@ def test_compare_with_fvcore_and_timing():
     vanilla, octave = json.loads(result.stdout)
     assert octave["macs_fvcore"] == octave["macs"] and octave["flops_torch"] == 2 * octave["macs"]
     assert octave["latency_ms"] > 0 and octave["threads"] == 1 and octave["device"]
+    assert vanilla["peak_memory_bytes"] > 0 and octave["peak_memory_bytes"] > 0
 
 
 def test_output_file_is_written(tmp_path):

@@ -23,8 +23,8 @@ COMPARE_COLUMNS = ("model", "variant", "alpha", "input_size", "batch_size", "par
                    "fvcore_total", "flops_torch", "mac_ratio", "theory_mac_ratio", "activations", "latency_ms",
                    "latency_iqr_ms", "device", "threads")
 COMPARE_EXTRA_COLUMNS = ("activation_bytes", "activation_ratio", "theory_activation_ratio", "latency_ratio",
-                         "latency_ratio_iqr", "peak_memory_bytes", "pool_ops", "upsample_ops", "add_ops",
-                         "bn_ops", "fvcore_unsupported", "params_equal", "counts_agree", "placement", "impl")
+                         "latency_ratio_iqr", "peak_memory_bytes", "peak_memory_ratio", "pool_ops", "upsample_ops",
+                         "add_ops", "bn_ops", "fvcore_unsupported", "params_equal", "counts_agree", "placement", "impl")
 LAYER_COLUMNS = ("layer", "kind", "alpha_in", "alpha_out", "stride", "macs", "macs_vanilla", "mac_ratio",
                  "theory_mac_ratio", "macs_hh", "macs_hl", "macs_lh", "macs_ll", "activations")
 LAYER_EXTRA_COLUMNS = ("activations_vanilla", "activation_ratio", "theory_activation_ratio", "params")
@@ -147,16 +147,23 @@ def _add_ratios(rows: list[dict]) -> None:
 
 
 def _add_timings(rows: list[dict], models: dict[str, nn.Module], shape, options: ProfileOptions) -> None:
+    """Latency (interleaved) and the measured peak memory of one forward pass (the timing run's on
+    CUDA; a profiled pass on CPU)."""
+    from octprofile.analysis.measured_memory import peak_forward_memory
     from octprofile.analysis.timing import time_variants
 
     result = time_variants(models, shape, options.timing)
     for row in rows:
         timing = result.timings[row["variant"]]
         ratio, spread = result.ratios[row["variant"]]
+        peak = timing.peak_memory_bytes
+        if peak is None:
+            peak = peak_forward_memory(models[row["variant"]], shape, "cpu")
         row.update(latency_ms=timing.latency_ms, latency_iqr_ms=timing.latency_iqr_ms,
                    latency_ratio=ratio, latency_ratio_iqr=spread, device=timing.context.get("device_name")
                    or timing.context.get("device"), threads=timing.context.get("threads"),
-                   peak_memory_bytes=timing.peak_memory_bytes)
+                   peak_memory_bytes=peak, peak_memory_ratio=peak / rows[0]["peak_memory_bytes"]
+                   if rows[0]["peak_memory_bytes"] else 1.0)
     for row in rows:
         row["timing_warnings"] = "; ".join(result.warnings) or None
 

@@ -20,7 +20,8 @@ from octprofile.report.published import PUBLISHED
 REPORT_ALPHAS = (0.0, 0.125, 0.25, 0.5, 0.75)
 SWEEP_COLUMNS = tuple(c for c in (*COMPARE_COLUMNS, *COMPARE_EXTRA_COLUMNS)
                       if c not in ("macs_fvcore", "fvcore_total", "fvcore_unsupported", "latency_ms", "latency_iqr_ms",
-                                   "device", "threads", "latency_ratio", "latency_ratio_iqr", "peak_memory_bytes"))
+                                   "device", "threads", "latency_ratio", "latency_ratio_iqr", "peak_memory_bytes",
+                                   "peak_memory_ratio"))
 PUBLISHED_COLUMNS = ("source", "model", "alpha", "published_gmacs", "ours_gmacs", "difference_pct", "note")
 
 
