@@ -358,22 +358,10 @@ def compare(
 
     Example: octprofile compare resnet50 --alpha 0.5 --no-time --format json
     """
-    def action() -> None:
-        from octprofile.analysis import profile
-        from octprofile.report.tables import footer, profile_table
-
-        value = parse_alpha(alpha)
-        timing = _timing_or_none(time_, device, threads, dtype, channels_last, compile_, rounds)
-        options = _profile_options(model, input_size, batch_size, width_mult, placement.value,
-                                   impl.value if impl else None, fvcore, timing)
-        kind = output_format(fmt, output)
-        check_fits(model, options, device)
-        rows = _run_with_progress(lambda progress: profile.compare(model, value, options, progress))
-        _emit(rows, (*profile.COMPARE_COLUMNS, *profile.COMPARE_EXTRA_COLUMNS), kind, output,
-              lambda: profile_table(rows, f"{model} at {rows[0]['input_size']}², batch {batch_size}, α={value:g}"),
-              footer(rows))
-
-    _guard(action)
+    _guard(lambda: _profile_command(
+        model, lambda: [0.0, parse_alpha(alpha)], ("vanilla", "oct"), f"α={alpha}", input_size, batch_size,
+        width_mult, placement, impl, device, time_, fvcore, threads, dtype, channels_last, compile_, rounds, fmt,
+        output))
 
 
 @app.command()
@@ -391,28 +379,34 @@ def sweep(
 
     Example: octprofile sweep mobilenet_v2 --alphas 0,0.25,0.5 --no-time --plot sweep.png
     """
-    def action() -> None:
-        from octprofile.analysis import profile
-        from octprofile.report.files import atomic_write, check_writable
-        from octprofile.report.plots import plot_format, sweep_plot
-        from octprofile.report.tables import footer, profile_table
+    _guard(lambda: _profile_command(
+        model, lambda: parse_alphas(alphas), None, "α sweep", input_size, batch_size, width_mult, placement, impl,
+        device, time_, fvcore, threads, dtype, channels_last, compile_, rounds, fmt, output, plot))
 
-        values = parse_alphas(alphas)
-        timing = _timing_or_none(time_, device, threads, dtype, channels_last, compile_, rounds)
-        options = _profile_options(model, input_size, batch_size, width_mult, placement.value,
-                                   impl.value if impl else None, fvcore, timing)
-        kind = output_format(fmt, output)
-        plot_kind = plot_format(check_writable(plot)) if plot else None
-        check_fits(model, options, device)
-        rows = _run_with_progress(lambda progress: profile.sweep(model, values, options, progress))
-        _emit(rows, (*profile.COMPARE_COLUMNS, *profile.COMPARE_EXTRA_COLUMNS), kind, output,
-              lambda: profile_table(rows, f"{model} at {rows[0]['input_size']}², batch {batch_size}: α sweep"),
-              footer(rows))
-        if plot:
-            atomic_write(plot, sweep_plot(rows, f"{model}: Oct ÷ vanilla", plot_kind))
-            err.print(f"wrote {plot}")
 
-    _guard(action)
+def _profile_command(model, alphas, variant_names, title, input_size, batch_size, width_mult, placement, impl,
+                     device, time_, fvcore, threads, dtype, channels_last, compile_, rounds, fmt, output,
+                     plot=None) -> None:
+    """compare and sweep: validate everything, then profile, render, and draw the plot if asked."""
+    from octprofile.analysis import profile
+    from octprofile.report.files import atomic_write, check_writable
+    from octprofile.report.plots import plot_format, sweep_plot
+    from octprofile.report.tables import footer, profile_table
+
+    values = alphas()
+    timing = _timing_or_none(time_, device, threads, dtype, channels_last, compile_, rounds)
+    options = _profile_options(model, input_size, batch_size, width_mult, placement.value,
+                               impl.value if impl else None, fvcore, timing)
+    kind = output_format(fmt, output)
+    plot_kind = plot_format(check_writable(plot)) if plot else None
+    check_fits(model, options, device)
+    rows = _run_with_progress(lambda progress: profile.sweep(model, values, options, progress, variant_names))
+    _emit(rows, (*profile.COMPARE_COLUMNS, *profile.COMPARE_EXTRA_COLUMNS), kind, output,
+          lambda: profile_table(rows, f"{model} at {rows[0]['input_size']}², batch {batch_size}, {title}"),
+          footer(rows))
+    if plot:
+        atomic_write(plot, sweep_plot(rows, f"{model}: Oct ÷ vanilla", plot_kind))
+        err.print(f"wrote {plot}")
 
 
 @app.command()

@@ -9,7 +9,7 @@ from torch import nn
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
-from octprofile.analysis.timing import inference_copy, resolve_device
+from octprofile.analysis.timing import cuda_peak_bytes, inference_copy, resolve_device
 
 
 def peak_forward_memory(model: nn.Module, input_shape: tuple[int, ...], device: str | torch.device = "cpu") -> int:
@@ -35,17 +35,8 @@ def peak_forward_memory(model: nn.Module, input_shape: tuple[int, ...], device: 
     with torch.inference_mode():
         model_copy(x)
         if target.type == "cuda":
-            return _cuda_peak(model_copy, x, target)
+            return cuda_peak_bytes(model_copy, x, target)
         return _cpu_peak(model_copy, x)
-
-
-def _cuda_peak(model: nn.Module, x: torch.Tensor, device: torch.device) -> int:
-    torch.cuda.synchronize(device)
-    baseline = torch.cuda.memory_allocated(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    model(x)
-    torch.cuda.synchronize(device)
-    return torch.cuda.max_memory_allocated(device) - baseline
 
 
 def _cpu_peak(model: nn.Module, x: torch.Tensor) -> int:

@@ -129,7 +129,7 @@ def time_variants(models: Mapping[str, nn.Module], input_shape: tuple[int, ...],
         runners, compile_s = _compile_all(runners, x) if options.compile else (runners, dict.fromkeys(runners))
         for model in runners.values():
             _warm_up(model, x, options.warmup)
-        peaks = {name: _cuda_peak_bytes(model, x, device) for name, model in runners.items()}
+        peaks = {name: cuda_peak_bytes(model, x, device) for name, model in runners.items()}
         samples = _interleaved_rounds(runners, x, threads, options, on_progress)
     context = _context(device, threads, options, input_shape, load_average)
     timings = {name: Timing(name, statistics.median(samples[name]), iqr(samples[name]), samples[name],
@@ -275,7 +275,7 @@ def _warm_up(model: Callable, x: torch.Tensor, calls: int) -> None:
     _synchronize(x.device)
 
 
-def _cuda_peak_bytes(model: Callable, x: torch.Tensor, device: torch.device) -> int | None:
+def cuda_peak_bytes(model: Callable, x: torch.Tensor, device: torch.device) -> int | None:
     """Peak memory allocated during one forward above what was allocated before it (CUDA only)."""
     if device.type != "cuda":
         return None
