@@ -13,8 +13,11 @@ SECOND_SIZE = {32: 40, 224: 160}
 FVCORE_SIZE = {32: 32, 224: 64}
 
 
-@pytest.mark.parametrize("name", list_models())
-@pytest.mark.parametrize("alpha", [0.25, 0.5])
+LARGEST = ("resnet101", "resnet152", "resnext101_32x8d")  # one alpha each keeps the suite quick
+
+
+@pytest.mark.parametrize("name, alpha", [(name, alpha) for name in list_models() for alpha in (0.25, 0.5)
+                                         if name not in LARGEST or alpha == 0.5])
 def test_analytic_equals_flop_counter_at_two_sizes(name, alpha):
     default = resolve(name).input_size
     model = build_model(name, alpha, device="meta")
