@@ -100,8 +100,7 @@ def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> CountResult:
     engine = _Engine()
     handles = engine.attach(model)
     try:
-        with _FunctionWork(engine):
-            run_on_meta(model, tuple(input_shape))
+        run_on_meta(model, tuple(input_shape), modes=(_FunctionWork(engine),))
     finally:
         for handle in handles:
             handle.remove()

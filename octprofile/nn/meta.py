@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
+from torch.overrides import TorchFunctionMode
 
 
 def meta_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -17,17 +19,35 @@ def meta_state(model: nn.Module) -> dict[str, torch.Tensor]:
             for name, value in state.items()}
 
 
-def run_on_meta(model: nn.Module, input_shape: tuple[int, ...], dtype=torch.float32):
+class _ShapeOnlyBatchNorm(TorchFunctionMode):
+    """Batch norm keeps its input's shape; on meta tensors its decomposition is most of a forward
+    pass's time, so it is skipped, after the channel check it would have made."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.batch_norm and args[0].is_meta:
+            x, stats = args[0], kwargs.get("weight", args[1] if len(args) > 1 else None)
+            if stats is not None and (x.dim() < 2 or x.shape[1] != stats.shape[0]):
+                raise RuntimeError(f"batch norm over {stats.shape[0]} channels got input of shape {tuple(x.shape)}")
+            return torch.empty_like(x)
+        return func(*args, **kwargs)
+
+
+def run_on_meta(model: nn.Module, input_shape: tuple[int, ...], dtype=torch.float32,
+                modes: tuple[TorchFunctionMode, ...] = ()):
     """One forward pass in eval mode on meta tensors of ``input_shape``; the model is not moved.
 
-    Eval mode because inference is what is profiled, and because training-mode batch norm on
-    meta tensors goes through a decomposition that is several times slower.
+    Eval mode because inference is what is profiled. ``modes`` are entered inside the batch-norm
+    shortcut, so they see every call the model makes.
     """
     x = torch.empty(input_shape, device="meta", dtype=dtype)
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), ExitStack() as stack:
+            stack.enter_context(_ShapeOnlyBatchNorm())
+            for mode in modes:
+                stack.enter_context(mode)
             return functional_call(model, meta_state(model), (x,))
     finally:
         model.train(was_training)
