@@ -175,3 +175,10 @@ def test_custom_model_errors(tmp_path, body, message):
 def test_missing_custom_file():
     with pytest.raises(CustomModelError, match="does not exist"):
         build_model("nowhere/model.py:net")
+
+
+def test_meta_runs_still_check_batch_norm_channels():
+    from octprofile.nn.meta import run_on_meta
+
+    with pytest.raises(RuntimeError, match="batch norm over 4 channels"):
+        run_on_meta(nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(4)), (1, 3, 8, 8))
