@@ -10,8 +10,10 @@ from torch import nn
 from octprofile.convert import convert
 from octprofile.models import get_spec, is_custom_reference, load_custom_model
 from octprofile.nn import check_alpha
+from octprofile.nn.fast import accelerate
 
 PLACEMENTS = ("reference", "everywhere")
+IMPLEMENTATIONS = ("fast", "reference")
 
 
 @dataclass(frozen=True)
@@ -59,22 +61,27 @@ def build_vanilla(name: str, **options) -> nn.Module:
 
 def build_model(name: str, alpha: float = 0.0, *, placement: str = "reference", device=None,
                 input_size: int | None = None, exchange_hl: bool = True, exchange_lh: bool = True,
-                **options) -> nn.Module:
+                impl: str = "fast", **options) -> nn.Module:
     """Build ``name`` (a registered backbone, or ``module:callable`` / ``file.py:callable``).
 
     ``alpha=0`` returns the vanilla model itself. Otherwise the vanilla model is converted by its
     family's placement rule: ``placement="reference"`` (the paper's reference network) or
     ``"everywhere"`` (every stage after the stem). ``device="meta"`` builds without memory.
     ``options`` go to the vanilla builder (e.g. ``width_mult`` for the MobileNets).
+    ``impl="fast"`` (octave models only) swaps in the inference-optimised twins of
+    ``octprofile.nn.fast``; ``"reference"`` keeps the plain four-path OctConv2d.
     """
     alpha = check_alpha(alpha)
     if placement not in PLACEMENTS:
         raise ValueError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
+    if impl not in IMPLEMENTATIONS:
+        raise ValueError(f"impl must be one of {', '.join(IMPLEMENTATIONS)}, got {impl!r}")
     with torch.device(device) if device is not None else _nullcontext():
         model = build_vanilla(name, **options)
     info = _custom(name, model) if is_custom_reference(name) else resolve(name)
-    return convert(model, alpha, info.family, info.input_shape(input_size), everywhere=placement == "everywhere",
-                   exchange_hl=exchange_hl, exchange_lh=exchange_lh)
+    model = convert(model, alpha, info.family, info.input_shape(input_size), everywhere=placement == "everywhere",
+                    exchange_hl=exchange_hl, exchange_lh=exchange_lh)
+    return accelerate(model) if impl == "fast" and alpha > 0 else model
 
 
 class _nullcontext:
