@@ -25,8 +25,6 @@ like-for-like baseline for the octave-specific gain.
 
 from __future__ import annotations
 
-import weakref
-
 import torch
 import torch.fx
 import torch.nn.functional as F
@@ -42,7 +40,12 @@ CHANNELS_LAST = torch.channels_last
 # octave branches, 10-25% slower on 56x56 maps at batch 8 and on the 2048x512 weights of ResNet's last stage).
 MATMUL_MAX_ROWS = 4096
 MATMUL_MAX_WEIGHTS = 300_000
+# Below this many input elements (batch 1, ungrouped) F.conv2d's own im2col + GEMM path beats oneDNN,
+# whose fixed cost per call (~40 us here) dominates such small convs; 20480 is also where PyTorch
+# itself stops choosing oneDNN for batch-1 convs.
+ONEDNN_MIN_INPUT = 20480
 MAX_CACHED_SHAPES = 8  # input shapes per layer whose prepared kernels are kept
+NORMALISED_BY = "_octprofile_normalised_by"  # tensor attribute: the norm already folded into it
 
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -127,6 +130,8 @@ def make_kernel(weight: torch.Tensor, bias: torch.Tensor | None, stride, padding
     pointwise = weight.shape[-2:] == (1, 1) and tuple(stride) == (1, 1) and groups == 1
     if pointwise and n * h * w <= MATMUL_MAX_ROWS and weight.numel() <= MATMUL_MAX_WEIGHTS:
         return MatmulKernel(weight, bias)
+    if n == 1 and groups == 1 and input_shape.numel() <= ONEDNN_MIN_INPUT:
+        return ATenKernel(weight, bias, stride, padding, dilation, groups)
     return OneDNNKernel(weight, bias, stride, padding, dilation, groups, input_shape)
 
 
@@ -177,8 +182,9 @@ class _FastPath:
         return norm is not None and not norm.training
 
     def _mark_folded(self, output: torch.Tensor) -> None:
-        """Tell the folded norm that ``output`` has been normalised already."""
-        self.__dict__["_folded_norm"].__dict__["_normalised"] = weakref.ref(output)
+        """Tag ``output`` as normalised by the folded norm. The tag lives on the tensor itself, so
+        concurrent forwards (threads) and other tensors reaching the norm are never confused."""
+        output.__dict__[NORMALISED_BY] = self.__dict__["_folded_norm"]
 
     def _drop_cache(self) -> None:
         self.__dict__.pop("_fast_cache", None)
@@ -193,7 +199,7 @@ class _FastPath:
 
     def __getstate__(self):
         state = super().__getstate__()
-        return {k: v for k, v in state.items() if k not in ("_fast_cache", "_normalised")}
+        return {k: v for k, v in state.items() if k != "_fast_cache"}
 
 
 def _direct_tensors(module: nn.Module) -> list[torch.Tensor]:
@@ -358,9 +364,11 @@ class _PassesNormalised:
     """A norm that lets through, unchanged, the output its conv has already normalised."""
 
     def _already_normalised(self, x) -> bool:
-        mark = self.__dict__.pop("_normalised", None)
-        first = x.high if isinstance(x, OctPair) else x
-        return mark is not None and mark() is first
+        tags = (x.high if isinstance(x, OctPair) else x).__dict__
+        if tags.get(NORMALISED_BY) is not self:
+            return False
+        del tags[NORMALISED_BY]  # once: the same tensor reaching this norm again is normalised again
+        return True
 
 
 class FastBatchNorm2d(_PassesNormalised, nn.BatchNorm2d):
