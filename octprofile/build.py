@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -76,17 +77,10 @@ def build_model(name: str, alpha: float = 0.0, *, placement: str = "reference", 
         raise ValueError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
     if impl not in IMPLEMENTATIONS:
         raise ValueError(f"impl must be one of {', '.join(IMPLEMENTATIONS)}, got {impl!r}")
-    with torch.device(device) if device is not None else _nullcontext():
+    with torch.device(device) if device is not None else nullcontext():
         model = build_vanilla(name, **options)
     info = _custom(name, model) if is_custom_reference(name) else resolve(name)
     model = convert(model, alpha, info.family, info.input_shape(input_size), everywhere=placement == "everywhere",
                     exchange_hl=exchange_hl, exchange_lh=exchange_lh)
     return accelerate(model) if impl == "fast" and alpha > 0 else model
 
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
