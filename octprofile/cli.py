@@ -116,16 +116,15 @@ def check_device(device: Device) -> None:
         raise UsageError("--device cuda: no CUDA GPU is available here (use cpu or auto)")
 
 
-def check_input_size(name: str, input_size: int | None, model_options: dict) -> None:
+def check_input_size(name: str, info, input_size: int | None, model_options: dict) -> None:
     """Refuse a size the vanilla network cannot run, naming the smallest one that works."""
-    from octprofile.build import build_vanilla, resolve
+    import torch
+
+    from octprofile.build import build_vanilla
     from octprofile.nn.meta import run_on_meta
 
     if input_size is None:
         return
-    info = resolve(name)
-    import torch
-
     with torch.device("meta"):
         model = build_vanilla(name, **model_options)
 
@@ -175,16 +174,17 @@ def timing_options(device: Device, threads: int | None, dtype: DType, channels_l
 
     check_positive(threads, "--threads")
     check_positive(rounds, "--rounds")
-    if device is not Device.cuda and dtype is DType.float16 and not _cuda_selected(device):
+    if dtype is DType.float16 and not _uses_cuda(device):
         raise UsageError("--dtype float16 needs a CUDA GPU; on CPU use float32 or bfloat16")
     return TimingOptions(device=device.value, threads=threads, dtype=dtype.value, channels_last=channels_last,
                          compile=compile_, rounds=rounds)
 
 
-def _cuda_selected(device: Device) -> bool:
+def _uses_cuda(device: Device) -> bool:
+    """Whether timing runs on CUDA: asked for, or chosen by auto because a GPU is there."""
     import torch
 
-    return device is Device.auto and torch.cuda.is_available()
+    return device is Device.cuda or (device is Device.auto and torch.cuda.is_available())
 
 
 def check_fits(name: str, options, device: Device) -> None:
@@ -198,7 +198,7 @@ def check_fits(name: str, options, device: Device) -> None:
 
     count = count_model(_build(name, 0.0, options, device="meta"), input_shape(name, options))
     weights = 8 * count.params
-    on_gpu = options.timing is not None and (device is Device.cuda or _cuda_selected(device))
+    on_gpu = options.timing is not None and _uses_cuda(device)
     ram = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     needs = []
     if options.timing is not None:
@@ -305,8 +305,7 @@ def _profile_options(name, input_size, batch_size, width_mult, placement, impl, 
     check_positive(input_size, "--input-size")
     check_positive(batch_size, "--batch-size")
     options = model_options(width_mult)
-    check_model(name)
-    check_input_size(name, input_size, options)
+    check_input_size(name, check_model(name), input_size, options)
     return ProfileOptions(input_size=input_size, batch_size=batch_size, placement=placement, impl=impl,
                           fvcore=fvcore, timing=timing, model_options=options)
 
