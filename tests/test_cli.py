@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from torch.utils.flop_counter import FlopCounterMode
 from typer.testing import CliRunner
 
-from octprofile.analysis.profile import COMPARE_COLUMNS, LAYER_COLUMNS
 from octprofile.cli import app
+from octprofile.results import COMPARE_COLUMNS, LAYER_COLUMNS
 
 runner = CliRunner()
 FAST = ["--no-time", "--no-fvcore"]
@@ -37,7 +38,7 @@ def test_models_lists_names_with_family_source_and_size():
 def test_compare_table_has_units_and_verdict():
     result = invoke("compare", "resnet20_cifar", "--alpha", "0.5", *FAST)
     assert result.exit_code == 0, result.output
-    assert "MACs (M)" in result.output and "params equal · counts agree" in result.output
+    assert "MACs (M, analytic)" in result.output and "params equal · counts agree" in result.output
 
 
 @pytest.mark.parametrize("fmt, marker", [("csv", "resnet20_cifar,vanilla,0.0,32,1,"),
@@ -67,8 +68,16 @@ def test_compare_with_fvcore_and_timing():
     assert result.exit_code == 0, result.output
     vanilla, octave = json.loads(result.stdout)
     assert octave["macs_fvcore"] == octave["macs"] and octave["flops_torch"] == 2 * octave["macs"]
-    assert octave["latency_ms"] > 0 and octave["threads"] == 1 and octave["device"]
+    assert octave["latency_ms"] > 0 and octave["threads"] == 1 and octave["device"] == "cpu"
     assert vanilla["peak_memory_bytes"] > 0 and octave["peak_memory_bytes"] > 0
+    assert octave["peak_memory_ratio"] == octave["peak_memory_bytes"] / vanilla["peak_memory_bytes"]
+    # the context of every figure reaches the file: backend, preparation, machine, torch, rounds
+    import torch
+
+    for row in (vanilla, octave):
+        assert row["backend"] == "eager" and row["prepare_s"] > 0 and row["dtype"] == "float32"
+        assert row["torch_version"] == torch.__version__ and row["device_name"] and row["cpu_isa"]
+        assert row["timing_rounds"] == 2 and "timing_warnings" in row
 
 
 def test_output_file_is_written(tmp_path):
@@ -99,23 +108,36 @@ def test_layers_columns_and_paths():
     assert all(r["macs_hh"] == "" for r in vanilla)
 
 
+def table_rows(output: str) -> list[list[str]]:
+    """The body cells of a Rich table, row by row."""
+    return [[cell.strip() for cell in line.strip("│").split("│")] for line in output.splitlines()
+            if line.startswith("│")]
+
+
 def test_layers_table():
     result = invoke("layers", "resnet20_cifar", "--alpha", "0.5")
-    assert result.exit_code == 0 and "H→L" in result.output
+    assert result.exit_code == 0, result.output
+    rows = {cells[0]: cells for cells in table_rows(result.output)}
+    # layer1.1.conv1 is a middle layer: 0.5 -> 0.5, stride 1, the one-layer theory ratio 1 - 3/4 a (2 - a)
+    assert rows["layer1.1.conv1"][1:3] == ["0.5→0.5", "1"]
+    assert rows["layer1.1.conv1"][5] == rows["layer1.1.conv1"][6] == "0.438×"
+    assert rows["fc"][7:] == ["", "", "", ""]  # a vanilla layer has no paths
 
 
 def test_check_passes():
     result = invoke("check", "resnet20_cifar", "mobilenet_v1", "--alpha", "0.25", "--alpha", "0.5", "--no-fvcore")
     assert result.exit_code == 0, result.output
-    assert result.output.count("ok") >= 4
+    rows = table_rows(result.output)
+    assert [(cells[0], cells[1], cells[-1]) for cells in rows] == [
+        ("resnet20_cifar", "0.25", "ok"), ("resnet20_cifar", "0.5", "ok"),
+        ("mobilenet_v1", "0.25", "ok"), ("mobilenet_v1", "0.5", "ok")]
 
 
 def test_check_fails_with_a_table(monkeypatch):
-    import octprofile.analysis.profile as profile
-
-    monkeypatch.setattr(profile, "torch_flops", lambda model, shape: 0)
+    monkeypatch.setattr(FlopCounterMode, "get_total_flops", lambda self: 0)
     result = invoke("check", "resnet20_cifar", "--no-fvcore")
-    assert result.exit_code == 1 and "FAIL" in result.output
+    assert result.exit_code == 1
+    assert table_rows(result.output)[0][-1].startswith("FAIL: FlopCounterMode 0")
 
 
 def test_custom_model_compare(mnist_file):
@@ -123,6 +145,45 @@ def test_custom_model_compare(mnist_file):
     assert result.exit_code == 0, result.output
     vanilla, octave = json.loads(result.stdout)
     assert vanilla["input_size"] == 28 and octave["params"] == vanilla["params"]
+
+
+@pytest.mark.parametrize("command", [["compare", "--rounds", "1", "--threads", "1"], ["sweep", "--no-time"],
+                                     ["layers", "--alpha", "0.5"], ["check"]])
+def test_a_custom_models_code_runs_once_per_command(tmp_path, command):
+    counter = tmp_path / "calls.txt"
+    source = tmp_path / "counted.py"
+    source.write_text(
+        "from pathlib import Path\n"
+        "from torch import nn\n"
+        f"Path({str(counter)!r}).open('a').write('import\\n')\n"
+        "def net():\n"
+        f"    Path({str(counter)!r}).open('a').write('factory\\n')\n"
+        "    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1),\n"
+        "                          nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 4, 3, padding=1))\n"
+        "    model.input_size = 16\n"
+        "    return model\n")
+    result = invoke(command[0], f"{source}:net", *command[1:])
+    assert result.exit_code == 0, result.output
+    assert counter.read_text().splitlines() == ["import", "factory"]
+
+
+def test_an_unexpected_failure_is_an_internal_error_not_bad_input(monkeypatch):
+    from octprofile import study
+
+    def broken(*args, **kwargs):
+        raise ValueError("'quoted' detail")
+
+    monkeypatch.setattr(study, "count_model", broken)
+    result = invoke("compare", "resnet20_cifar", *FAST)
+    assert result.exit_code == 3
+    assert "internal error: ValueError: 'quoted' detail" in result.output and "--debug" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_user_errors_keep_their_quotes():
+    result = invoke("compare", "resnet5", *FAST)
+    assert result.exit_code == 2
+    assert result.output.startswith("error: unknown model 'resnet5'; did you mean resnet50")
 
 
 def test_report_regenerates_the_committed_count_files(tmp_path):
@@ -157,7 +218,8 @@ def test_report_regenerates_the_committed_count_files(tmp_path):
     (["compare", "resnet50", "--width-mult", "0.5"], "does not take option"),
     (["report", "--output-dir", "/no/such/dir"], "does not exist"),
     (["compare", "resnet152", "--input-size", "2048", "--batch-size", "512", "--no-fvcore"], "lower --batch-size"),
-    (["compare", "resnet152", "--input-size", "8192", "--no-time"], "use --no-fvcore"),
+    (["compare", "resnet152", "--input-size", "8192", "--no-time"], "(--no-fvcore)"),
+    (["compare", "resnet20_cifar", "--backend", "turbo"], "turbo"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = invoke(*args)
@@ -183,18 +245,18 @@ def test_failed_run_never_replaces_an_existing_file(tmp_path):
 
 
 def test_ctrl_c_during_a_sweep_prints_what_finished_and_exits_130(monkeypatch, tmp_path):
-    import octprofile.analysis.profile as profile
+    from octprofile import study
 
-    real_count = profile.count_model
+    real_count = study.count_model
     calls = []
 
-    def interrupt_on_third(model, shape):
+    def interrupt_on_third(model, shape, **kwargs):
         calls.append(shape)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real_count(model, shape)
+        return real_count(model, shape, **kwargs)
 
-    monkeypatch.setattr(profile, "count_model", interrupt_on_third)
+    monkeypatch.setattr(study, "count_model", interrupt_on_third)
     target = tmp_path / "sweep.csv"
     result = invoke("sweep", "resnet20_cifar", "--alphas", "0,0.25,0.5", "--output", target, *FAST)
     assert result.exit_code == 130

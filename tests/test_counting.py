@@ -6,8 +6,8 @@ import torch
 from octprofile import build_model, list_models, resolve
 from octprofile.analysis.counting import count_model
 from octprofile.analysis.crosscheck import fvcore_count, torch_flops
-from octprofile.analysis.profile import ProfileOptions, check, compare, layers
 from octprofile.analysis.theory import theory_activation_ratio, theory_mac_ratio
+from octprofile.study import check, compare, layers
 
 SECOND_SIZE = {32: 40, 224: 160}
 FVCORE_SIZE = {32: 32, 224: 64}
@@ -75,13 +75,13 @@ def test_mnist_net_by_hand(mnist_file):
 
 @pytest.mark.parametrize("alpha", [0.25, 0.5, 0.75])
 def test_theory_ratio_is_exact_on_middle_layers(alpha):
-    rows = {r["layer"]: r for r in layers("resnet50", alpha)}
+    rows = {r.layer: r for r in layers("resnet50", alpha).rows}
     for name in ("layer2.1.conv1", "layer2.1.conv2", "layer3.2.conv3"):
         row = rows[name]
-        assert row["mac_ratio"] == pytest.approx(1 - 0.75 * alpha * (2 - alpha), abs=1e-12)
-        assert row["mac_ratio"] == pytest.approx(row["theory_mac_ratio"], abs=1e-12)
-        assert row["activation_ratio"] == pytest.approx(theory_activation_ratio(alpha), abs=1e-12)
-        assert sum(row[f"macs_{p}"] for p in ("hh", "hl", "lh", "ll")) == row["macs"]
+        assert row.mac_ratio == pytest.approx(1 - 0.75 * alpha * (2 - alpha), abs=1e-12)
+        assert row.mac_ratio == pytest.approx(row.theory_mac_ratio, abs=1e-12)
+        assert row.activation_ratio == pytest.approx(theory_activation_ratio(alpha), abs=1e-12)
+        assert row.macs_hh + row.macs_hl + row.macs_lh + row.macs_ll == row.macs
 
 
 def test_theory_closed_forms():
@@ -92,14 +92,18 @@ def test_theory_closed_forms():
 
 
 def test_strided_and_transition_layers_match_their_closed_form():
-    for row in layers("resnet50", 0.5):
-        if row["kind"] == "octconv" and row["layer"] in ("layer2.0.conv2", "layer1.0.conv1", "layer4.0.conv1"):
-            assert row["mac_ratio"] == pytest.approx(row["theory_mac_ratio"], abs=1e-12)
+    rows = {r.layer: r for r in layers("resnet50", 0.5).rows}
+    # layer2.0.conv2: stride 2 inside the octave; layer1.0.conv1: enters (0 -> .5); layer4.0.conv1: leaves (.5 -> 0)
+    expected = {"layer2.0.conv2": (0.5, 0.5, 2), "layer1.0.conv1": (0.0, 0.5, 1), "layer4.0.conv1": (0.5, 0.0, 1)}
+    for name, (alpha_in, alpha_out, stride) in expected.items():
+        row = rows[name]
+        assert (row.kind, row.alpha_in, row.alpha_out, row.stride) == ("octconv", alpha_in, alpha_out, stride)
+        assert row.mac_ratio == pytest.approx(theory_mac_ratio(alpha_in, alpha_out, stride), abs=1e-12)
 
 
 def test_network_saves_less_than_one_layer():
-    oct_row = compare("resnet50", 0.5, ProfileOptions(fvcore=False))[1]
-    assert oct_row["theory_mac_ratio"] < oct_row["mac_ratio"] < 1
+    oct_row = compare("resnet50", 0.5, fvcore=False).row("oct")
+    assert oct_row.theory_mac_ratio < oct_row.mac_ratio < 1
 
 
 def test_counts_scale_to_large_inputs_without_memory():
@@ -119,11 +123,11 @@ def test_parameter_free_work_is_reported_apart():
 
 def test_check_passes_and_reports_failures(monkeypatch):
     assert check("resnet20_cifar", 0.5).ok
-    import octprofile.analysis.profile as profile
+    from torch.utils.flop_counter import FlopCounterMode
 
-    monkeypatch.setattr(profile, "torch_flops", lambda model, shape: 1)
-    result = profile.check("resnet20_cifar", 0.5, ProfileOptions(fvcore=False))
-    assert not result.ok and "FlopCounterMode" in result.failures[0]
+    monkeypatch.setattr(FlopCounterMode, "get_total_flops", lambda self: 1)
+    result = check("resnet20_cifar", 0.5, fvcore=False)
+    assert not result.ok and result.failures == [f"FlopCounterMode 1 ≠ 2 × {result.macs:,} MACs"]
 
 
 def test_activation_bytes_follow_the_dtype():

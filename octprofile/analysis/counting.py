@@ -95,12 +95,16 @@ class _Engine:
         return hook
 
 
-def count_model(model: nn.Module, input_shape: tuple[int, ...]) -> CountResult:
-    """Params, MACs, activations and parameter-free work of ``model`` on ``input_shape``."""
+def count_model(model: nn.Module, input_shape: tuple[int, ...], observers: tuple = ()) -> CountResult:
+    """Params, MACs, activations and parameter-free work of ``model`` on ``input_shape``.
+
+    ``observers`` are other modes (e.g. FlopCounterMode) that watch the same meta pass, so an
+    independent counter costs no second pass.
+    """
     engine = _Engine()
     handles = engine.attach(model)
     try:
-        run_on_meta(model, tuple(input_shape), modes=(_FunctionWork(engine),))
+        run_on_meta(model, tuple(input_shape), modes=(_FunctionWork(engine), *observers))
     finally:
         for handle in handles:
             handle.remove()

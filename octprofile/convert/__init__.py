@@ -1,6 +1,7 @@
 """Placement rules and the converter that applies them to a vanilla module tree."""
 
-from octprofile.convert.converter import ConversionError, convert, execution_order
+from octprofile.convert.converter import convert, execution_order
 from octprofile.convert.placement import RULES, PlacementError
+from octprofile.errors import ConversionError
 
 __all__ = ["RULES", "ConversionError", "PlacementError", "convert", "execution_order"]

@@ -12,12 +12,9 @@ import math
 from torch import nn
 
 from octprofile.convert.placement import RULES, PlacementError, Plan, is_depthwise
+from octprofile.errors import ConversionError
 from octprofile.nn import ChannelSplit, OctBatchNorm2d, OctConv2d, OctPair, check_alpha
 from octprofile.nn.meta import ModuleScope, run_on_meta
-
-
-class ConversionError(ValueError):
-    """The model cannot be converted as asked; the message names the layer."""
 
 
 def execution_order(model: nn.Module, input_shape: tuple[int, ...]) -> list[str]:

@@ -20,7 +20,7 @@ PlacementRule = Callable[[nn.Module, float, bool, list[str]], Plan]
 MOBILE_OCTAVE_MAX_STRIDE = 16
 
 
-class PlacementError(ValueError):
+class PlacementError(ValueError):  # turned into a ConversionError by the converter
     """The model's structure does not admit the requested placement."""
 
 

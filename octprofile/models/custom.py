@@ -13,9 +13,7 @@ from pathlib import Path
 
 from torch import nn
 
-
-class CustomModelError(ValueError):
-    """The custom model reference could not be turned into an nn.Module."""
+from octprofile.errors import CustomModelError
 
 
 def is_custom_reference(name: str) -> bool:

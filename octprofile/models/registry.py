@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from torch import nn
+
+from octprofile.errors import BadValueError, UnknownModelError
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ _REGISTRY: dict[str, ModelSpec] = {}
 
 def register_model(spec: ModelSpec) -> ModelSpec:
     if spec.name in _REGISTRY:
-        raise ValueError(f"model {spec.name!r} is registered twice")
+        raise BadValueError(f"model {spec.name!r} is registered twice")
     _REGISTRY[spec.name] = spec
     return spec
 
@@ -42,17 +45,8 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UnknownModelError(name) from None
-
-
-class UnknownModelError(KeyError):
-    def __init__(self, name: str) -> None:
-        import difflib
-
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        super().__init__(f"unknown model {name!r}{hint} (`octprofile models` lists them)")
-        self.message = self.args[0]
+        raise UnknownModelError(f"unknown model {name!r}{hint} (`octprofile models` lists them)") from None
 
-    def __str__(self) -> str:
-        return self.message
+

@@ -5,12 +5,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from octprofile.errors import BadValueError
+
 
 def check_alpha(alpha: float, name: str = "alpha") -> float:
-    """Return ``alpha`` as a float, or raise ValueError when it is not in [0, 1)."""
-    value = float(alpha)
+    """Return ``alpha`` as a float, or raise BadValueError (a ValueError) when it is not in [0, 1)."""
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError):
+        raise BadValueError(f"{name} must be a number in [0, 1), got {alpha!r}") from None
     if math.isnan(value) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {alpha!r}")
+        raise BadValueError(f"{name} must be in [0, 1), got {alpha!r}")
     return value
 
 

@@ -6,9 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-
-class OutputPathError(ValueError):
-    """The output path cannot be written."""
+from octprofile.errors import OutputPathError
 
 
 def check_writable(path: str | Path) -> Path:

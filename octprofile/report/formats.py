@@ -8,8 +8,6 @@ import json
 import math
 from collections.abc import Sequence
 
-FORMATS = ("table", "csv", "json", "markdown", "latex")
-
 
 def _cell(value) -> str:
     if value is None:

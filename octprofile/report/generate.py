@@ -10,19 +10,21 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from octprofile.analysis.counting import count_model
-from octprofile.analysis.profile import COMPARE_COLUMNS, COMPARE_EXTRA_COLUMNS, ProfileOptions, sweep
-from octprofile.build import build_model, resolve
-from octprofile.models import list_models
+from octprofile.build import build_model
+from octprofile.models import list_models, resolve
 from octprofile.report.files import atomic_write
 from octprofile.report.formats import to_csv, to_markdown
 from octprofile.report.plots import sweep_plot
 from octprofile.report.published import PUBLISHED
+from octprofile.results import COMPARE_COLUMNS
+from octprofile.study import Study
 
 REPORT_ALPHAS = (0.0, 0.125, 0.25, 0.5, 0.75)
-SWEEP_COLUMNS = tuple(c for c in (*COMPARE_COLUMNS, *COMPARE_EXTRA_COLUMNS)
-                      if c not in ("macs_fvcore", "fvcore_total", "fvcore_unsupported", "latency_ms", "latency_iqr_ms",
-                                   "device", "threads", "latency_ratio", "latency_ratio_iqr", "peak_memory_bytes",
-                                   "peak_memory_ratio"))
+# Counts only (deterministic): the fvcore and timing columns stay out of the committed files.
+SWEEP_COLUMNS = COMPARE_COLUMNS[:COMPARE_COLUMNS.index("placement") + 1]
+SWEEP_COLUMNS = tuple(c for c in SWEEP_COLUMNS if c not in (
+    "macs_fvcore", "fvcore_total", "fvcore_unsupported", "latency_ms", "latency_iqr_ms", "device", "threads",
+    "latency_ratio", "latency_ratio_iqr", "peak_memory_bytes", "peak_memory_ratio"))
 PUBLISHED_COLUMNS = ("source", "model", "alpha", "published_gmacs", "ours_gmacs", "difference_pct", "note")
 
 
@@ -48,14 +50,13 @@ def generate_report(output_dir: str | Path, models: Sequence[str] | None = None,
     """Write sweep CSV/Markdown (+ plots) for each backbone and the published-figures table."""
     output_dir = Path(output_dir)
     models = list(models or list_models())
-    options = ProfileOptions(fvcore=False)
     written, all_rows = [], []
     for index, name in enumerate(models, 1):
-        rows = sweep(name, REPORT_ALPHAS, options)
-        all_rows += rows
+        result = Study(name).sweep(REPORT_ALPHAS, fvcore=False)
+        all_rows += result.records()
         if plots:
             written.append(atomic_write(output_dir / f"sweep_{name}.png",
-                                        sweep_plot(rows, f"{name}: Oct ÷ vanilla (MACs, activations)", "png")))
+                                        sweep_plot(result.rows, f"{name}: Oct ÷ vanilla (MACs, activations)", "png")))
         if progress:
             progress(f"sweep {name}", index, len(models) + 1)
     written.append(atomic_write(output_dir / "sweep.csv", to_csv(all_rows, SWEEP_COLUMNS)))

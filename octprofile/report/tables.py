@@ -1,10 +1,13 @@
-"""Rich tables with units in the headers, and the one-line verdict."""
+"""Rich tables with units in the headers, and the one-line verdict. Compare and sweep tables are transposed
+(one column per variant), so they fit an 80-column terminal."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from rich.table import Table
+
+from octprofile.results import CheckResult, LayersResult, SweepResult
 
 
 def _scale(values: Sequence[float | None]) -> tuple[float, str]:
@@ -20,71 +23,84 @@ def _ratio(value) -> str:
     return "" if value is None else f"{value:.3f}×"
 
 
-def verdict(rows: Sequence[dict]) -> str:
-    """e.g. 'params equal · counts agree · 0.58× MACs · 0.67× activations · 0.61× latency'."""
-    octave = [r for r in rows if r["alpha"] > 0]
-    parts = ["params equal" if all(r["params_equal"] for r in rows) else "PARAMS DIFFER",
-             "counts agree" if all(r["counts_agree"] for r in rows) else "COUNTS DISAGREE"]
+def verdict(result: SweepResult) -> str:
+    """e.g. 'params equal · counts agree · 0.58× MACs · 0.67× activations · 0.61× latency (IQR 0.02)'."""
+    rows = result.rows
+    octave = [r for r in rows if r.alpha > 0]
+    parts = ["params equal" if all(r.params_equal for r in rows) else "PARAMS DIFFER",
+             "counts agree" if all(r.counts_agree for r in rows) else "COUNTS DISAGREE"]
     if len(octave) == 1:
         row = octave[0]
-        parts += [f"{row['mac_ratio']:.2f}× MACs", f"{row['activation_ratio']:.2f}× activations"]
-        if row.get("latency_ratio") is not None:
-            parts.append(f"{row['latency_ratio']:.2f}× latency (IQR {row['latency_ratio_iqr']:.2f})")
+        parts += [f"{row.mac_ratio:.2f}× MACs", f"{row.activation_ratio:.2f}× activations"]
+        if row.latency_ratio is not None:
+            parts.append(f"{row.latency_ratio:.2f}× latency (IQR {row.latency_ratio_iqr:.2f})")
     return " · ".join(parts)
 
 
-def footer(rows: Sequence[dict]) -> str:
-    """The verdict, then where the timing ran and any warning about its noise."""
-    lines = [verdict(rows)]
-    timed = rows[0].get("latency_ms") is not None
-    if timed:
-        lines.append(f"timed on {rows[0]['device']}, {rows[0]['threads']} threads, interleaved rounds")
-    if rows[0].get("timing_warnings"):
-        lines.append(f"warning: {rows[0]['timing_warnings']}")
+def footer(result: SweepResult) -> str:
+    """The verdict, then what the timing compared, where it ran, and any warning about its noise."""
+    lines = [verdict(result)]
+    timed = result.timed
+    if timed is not None:
+        c = timed.context
+        isa = f", {c.isa}" if c.isa else ""
+        lines.append(f"latency: {timed.backend} backend, {timed.description}")
+        lines.append(f"timed on {c.device_name} ({c.device}{isa}), {c.threads} threads, {timed.dtype}, "
+                     f"torch {c.torch_version}, {timed.rounds} interleaved rounds")
+        lines += [f"warning: {warning}" for warning in timed.warnings]
     return "\n".join(lines)
 
 
-def profile_table(rows: Sequence[dict], title: str) -> Table:
-    mac_div, mac_unit = _scale([r["macs"] for r in rows])
-    act_div, act_unit = _scale([r["activations"] for r in rows])
-    timed = any(r.get("latency_ms") is not None for r in rows)
+def profile_table(result: SweepResult, title: str) -> Table:
+    rows = result.rows
+    mac_div, mac_unit = _scale([r.macs for r in rows])
+    act_div, act_unit = _scale([r.activations for r in rows])
     table = Table(title=title, title_justify="left")
-    headers = ["variant", "α", "params", f"MACs ({mac_unit})", "MAC ratio", "theory",
-               f"fvcore conv+lin ({mac_unit})", f"torch FLOPs÷2 ({mac_unit})",
-               f"activations ({act_unit} elem)", "act. ratio", "act. theory"]
-    if timed:
-        headers += ["latency ms (median ± IQR)", "latency ratio"]
-    for header in headers:
-        table.add_column(header, justify="left" if header == "variant" else "right")
+    table.add_column("", justify="left")
     for r in rows:
-        cells = [r["variant"], f"{r['alpha']:g}", f"{r['params']:,}", _num(r["macs"], mac_div),
-                 _ratio(r["mac_ratio"]), _ratio(r["theory_mac_ratio"]), _num(r["macs_fvcore"], mac_div),
-                 _num(r["flops_torch"] / 2, mac_div), _num(r["activations"], act_div),
-                 _ratio(r["activation_ratio"]), _ratio(r["theory_activation_ratio"])]
-        if timed:
-            latency = "" if r["latency_ms"] is None else f"{r['latency_ms']:.2f} ± {r['latency_iqr_ms']:.2f}"
-            cells += [latency, _ratio(r.get("latency_ratio"))]
-        table.add_row(*cells)
+        table.add_column(r.variant if r.alpha == 0 or r.variant != "oct" else f"oct α={r.alpha:g}", justify="right")
+    lines = [
+        ("α", [f"{r.alpha:g}" for r in rows]),
+        ("params", [f"{r.params:,}" for r in rows]),
+        (f"MACs ({mac_unit}, analytic)", [_num(r.macs, mac_div) for r in rows]),
+        (f"MACs ({mac_unit}, fvcore conv+lin)", [_num(r.macs_fvcore, mac_div) for r in rows]),
+        (f"MACs ({mac_unit}, torch FLOPs÷2)", [_num(r.flops_torch / 2, mac_div) for r in rows]),
+        ("MAC ratio", [_ratio(r.mac_ratio) for r in rows]),
+        ("  theory 1−¾α(2−α)", [_ratio(r.theory_mac_ratio) for r in rows]),
+        (f"activations ({act_unit} elem)", [_num(r.activations, act_div) for r in rows]),
+        ("activation ratio", [_ratio(r.activation_ratio) for r in rows]),
+        ("  theory 1−¾α", [_ratio(r.theory_activation_ratio) for r in rows]),
+    ]
+    if any(r.latency_ms is not None for r in rows):
+        lines += [
+            ("latency ms (median)", [_num(r.latency_ms, digits=2) for r in rows]),
+            ("  IQR ms", [_num(r.latency_iqr_ms, digits=2) for r in rows]),
+            ("latency ratio", [_ratio(r.latency_ratio) for r in rows]),
+            ("  IQR", [_num(r.latency_ratio_iqr) for r in rows]),
+            ("peak memory (MiB, 1 pass)", [_num(r.peak_memory_bytes, 2**20, 1) for r in rows]),
+            ("preparation s", [_num(r.prepare_s, digits=2) for r in rows]),
+        ]
+    for label, cells in lines:
+        if any(cells):
+            table.add_row(label, *cells)
     return table
 
 
-def layers_table(rows: Sequence[dict], title: str) -> Table:
-    div, unit = _scale([r["macs_vanilla"] for r in rows])
+def layers_table(result: LayersResult, title: str) -> Table:
+    rows = result.rows
+    div, unit = _scale([r.macs_vanilla for r in rows])
     table = Table(title=title, title_justify="left")
-    headers = ["layer", "kind", "α in→out", "stride", f"MACs ({unit})", f"vanilla ({unit}MACs)", "ratio",
-               "theory", f"H→H ({unit})", f"H→L ({unit})", f"L→H ({unit})", f"L→L ({unit})", "activations",
-               "act. ratio"]
+    headers = ["layer", "α in→out", "s", f"{unit}MACs", "vanilla", "ratio", "theory", "H→H", "H→L", "L→H", "L→L"]
     for header in headers:
-        table.add_column(header, justify="left" if header in ("layer", "kind") else "right")
+        table.add_column(header, justify="left" if header == "layer" else "right")
     for r in rows:
-        table.add_row(r["layer"], r["kind"], f"{r['alpha_in']:g}→{r['alpha_out']:g}", str(r["stride"]),
-                      _num(r["macs"], div), _num(r["macs_vanilla"], div), _ratio(r["mac_ratio"]),
-                      _ratio(r["theory_mac_ratio"]), *(_num(r[f"macs_{p}"], div) for p in ("hh", "hl", "lh", "ll")),
-                      f"{r['activations']:,}", _ratio(r["activation_ratio"]))
+        table.add_row(r.layer, f"{r.alpha_in:g}→{r.alpha_out:g}", str(r.stride), _num(r.macs, div, 2),
+                      _num(r.macs_vanilla, div, 2), _ratio(r.mac_ratio), _ratio(r.theory_mac_ratio),
+                      *(_num(getattr(r, f"macs_{p}"), div, 2) for p in ("hh", "hl", "lh", "ll")))
     return table
 
 
-def check_table(results) -> Table:
+def check_table(results: Sequence[CheckResult]) -> Table:
     table = Table(title="octprofile check", title_justify="left")
     for header in ("model", "α", "params vanilla", "params oct", "MACs", "result"):
         table.add_column(header, justify="left" if header in ("model", "result") else "right")

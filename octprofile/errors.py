@@ -1,0 +1,45 @@
+"""User-facing failures. Each is one line, printed verbatim by the command line (exit 2); anything else
+that escapes is a bug and is reported as an internal error.
+
+The subclasses also derive from the built-in exception a Python caller would expect (``ValueError``
+for a bad value, ``KeyError`` for an unknown name), so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+
+class OctprofileError(Exception):
+    """A failure the user can act on; ``str(error)`` is the whole message."""
+
+    exit_code = 2
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class BadValueError(OctprofileError, ValueError):
+    """An argument outside what octprofile accepts (alpha, size, option, device...)."""
+
+
+class UnknownModelError(OctprofileError, KeyError):
+    """A model name that is neither registered nor a custom ``module:callable`` reference."""
+
+
+class CustomModelError(OctprofileError, ValueError):
+    """A custom model reference that could not be turned into an ``nn.Module``."""
+
+
+class ConversionError(OctprofileError, ValueError):
+    """The model cannot be converted as asked; the message names the layer."""
+
+
+class OutputPathError(OctprofileError, ValueError):
+    """An output file that cannot be written."""
+
+
+class ResourceError(OctprofileError, MemoryError):
+    """The work would not fit in the memory that is available."""
+
+
+class MissingEngineError(OctprofileError, ImportError):
+    """An optional engine (e.g. onnxruntime) is not installed."""

@@ -1,0 +1,54 @@
+"""Resolving a model name once: its family, source, default input and how to build the vanilla model."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from octprofile.errors import BadValueError
+from octprofile.models.custom import is_custom_reference, load_custom_model
+from octprofile.models.registry import get_spec
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What octprofile knows about a model before building it. A custom model's code has run once, here;
+    each build gets a deep copy of the module its factory returned."""
+
+    name: str
+    family: str
+    source: str
+    input_size: int
+    in_channels: int
+    options: tuple[str, ...]  # builder keyword options a user may set
+    builder: Callable[..., nn.Module]
+
+    def input_shape(self, input_size: int | None = None, batch_size: int = 1) -> tuple[int, int, int, int]:
+        size = input_size or self.input_size
+        return (batch_size, self.in_channels, size, size)
+
+    def build_vanilla(self, **options) -> nn.Module:
+        unknown = set(options) - set(self.options)
+        if unknown:
+            raise BadValueError(f"{self.name} does not take option(s) {sorted(unknown)}; "
+                                f"it takes {list(self.options) or 'none'}")
+        return self.builder(**options)
+
+
+def resolve(name: str | ResolvedModel) -> ResolvedModel:
+    """The model's family, source and default input, from its registered name or ``module:callable``
+    reference (which imports the module and calls the factory, once)."""
+    if isinstance(name, ResolvedModel):
+        return name
+    if is_custom_reference(name):
+        model = load_custom_model(name)
+        first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+        in_channels = first_conv.in_channels if first_conv is not None else 3
+        return ResolvedModel(name, "chain", "custom", int(getattr(model, "input_size", 224)), in_channels, (),
+                             lambda: copy.deepcopy(model))
+    spec = get_spec(name)
+    return ResolvedModel(spec.name, spec.family, spec.source, spec.input_size, spec.in_channels, spec.options,
+                         spec.builder)

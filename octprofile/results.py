@@ -1,0 +1,177 @@
+"""Typed results of a study, and the stable column names they are written under (CSV, JSON, Markdown, LaTeX).
+
+Scripts and papers depend on the column names and their order: add new columns at the end of a group,
+never rename one. A value that was not measured (timing off, fvcore off) is ``None``, never 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from octprofile.runtime.context import MachineContext
+
+
+def counter_disagreements(macs: int, flops_torch: int, macs_fvcore: int | None) -> list[str]:
+    """How the three MAC counters disagree (empty when they agree): FlopCounterMode counts 2 x MACs,
+    fvcore's conv + linear part counts MACs."""
+    found = []
+    if flops_torch != 2 * macs:
+        found.append(f"FlopCounterMode {flops_torch:,} ≠ 2 × {macs:,} MACs")
+    if macs_fvcore is not None and macs_fvcore != macs:
+        found.append(f"fvcore conv+linear {macs_fvcore:,} ≠ {macs:,} MACs")
+    return found
+
+
+@dataclass
+class VariantRow:
+    """One model variant (vanilla at alpha 0, or Oct at some alpha); ratios are against the vanilla row."""
+
+    # counts (always present)
+    model: str
+    variant: str
+    alpha: float
+    input_size: int
+    batch_size: int
+    params: int
+    macs: int
+    macs_fvcore: int | None
+    fvcore_total: int | None
+    flops_torch: int
+    mac_ratio: float
+    theory_mac_ratio: float
+    activations: int
+    # timing (None when not timed)
+    latency_ms: float | None
+    latency_iqr_ms: float | None
+    device: str | None
+    threads: int | None
+    # more counts
+    activation_bytes: int
+    activation_ratio: float
+    theory_activation_ratio: float
+    latency_ratio: float | None
+    latency_ratio_iqr: float | None
+    peak_memory_bytes: int | None
+    peak_memory_ratio: float | None
+    pool_ops: int
+    upsample_ops: int
+    add_ops: int
+    bn_ops: int
+    fvcore_unsupported: str | None
+    params_equal: bool
+    counts_agree: bool
+    placement: str
+    # how the timing was taken
+    backend: str | None
+    prepare_s: float | None
+    dtype: str | None
+    device_name: str | None
+    cpu_isa: str | None
+    torch_version: str | None
+    timing_rounds: int | None
+    timing_warnings: str | None
+
+
+COMPARE_COLUMNS = tuple(f.name for f in fields(VariantRow))
+
+
+@dataclass
+class Timed:
+    """How a sweep was timed: the backend in words, the machine, what each preparation did, warnings."""
+
+    backend: str
+    description: str
+    context: MachineContext
+    dtype: str
+    rounds: int
+    warnings: list[str]
+    notes: dict[str, list[str]]  # variant -> what its preparation did
+
+
+@dataclass
+class SweepResult:
+    """Rows of ``compare`` (vanilla, oct) or ``sweep`` (one per alpha), in the order asked."""
+
+    model: str
+    input_shape: tuple[int, ...]
+    rows: list[VariantRow]
+    timed: Timed | None = None
+
+    @property
+    def vanilla(self) -> VariantRow:
+        return next(row for row in self.rows if row.alpha == 0)
+
+    def row(self, variant: str) -> VariantRow:
+        return next(row for row in self.rows if row.variant == variant)
+
+    def records(self) -> list[dict]:
+        """The rows as dicts in column order: what the file formats write."""
+        return [asdict(row) for row in self.rows]
+
+
+LAYER_COLUMNS = ("layer", "kind", "alpha_in", "alpha_out", "stride", "macs", "macs_vanilla", "mac_ratio",
+                 "theory_mac_ratio", "macs_hh", "macs_hl", "macs_lh", "macs_ll", "activations",
+                 "activations_vanilla", "activation_ratio", "theory_activation_ratio", "params")
+
+
+@dataclass
+class LayerRow:
+    """One conv/linear layer of the Oct model beside the same layer of the vanilla model."""
+
+    layer: str
+    kind: str  # "conv", "octconv" or "linear"
+    alpha_in: float
+    alpha_out: float
+    stride: int
+    macs: int
+    macs_vanilla: int
+    mac_ratio: float
+    theory_mac_ratio: float
+    macs_hh: int | None
+    macs_hl: int | None
+    macs_lh: int | None
+    macs_ll: int | None
+    activations: int
+    activations_vanilla: int
+    activation_ratio: float
+    theory_activation_ratio: float
+    params: int
+
+
+assert tuple(f.name for f in fields(LayerRow)) == LAYER_COLUMNS
+
+
+@dataclass
+class LayersResult:
+    model: str
+    alpha: float
+    input_shape: tuple[int, ...]
+    rows: list[LayerRow]
+
+    def records(self) -> list[dict]:
+        return [asdict(row) for row in self.rows]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The CI gate for one model and alpha: equal parameters, and the MAC counters agree."""
+
+    model: str
+    alpha: float
+    params_vanilla: int
+    params_oct: int
+    macs: int
+    flops_torch: int
+    macs_fvcore: int | None
+    failures: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, model: str, alpha: float, params_vanilla: int, params_oct: int, macs: int, flops_torch: int,
+           macs_fvcore: int | None) -> CheckResult:
+        failures = [] if params_oct == params_vanilla else [f"params {params_oct:,} ≠ vanilla {params_vanilla:,}"]
+        failures += counter_disagreements(macs, flops_torch, macs_fvcore)
+        return cls(model, alpha, params_vanilla, params_oct, macs, flops_torch, macs_fvcore, failures)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures

@@ -1,0 +1,61 @@
+"""Measured peak memory of one inference forward pass, as opposed to memory estimated from shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+from torch.autograd import DeviceType
+from torch.profiler import ProfilerActivity, profile
+
+from octprofile.runtime.context import resolve_device
+from octprofile.runtime.prepare import prepare
+
+
+def peak_forward_memory(model: nn.Module, input_shape: tuple[int, ...], device: str = "cpu",
+                        backend: str = "plain") -> int:
+    """Peak extra memory (bytes) of one inference forward pass of ``model`` prepared by ``backend``,
+    above the weights and the input, on a seeded random input; ``model`` is left as it was."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(tuple(input_shape), generator=generator).to(resolve_device(device))
+    prepared = prepare(model, x, backend)
+    return measure_peak(prepared, prepared.adapt(x))
+
+
+def measure_peak(run: Callable, x: torch.Tensor) -> int:
+    """Peak extra memory of ``run(x)``: run once to warm up (one-time allocations such as library
+    workspaces or caches are not per-pass memory), then once measured. The output counts: it is alive
+    at the end of the pass.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``, minus what was allocated
+    before the pass; memory the caching allocator holds but has not handed out is not counted.
+    CPU: the PyTorch profiler with ``profile_memory=True`` records every allocation and free made through
+    PyTorch's CPU allocator; the peak of their running sum is returned (torch 2.x folds allocations into
+    the ops that made them in ``prof.events()``, so the raw events are read). Memory a library allocates
+    by itself, outside PyTorch's allocator, is not seen.
+    """
+    with torch.inference_mode():
+        run(x)
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
+            baseline = torch.cuda.memory_allocated(x.device)
+            torch.cuda.reset_peak_memory_stats(x.device)
+            run(x)
+            torch.cuda.synchronize(x.device)
+            return torch.cuda.max_memory_allocated(x.device) - baseline
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            run(x)
+    events = prof.profiler.kineto_results.events()
+    allocations = [event for event in events if event.name() == "[memory]" and event.device_type() == DeviceType.CPU]
+    allocations.sort(key=lambda event: event.start_ns())
+    return peak_of_running_sum(event.nbytes() for event in allocations)
+
+
+def peak_of_running_sum(changes: Iterable[int]) -> int:
+    """The highest point the running sum of ``changes`` reaches, starting from 0."""
+    level = peak = 0
+    for change in changes:
+        level += change
+        peak = max(peak, level)
+    return peak

@@ -1,0 +1,141 @@
+"""``prepare(model, example_input, backend)``: an inference-only copy of a model, made fast on one backend.
+
+The model ``build_model`` returns is left untouched: every backend works on a deep copy, in eval mode,
+moved to the example input's device and dtype. What a backend does is generic (the same for a vanilla
+and an octave model, so that a latency ratio compares like with like) except where it says otherwise:
+
+* ``plain``: the copy as built (NCHW, batch norms separate), what most ports time;
+* ``eager``: generic treatment: batch norms folded into the conv that feeds them, channels_last,
+  conv kernels prepared once per input shape (1x1 as one GEMM, oneDNN with weights reordered once);
+  octave-specific: OctConv2d paths accumulate in place and stride-2 paths run merged;
+* ``compile``: ``torch.compile`` (inductor, with freezing, which folds batch norms and constants) of the
+  channels_last copy; its compile time is ``prepare_seconds``, never latency.
+
+A prepared model is a snapshot: weights are copied (and folded) when it is made, so later changes to
+the source model are not seen; prepare again after changing weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from octprofile.errors import BadValueError
+from octprofile.nn import OctConv2d
+from octprofile.runtime.folding import foldable_pairs
+from octprofile.runtime.prepared_layers import PreparedConv2d, PreparedOctConv2d
+
+SNAPSHOT_NOTE = "weights copied at preparation: later changes to the source model are not seen"
+
+
+class PreparedModel:
+    """An inference-only callable made by ``prepare``; ``notes`` say what was done and copied."""
+
+    def __init__(self, runner: Callable, backend: str, example_input: torch.Tensor, prepare_seconds: float,
+                 notes: list[str], module: nn.Module | None, channels_last: bool) -> None:
+        self.runner = runner
+        self.backend = backend
+        self.device = example_input.device
+        self.dtype = example_input.dtype
+        self.prepare_seconds = prepare_seconds
+        self.notes = notes
+        self.module = module  # the rewritten copy, where the backend has one (for inspection)
+        self.channels_last = channels_last
+
+    def adapt(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` on this model's device, dtype and memory format: convert once, outside timed calls."""
+        x = x.to(self.device, self.dtype)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
+
+    def __call__(self, x: torch.Tensor):
+        with torch.inference_mode():
+            return self.runner(x)
+
+    def __repr__(self) -> str:
+        return f"PreparedModel(backend={self.backend!r}, device={self.device}, dtype={self.dtype})"
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    description: str  # what was compared, in words, for tables and reports
+    make: Callable[[nn.Module, torch.Tensor], tuple[Callable, list[str], bool]]  # -> runner, notes, channels_last
+
+
+def _plain(model: nn.Module, example: torch.Tensor):
+    return model, ["eval-mode copy as built (NCHW, batch norms unfolded)"], False
+
+
+def _eager(model: nn.Module, example: torch.Tensor):
+    if isinstance(model, OctConv2d | nn.Conv2d):  # a lone layer: nothing to fold, no tree to rewrite
+        model = nn.Sequential(model)
+    pairs = dict(foldable_pairs(model))
+    norms = set(pairs.values())
+    counts = {"folded": 0, "conv": 0, "octconv": 0}
+    replaced: list[str] = []
+    for name, module in list(model.named_modules()):
+        if any(name.startswith(prefix + ".") for prefix in replaced):
+            continue  # inside a layer already replaced (an OctConv2d's path convs)
+        if name in norms:
+            model.set_submodule(name, nn.Identity())
+        elif isinstance(module, OctConv2d | nn.Conv2d):
+            norm = model.get_submodule(pairs[name]) if name in pairs else None
+            octave = isinstance(module, OctConv2d)
+            model.set_submodule(name, (PreparedOctConv2d if octave else PreparedConv2d)(module, norm))
+            counts["octconv" if octave else "conv"] += 1
+            counts["folded"] += norm is not None
+            replaced.append(name)
+    notes = [f"{counts['folded']} batch norms folded into their convs",
+             f"{counts['conv'] + counts['octconv']} convs on kernels prepared once per input shape, channels_last"]
+    if counts["octconv"]:
+        notes.append(f"{counts['octconv']} OctConv2d: paths accumulated in place, stride-2 paths merged "
+                     "(octave-specific)")
+    return model.to(memory_format=torch.channels_last), notes, True
+
+
+def _compile(model: nn.Module, example: torch.Tensor):
+    from torch._inductor import config
+
+    model = model.to(memory_format=torch.channels_last)
+    compiled = torch.compile(model)
+    with config.patch(freezing=True), torch.inference_mode():
+        compiled(example.contiguous(memory_format=torch.channels_last))  # compiles here, inside prepare
+    return compiled, ["torch.compile (inductor, freezing: batch norms and weights folded), channels_last"], True
+
+
+BACKENDS: dict[str, Backend] = {
+    "plain": Backend("plain", "eager PyTorch, models as built (NCHW, batch norm unfolded)", _plain),
+    "eager": Backend("eager", "eager PyTorch with the same generic treatment for both (BN folded, channels_last, "
+                     "cached kernels); OctConv path fusion on the Oct side", _eager),
+    "compile": Backend("compile", "torch.compile (inductor, freezing) of both, channels_last", _compile),
+}
+
+
+def check_backend(name: str) -> Backend:
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise BadValueError(f"unknown backend {name!r}; use one of {', '.join(BACKENDS)}") from None
+
+
+def prepare(model: nn.Module, example_input: torch.Tensor, backend: str = "eager") -> PreparedModel:
+    """An inference-only copy of ``model`` on ``example_input``'s device and dtype, prepared by ``backend``.
+
+    ``model`` itself is not changed. The example fixes device, dtype and (for some kernels) the first
+    input shape; other shapes work too.
+    """
+    chosen = check_backend(backend)
+    if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
+        raise BadValueError("the model holds meta tensors (no data): build it on a real device to run it")
+    start = time.perf_counter()
+    with torch.no_grad():
+        working = copy.deepcopy(model).eval().to(example_input.device, example_input.dtype)
+        runner, notes, channels_last = chosen.make(working, example_input)
+    seconds = time.perf_counter() - start
+    module = getattr(runner, "_orig_mod", runner)  # what torch.compile wraps, or the rewritten copy itself
+    return PreparedModel(runner, backend, example_input, seconds, [*notes, SNAPSHOT_NOTE], module, channels_last)

@@ -1,0 +1,294 @@
+"""The use cases: a model resolved once, its variants built once each, and typed results out.
+
+    from octprofile.study import Study, StudyOptions
+    study = Study("resnet50", StudyOptions(batch_size=8))
+    result = study.compare(0.5, fvcore=False)            # SweepResult: rows vanilla and oct
+    result.row("oct").mac_ratio
+
+The command line, ``octprofile report`` and ``benchmarks/`` all go through here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from octprofile.analysis.counting import CountResult, count_model
+from octprofile.analysis.crosscheck import FvcoreCount, fvcore_count
+from octprofile.analysis.theory import network_theory_mac_ratio, theory_activation_ratio, theory_mac_ratio
+from octprofile.build import build_model
+from octprofile.errors import BadValueError, ConversionError, ResourceError
+from octprofile.models.input_size import smallest_input_size
+from octprofile.models.resolve import ResolvedModel, resolve
+from octprofile.nn import PATHS, check_alpha
+from octprofile.results import (
+    CheckResult,
+    LayerRow,
+    LayersResult,
+    SweepResult,
+    Timed,
+    VariantRow,
+    counter_disagreements,
+)
+from octprofile.runtime.context import resolve_device
+from octprofile.runtime.timing import TimingComparison, TimingOptions, time_variants
+
+Progress = Callable[[str, int, int], None]
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep; ``result`` holds the variants that finished counting (with their ratios)."""
+
+    def __init__(self, result: SweepResult | None, total: int) -> None:
+        done = len(result.rows) if result else 0
+        super().__init__(f"interrupted after {done} of {total} α values")
+        self.result = result
+        self.total = total
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """What to build: input, placement, builder options (e.g. width_mult), and the seed of the random weights."""
+
+    input_size: int | None = None
+    batch_size: int = 1
+    placement: str = "reference"
+    model_options: dict = field(default_factory=dict)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("input_size", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise BadValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass
+class _Variant:
+    name: str
+    alpha: float
+    model: nn.Module
+    count: CountResult
+    flops_torch: int
+    fvcore: FvcoreCount | None = None
+
+
+class Study:
+    """One model (resolved once: a custom model's code runs here, once) and the use cases over it."""
+
+    def __init__(self, model: str | ResolvedModel, options: StudyOptions = StudyOptions()) -> None:
+        self.model = resolve(model)
+        self.options = options
+        self.input_shape = self.model.input_shape(options.input_size, options.batch_size)
+
+    def build(self, alpha: float, device=None) -> nn.Module:
+        """The vanilla (alpha 0) or Oct model, with this study's seed, placement and options."""
+        o = self.options
+        try:
+            return build_model(self.model, alpha, placement=o.placement, device=device, input_size=o.input_size,
+                               seed=o.seed, **o.model_options)
+        except ConversionError:
+            self._check_input_size()
+            raise
+
+    def _check_input_size(self) -> None:
+        """When the vanilla model cannot run at the asked size, say so and name the smallest that runs."""
+        size = self.options.input_size
+        if size is None:
+            return
+        with torch.device("meta"):
+            vanilla = self.model.build_vanilla(**self.options.model_options)
+        smallest = smallest_input_size(vanilla, self.model.input_shape, max(size, self.model.input_size))
+        if smallest is None:
+            raise BadValueError(f"input size {size} does not work for {self.model.name}") from None
+        if smallest > size:
+            raise BadValueError(f"input size {size} is too small for {self.model.name}; "
+                                f"the smallest that runs is {smallest}") from None
+
+    def _variant(self, name: str, alpha: float, real: bool) -> _Variant:
+        model = self.build(alpha, device=None if real else "meta")
+        flop_counter = FlopCounterMode(display=False)
+        count = count_model(model, self.input_shape, observers=(flop_counter,))
+        return _Variant(name, alpha, model, count, int(flop_counter.get_total_flops()))
+
+    # ---- compare and sweep ----
+
+    def compare(self, alpha: float, *, fvcore: bool = True, timing: TimingOptions | None = None,
+                progress: Progress | None = None) -> SweepResult:
+        """Rows ``vanilla`` and ``oct`` for one alpha."""
+        return self.sweep([0.0, alpha], fvcore=fvcore, timing=timing, progress=progress,
+                          variant_names=("vanilla", "oct"))
+
+    def sweep(self, alphas: Sequence[float], *, fvcore: bool = True, timing: TimingOptions | None = None,
+              progress: Progress | None = None, variant_names: Sequence[str] | None = None) -> SweepResult:
+        """One row per alpha, in the order given (alpha 0, the vanilla model, is added first when
+        missing); every ratio is against the alpha-0 row."""
+        alphas = [check_alpha(a) for a in alphas]
+        if len(set(alphas)) != len(alphas):
+            raise BadValueError(f"alpha values repeat: {alphas}")
+        if 0.0 not in alphas:
+            alphas = [0.0, *alphas]
+        names = list(variant_names) if variant_names else [_variant_name(a) for a in alphas]
+        real = fvcore or timing is not None
+        steps = len(alphas) * (1 + int(real)) + int(fvcore) * len(alphas) + int(timing is not None)
+        tick = _Ticker(progress, steps)
+        variants: list[_Variant] = []
+        try:
+            # counting runs on meta models (free at any size); fvcore and timing need real ones, built
+            # only once the vanilla count says their activations fit
+            for name, alpha in zip(names, alphas):
+                variants.append(self._variant(name, alpha, real=False))
+                tick(f"counting {name} α={alpha:g}")
+            vanilla = next(v for v in variants if v.alpha == 0)
+            self._check_fits(vanilla.count, fvcore, timing)
+            for variant in variants if real else ():
+                variant.model = self.build(variant.alpha)
+                tick(f"building {variant.name} α={variant.alpha:g}")
+            if fvcore:
+                for variant in variants:
+                    variant.fvcore = fvcore_count(variant.model, self.input_shape)
+                    tick(f"fvcore {variant.name} α={variant.alpha:g}")
+        except KeyboardInterrupt:
+            partial = self._result(variants) if any(v.alpha == 0 for v in variants) else None
+            raise SweepInterrupted(partial, len(alphas)) from None
+        timed = None
+        if timing is not None:
+            timed = time_variants({v.name: v.model for v in variants}, self.input_shape, timing, base=vanilla.name)
+            tick("timing")
+        return self._result(variants, timed)
+
+    def _result(self, variants: list[_Variant], timed: TimingComparison | None = None) -> SweepResult:
+        base = next(v for v in variants if v.alpha == 0)
+        rows = [self._row(v, base, timed) for v in variants]
+        summary = None
+        if timed is not None:
+            summary = Timed(timed.options.backend, timed.backend_description, timed.context, timed.options.dtype,
+                            timed.options.rounds, timed.warnings, {n: t.notes for n, t in timed.timings.items()})
+        return SweepResult(self.model.name, self.input_shape, rows, summary)
+
+    def _row(self, v: _Variant, base: _Variant, timed: TimingComparison | None) -> VariantRow:
+        count, fv = v.count, v.fvcore
+        other = count.other
+        row = VariantRow(
+            model=self.model.name, variant=v.name, alpha=v.alpha, input_size=self.input_shape[-1],
+            batch_size=self.input_shape[0], params=count.params, macs=count.macs,
+            macs_fvcore=fv.macs if fv else None, fvcore_total=fv.total if fv else None, flops_torch=v.flops_torch,
+            mac_ratio=count.macs / base.count.macs, theory_mac_ratio=network_theory_mac_ratio(v.alpha),
+            activations=count.activations, latency_ms=None, latency_iqr_ms=None, device=None, threads=None,
+            activation_bytes=count.activation_bytes(), activation_ratio=count.activations / base.count.activations,
+            theory_activation_ratio=theory_activation_ratio(v.alpha), latency_ratio=None, latency_ratio_iqr=None,
+            peak_memory_bytes=None, peak_memory_ratio=None, pool_ops=other["pool"], upsample_ops=other["upsample"],
+            add_ops=other["add"], bn_ops=other["bn"],
+            fvcore_unsupported="; ".join(f"{op}×{n}" for op, n in sorted(fv.unsupported.items())) if fv else None,
+            params_equal=count.params == base.count.params,
+            counts_agree=not counter_disagreements(count.macs, v.flops_torch, fv.macs if fv else None),
+            placement=self.options.placement, backend=None, prepare_s=None, dtype=None, device_name=None,
+            cpu_isa=None, torch_version=None, timing_rounds=None, timing_warnings=None,
+        )
+        if timed is not None:
+            timing, base_timing = timed.timings[v.name], timed.timings[base.name]
+            context = timed.context
+            row.latency_ms, row.latency_iqr_ms = timing.latency_ms, timing.latency_iqr_ms
+            row.latency_ratio, row.latency_ratio_iqr = timed.ratios[v.name]
+            row.peak_memory_bytes = timing.peak_memory_bytes
+            if timing.peak_memory_bytes is not None and base_timing.peak_memory_bytes:
+                row.peak_memory_ratio = timing.peak_memory_bytes / base_timing.peak_memory_bytes
+            row.device, row.threads, row.device_name = context.device, context.threads, context.device_name
+            row.cpu_isa, row.torch_version = context.isa or None, context.torch_version
+            row.backend, row.prepare_s, row.dtype = timed.options.backend, timing.prepare_s, timed.options.dtype
+            row.timing_rounds = timed.options.rounds
+            row.timing_warnings = "; ".join(timed.warnings) or None
+        return row
+
+    def _check_fits(self, vanilla: CountResult, fvcore: bool, timing: TimingOptions | None) -> None:
+        """Timing and fvcore allocate real activations: refuse up front, with the estimate, when they would
+        not fit. Live activations of one forward pass stay under the sum of all layer outputs; twice that,
+        plus the weights of the variants, leaves room for the allocator."""
+        weights = 8 * vanilla.params
+        ram = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        needs = []
+        if timing is not None:
+            on_gpu = resolve_device(timing.device).type == "cuda"
+            available = torch.cuda.mem_get_info()[0] if on_gpu else ram
+            needs.append((f"timing at batch {self.input_shape[0]}", 2 * vanilla.activation_bytes() + weights,
+                          available, "GPU memory" if on_gpu else "free RAM",
+                          "lower --batch-size or --input-size, or skip timing (--no-time)"))
+        if fvcore:
+            needs.append(("fvcore's traced forward pass (batch 1)",
+                          2 * vanilla.activation_bytes() // self.input_shape[0] + weights, ram, "free RAM",
+                          "lower --input-size or skip fvcore (--no-fvcore)"))
+        for what, needed, available, where, advice in needs:
+            if needed > available:
+                raise ResourceError(f"{what} needs about {needed / 2**30:.1f} GiB but only "
+                                    f"{available / 2**30:.1f} GiB of {where} is available; {advice}")
+
+    # ---- layers and check ----
+
+    def layers(self, alpha: float) -> LayersResult:
+        """One row per conv/linear layer of the Oct model, beside the same layer of the vanilla model."""
+        alpha = check_alpha(alpha)
+        vanilla = count_model(self.build(0.0, device="meta"), self.input_shape).by_name()
+        octave = count_model(self.build(alpha, device="meta"), self.input_shape)
+        rows = []
+        for layer in octave.layers:
+            base = vanilla[layer.name]
+            octconv = layer.kind == "octconv"
+            rows.append(LayerRow(
+                layer=layer.name, kind=layer.kind, alpha_in=layer.alpha_in, alpha_out=layer.alpha_out,
+                stride=layer.stride, macs=layer.macs, macs_vanilla=base.macs, mac_ratio=layer.macs / base.macs,
+                theory_mac_ratio=theory_mac_ratio(layer.alpha_in, layer.alpha_out, layer.stride, layer.depthwise,
+                                                  layer.exchange_hl, layer.exchange_lh),
+                **{f"macs_{p}": layer.paths.get(p) if octconv else None for p in PATHS},
+                activations=layer.activations, activations_vanilla=base.activations,
+                activation_ratio=layer.activations / base.activations,
+                theory_activation_ratio=theory_activation_ratio(layer.alpha_out), params=layer.params))
+        return LayersResult(self.model.name, alpha, self.input_shape, rows)
+
+    def check(self, alpha: float, *, fvcore: bool = True) -> CheckResult:
+        """The CI gate for one alpha: equal parameters, and the three MAC counts agree."""
+        alpha = check_alpha(alpha)
+        vanilla_params = sum(p.numel() for p in self.build(0.0, device="meta").parameters())
+        variant = self._variant("oct", alpha, real=fvcore)
+        fv = fvcore_count(variant.model, self.input_shape).macs if fvcore else None
+        return CheckResult.of(self.model.name, alpha, vanilla_params, variant.count.params, variant.count.macs,
+                              variant.flops_torch, fv)
+
+
+class _Ticker:
+    def __init__(self, progress: Progress | None, steps: int) -> None:
+        self.progress, self.steps, self.done = progress, steps, 0
+
+    def __call__(self, what: str) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress(what, self.done, self.steps)
+
+
+def _variant_name(alpha: float) -> str:
+    return "vanilla" if alpha == 0 else f"oct-{alpha:g}"
+
+
+# ---- one-call shortcuts ----
+
+def compare(model: str | ResolvedModel, alpha: float, *, fvcore: bool = True, timing: TimingOptions | None = None,
+            **options) -> SweepResult:
+    """``Study(model, StudyOptions(**options)).compare(alpha, ...)``."""
+    return Study(model, StudyOptions(**options)).compare(alpha, fvcore=fvcore, timing=timing)
+
+
+def sweep(model: str | ResolvedModel, alphas: Sequence[float], *, fvcore: bool = True,
+          timing: TimingOptions | None = None, **options) -> SweepResult:
+    return Study(model, StudyOptions(**options)).sweep(alphas, fvcore=fvcore, timing=timing)
+
+
+def layers(model: str | ResolvedModel, alpha: float, **options) -> LayersResult:
+    return Study(model, StudyOptions(**options)).layers(alpha)
+
+
+def check(model: str | ResolvedModel, alpha: float, *, fvcore: bool = True, **options) -> CheckResult:
+    return Study(model, StudyOptions(**options)).check(alpha, fvcore=fvcore)
