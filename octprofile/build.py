@@ -40,5 +40,6 @@ def build_model(model: str | ResolvedModel, alpha: float = 0.0, *, placement: st
             stack.enter_context(torch.random.fork_rng(devices=[]))
             torch.manual_seed(seed)
         vanilla = info.build_vanilla(**options)
-    return convert(vanilla, alpha, info.family, info.input_shape(input_size), everywhere=placement == "everywhere",
-                   exchange_hl=exchange_hl, exchange_lh=exchange_lh)
+        # inside the seeded context too: new layers draw (then overwrite) initial weights
+        return convert(vanilla, alpha, info.family, info.input_shape(input_size),
+                       everywhere=placement == "everywhere", exchange_hl=exchange_hl, exchange_lh=exchange_lh)

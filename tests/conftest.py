@@ -1,7 +1,9 @@
+import functools
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # makes `examples.mnist_net:mnist_net` importable as a module reference
@@ -12,3 +14,23 @@ MNIST_FILE = str(ROOT / "examples" / "mnist_net.py") + ":mnist_net"
 @pytest.fixture
 def mnist_file() -> str:
     return MNIST_FILE
+
+
+@functools.cache
+def meta_model(name: str, alpha: float = 0.0, **options):
+    """A model built on the meta device, shared by every test that only reads it (counting never changes it)."""
+    from octprofile import build_model
+
+    return build_model(name, alpha, device="meta", **options)
+
+
+def materialised(name: str, alpha: float):
+    """A real model without the cost of random initialisation: the meta model's layout, zero weights and
+    unit variances. For counters, whose results depend on shapes only."""
+    from octprofile import build_model
+
+    model = build_model(name, alpha, device="meta").to_empty(device="cpu")
+    with torch.no_grad():
+        for key, tensor in model.state_dict().items():
+            tensor.fill_(1 if key.endswith("running_var") else 0)
+    return model

@@ -2,35 +2,54 @@
 
 import pytest
 import torch
+from conftest import materialised, meta_model
+from torch.utils.flop_counter import FlopCounterMode
 
 from octprofile import build_model, list_models, resolve
 from octprofile.analysis.counting import count_model
 from octprofile.analysis.crosscheck import fvcore_count, torch_flops
 from octprofile.analysis.theory import theory_activation_ratio, theory_mac_ratio
+from octprofile.nn import OctConv2d
 from octprofile.study import check, compare, layers
 
 SECOND_SIZE = {32: 40, 224: 160}
 FVCORE_SIZE = {32: 32, 224: 64}
+ALPHAS = (0.125, 0.25, 0.5, 0.75)
+LARGEST = ("resnet101", "resnet152", "resnext101_32x8d")  # at a second size for one alpha: keeps the suite quick
 
 
-LARGEST = ("resnet101", "resnet152", "resnext101_32x8d")  # one alpha each keeps the suite quick
+def octave_layers(model):
+    return [m for m in model.modules() if isinstance(m, OctConv2d)]
 
 
-@pytest.mark.parametrize("name, alpha", [(name, alpha) for name in list_models() for alpha in (0.25, 0.5)
-                                         if name not in LARGEST or alpha == 0.5])
-def test_analytic_equals_flop_counter_at_two_sizes(name, alpha):
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_and_alpha_keeps_parameters_and_its_counters_agree(name):
+    """The whole model x alpha matrix, once: parameters equal vanilla's, something was converted, and
+    FlopCounterMode (watching the same meta pass) counts 2 x the analytic MACs, at two input sizes."""
     default = resolve(name).input_size
-    model = build_model(name, alpha, device="meta")
-    for size in (default, SECOND_SIZE[default]):
-        shape = (2, 3, size, size)
-        assert torch_flops(model, shape) == 2 * count_model(model, shape).macs
+    vanilla_params = sum(p.numel() for p in meta_model(name).parameters())
+    for alpha in (0.0, *ALPHAS):
+        model = meta_model(name, alpha)
+        assert sum(p.numel() for p in model.parameters()) == vanilla_params, alpha
+        assert bool(octave_layers(model)) == (alpha > 0), alpha
+        sizes = (default, SECOND_SIZE[default]) if alpha == 0.5 or (alpha == 0.25 and name not in LARGEST) else (
+            default,)
+        for size in sizes:
+            counter = FlopCounterMode(display=False)
+            count = count_model(model, (2, 3, size, size), observers=(counter,))
+            assert counter.get_total_flops() == 2 * count.macs, (alpha, size)
+
+
+def test_flop_counter_alone_agrees_with_the_shared_pass():
+    """torch_flops runs FlopCounterMode in a pass of its own: the same total as when it watches counting."""
+    model = meta_model("resnet50", 0.5)
+    assert torch_flops(model, (1, 3, 224, 224)) == 2 * count_model(model, (1, 3, 224, 224)).macs
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_analytic_equals_fvcore(name):
     # fvcore runs a real forward pass: a small input keeps the suite fast, the sizes above cover scale
-    torch.manual_seed(0)
-    model = build_model(name, 0.5)
+    model = materialised(name, 0.5)
     shape = resolve(name).input_shape(input_size=FVCORE_SIZE[resolve(name).input_size], batch_size=2)
     assert fvcore_count(model, shape).macs == count_model(model, shape).macs
 
@@ -38,21 +57,21 @@ def test_analytic_equals_fvcore(name):
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "mobilenet_v1", "resnet20_cifar"])
 @pytest.mark.parametrize("alpha", [0.0, 0.25])
 def test_analytic_equals_fvcore_at_another_size_and_alpha(name, alpha):
-    model = build_model(name, alpha)
+    model = materialised(name, alpha)
     size = SECOND_SIZE[resolve(name).input_size]
     assert fvcore_count(model, (1, 3, size, size)).macs == count_model(model, (1, 3, size, size)).macs
 
 
 def test_fvcore_reports_what_it_skips():
-    count = fvcore_count(build_model("resnet18", 0.5), (1, 3, 64, 64))
+    count = fvcore_count(materialised("resnet18", 0.5), (1, 3, 64, 64))
     assert count.unsupported.get("aten::avg_pool2d", 0) > 0
     assert count.total > count.macs
 
 
 def test_resnet50_matches_published_counts():
     # d-li14/octconv.pytorch README: ResNet-50 4.089 GMACs, Oct-ResNet-50 (alpha .5) 2.367 GMACs
-    assert round(count_model(build_model("resnet50", device="meta"), (1, 3, 224, 224)).macs / 1e9, 3) == 4.089
-    assert round(count_model(build_model("resnet50", 0.5, device="meta"), (1, 3, 224, 224)).macs / 1e9, 3) == 2.367
+    assert round(count_model(meta_model("resnet50"), (1, 3, 224, 224)).macs / 1e9, 3) == 4.089
+    assert round(count_model(meta_model("resnet50", 0.5), (1, 3, 224, 224)).macs / 1e9, 3) == 2.367
 
 
 def test_mnist_net_by_hand(mnist_file):
@@ -107,15 +126,15 @@ def test_network_saves_less_than_one_layer():
 
 
 def test_counts_scale_to_large_inputs_without_memory():
-    model = build_model("resnet152", 0.5, device="meta")
+    model = meta_model("resnet152", 0.5)
     small = count_model(model, (1, 3, 1024, 1024))
     large = count_model(model, (256, 3, 1024, 1024))
     assert large.macs == 256 * small.macs and large.activations == 256 * small.activations
 
 
 def test_parameter_free_work_is_reported_apart():
-    vanilla = count_model(build_model("resnet50", device="meta"), (1, 3, 224, 224))
-    octave = count_model(build_model("resnet50", 0.5, device="meta"), (1, 3, 224, 224))
+    vanilla = count_model(meta_model("resnet50"), (1, 3, 224, 224))
+    octave = count_model(meta_model("resnet50", 0.5), (1, 3, 224, 224))
     assert vanilla.other["upsample"] == 0 and octave.other["upsample"] > 0
     assert vanilla.other["bn"] == sum(layer.activations for layer in vanilla.layers if layer.kind == "conv")
     assert octave.other["pool"] > vanilla.other["pool"]
