@@ -34,9 +34,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     shape = resolve(args.model).input_shape(args.input_size, args.batch_size)
-    torch.manual_seed(0)
     meta_model = build_model(args.model, args.alpha, device="meta")
-    real_model = build_model(args.model, args.alpha)
+    real_model = build_model(args.model, args.alpha, seed=0)
     rows = [
         ("analytic engine (meta)", *best_of(args.repeats, lambda: count_model(meta_model, shape).macs)),
         ("FlopCounterMode (meta) / 2", *best_of(args.repeats, lambda: torch_flops(meta_model, shape) // 2)),

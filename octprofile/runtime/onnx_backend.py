@@ -71,18 +71,25 @@ def onnxruntime_backend(model: nn.Module, example: torch.Tensor):
                               input_names=["input"], output_names=["output"],
                               dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
     except Exception as error:  # an op or output type the exporter does not know
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise ConversionError(f"torch.onnx export failed: {type(error).__name__}: {message}") from error
+        raise ConversionError(f"torch.onnx export failed: {_one_line(error)}") from error
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = torch.get_num_threads()  # the thread count the caller set for timing
     providers = ["CPUExecutionProvider"]
     if example.is_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, ("CUDAExecutionProvider", {"device_id": example.device.index or 0}))
-    session = ort.InferenceSession(buffer.getvalue(), options, providers=providers)
+    try:
+        session = ort.InferenceSession(buffer.getvalue(), options, providers=providers)
+    except Exception as error:  # e.g. no CPU kernel for float64 or bfloat16 convs
+        raise ConversionError(f"onnxruntime cannot run the model in {example.dtype}: {_one_line(error)}") from error
     notes = [f"exported to ONNX (opset {OPSET}, TorchScript tracer), run by onnxruntime {ort.__version__} "
              f"on {session.get_providers()[0]}, graph optimisations ORT_ENABLE_ALL, "
              f"{options.intra_op_num_threads} intra-op threads",
              "batch dimension dynamic; height and width fixed to the example's",
              "input and output copied through NumPy on the host at every call"]
     return OnnxRuntimeRunner(session, example.device), notes, False
+
+
+def _one_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
