@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -262,3 +263,11 @@ def test_ctrl_c_during_a_sweep_prints_what_finished_and_exits_130(monkeypatch, t
     assert result.exit_code == 130
     assert "interrupted after 2 of 3" in result.output and "0.25" in result.stdout
     assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_readme_documents_every_output_column():
+    readme = (REPORTS.parent / "README.md").read_text()
+    table = readme[readme.index("## Output columns"):readme.index("`layers` writes")]
+    documented = set(re.findall(r"`([a-z_]+)`", table))
+    assert set(COMPARE_COLUMNS) <= documented, set(COMPARE_COLUMNS) - documented
+    assert ", ".join(LAYER_COLUMNS) in " ".join(readme.split())

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -44,12 +47,28 @@ def measure_peak(run: Callable, x: torch.Tensor) -> int:
             run(x)
             torch.cuda.synchronize(x.device)
             return torch.cuda.max_memory_allocated(x.device) - baseline
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        with _quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             run(x)
     events = prof.profiler.kineto_results.events()
     allocations = [event for event in events if event.name() == "[memory]" and event.device_type() == DeviceType.CPU]
     allocations.sort(key=lambda event: event.start_ns())
     return peak_of_running_sum(event.nbytes() for event in allocations)
+
+
+@contextmanager
+def _quiet_native_stderr():
+    """The profiler's C++ backend (kineto) prints status lines, and on a CUDA build without a GPU an ERROR
+    line, straight to file descriptor 2; they say nothing about the measurement. Python exceptions still
+    propagate."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as sink:
+            os.dup2(sink.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def peak_of_running_sum(changes: Iterable[int]) -> int:
