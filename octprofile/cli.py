@@ -58,6 +58,7 @@ class Backend(str, Enum):
     plain = "plain"
     eager = "eager"
     compile = "compile"
+    onnxruntime = "onnxruntime"
 
 
 def _run(action: Callable[[], int | None]) -> None:
@@ -214,7 +215,8 @@ Threads = typer.Option(None, "--threads", help="CPU threads for timing (default:
 DTypeOpt = typer.Option(DType.float32, "--dtype", help="Timing dtype (weights and input cast to it).")
 BackendOpt = typer.Option(Backend.eager, "--backend",
                           help="How both models are prepared for timing: plain (as built), eager (BN folded, "
-                               "channels_last, cached kernels; OctConv path fusion), compile (torch.compile).")
+                               "channels_last, cached kernels; OctConv path fusion), compile (torch.compile), "
+                               "onnxruntime (ONNX export, optional extra).")
 Rounds = typer.Option(10, "--rounds", help="Interleaved timing rounds.")
 
 

@@ -141,11 +141,15 @@ class Study:
         try:
             # counting runs on meta models (free at any size); fvcore and timing need real ones, built
             # only once the vanilla count says their activations fit
-            for name, alpha in zip(names, alphas):
+            # vanilla first: its count decides whether the rest can run at all
+            order = sorted(zip(names, alphas), key=lambda item: item[1] != 0)
+            for name, alpha in order:
                 variants.append(self._variant(name, alpha, real=False))
                 tick(f"counting {name} α={alpha:g}")
+                if alpha == 0:
+                    self._check_fits(variants[-1].count, fvcore, timing)
+            variants.sort(key=lambda v: alphas.index(v.alpha))  # back in the order asked
             vanilla = next(v for v in variants if v.alpha == 0)
-            self._check_fits(vanilla.count, fvcore, timing)
             for variant in variants if real else ():
                 variant.model = self.build(variant.alpha)
                 tick(f"building {variant.name} α={variant.alpha:g}")

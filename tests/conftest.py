@@ -1,4 +1,5 @@
 import functools
+import os
 import sys
 from pathlib import Path
 
@@ -7,6 +8,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # makes `examples.mnist_net:mnist_net` importable as a module reference
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one thread per worker: two workers with two OpenMP threads each on two cores stall each other
+    torch.set_num_threads(1)
 
 MNIST_FILE = str(ROOT / "examples" / "mnist_net.py") + ":mnist_net"
 

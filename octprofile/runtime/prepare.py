@@ -9,7 +9,8 @@ and an octave model, so that a latency ratio compares like with like) except whe
   conv kernels prepared once per input shape (1x1 as one GEMM, oneDNN with weights reordered once);
   octave-specific: OctConv2d paths accumulate in place and stride-2 paths run merged;
 * ``compile``: ``torch.compile`` (inductor, with freezing, which folds batch norms and constants) of the
-  channels_last copy; its compile time is ``prepare_seconds``, never latency.
+  channels_last copy; its compile time is ``prepare_seconds``, never latency;
+* ``onnxruntime``: the copy exported to ONNX and run by an ONNX Runtime session (optional extra ``onnx``).
 
 A prepared model is a snapshot: weights are copied (and folded) when it is made, so later changes to
 the source model are not seen; prepare again after changing weights.
@@ -28,6 +29,7 @@ from torch import nn
 from octprofile.errors import BadValueError
 from octprofile.nn import OctConv2d
 from octprofile.runtime.folding import foldable_pairs
+from octprofile.runtime.onnx_backend import onnxruntime_backend
 from octprofile.runtime.prepared_layers import PreparedConv2d, PreparedOctConv2d
 
 SNAPSHOT_NOTE = "weights copied at preparation: later changes to the source model are not seen"
@@ -113,6 +115,8 @@ BACKENDS: dict[str, Backend] = {
     "eager": Backend("eager", "eager PyTorch with the same generic treatment for both (BN folded, channels_last, "
                      "cached kernels); OctConv path fusion on the Oct side", _eager),
     "compile": Backend("compile", "torch.compile (inductor, freezing) of both, channels_last", _compile),
+    "onnxruntime": Backend("onnxruntime", "ONNX Runtime (ORT_ENABLE_ALL: BN fused, its own kernels) on the same "
+                           "traced ONNX export of both, NCHW", onnxruntime_backend),
 }
 
 

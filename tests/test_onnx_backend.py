@@ -1,0 +1,90 @@
+"""The ``onnxruntime`` backend: same outputs as the eager model (vanilla and octave), any batch size, the
+caller's model untouched, and a one-line error when the optional engine is missing."""
+
+import copy
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from octprofile import build_model, prepare
+from octprofile.errors import ConversionError, MissingEngineError
+from octprofile.runtime.onnx_backend import onnxruntime_available, onnxruntime_backend
+from octprofile.runtime.prepare import BACKENDS, Backend
+
+# float32; ONNX Runtime fuses batch norms into convs and picks its own kernels, so sums are reordered
+TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
+MNIST = "examples.mnist_net:mnist_net"  # importable: conftest puts the repository root on sys.path
+
+
+@pytest.fixture
+def backend(monkeypatch):
+    """Registers the backend for ``prepare`` (whether or not prepare.py already does) and skips when the
+    optional engine is absent."""
+    for package in ("onnx", "onnxruntime"):
+        pytest.importorskip(package, reason=f"optional {package} not installed: pip install 'octprofile[onnx]'")
+    monkeypatch.setitem(BACKENDS, "onnxruntime", Backend("onnxruntime", "ONNX Runtime", onnxruntime_backend))
+    return "onnxruntime"
+
+
+def randomise_norms(model: nn.Module) -> nn.Module:
+    """Non-trivial batch-norm statistics, so that folding them is actually checked."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                n = module.num_features
+                module.running_mean.copy_(torch.rand(n, generator=generator) - 0.5)
+                module.running_var.copy_(torch.rand(n, generator=generator) * 1.5 + 0.5)
+                module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
+                module.bias.copy_(torch.rand(n, generator=generator) - 0.5)
+    return model
+
+
+@pytest.mark.parametrize(("name", "alpha", "shape"), [
+    ("resnet20_cifar", 0.0, (2, 3, 32, 32)),
+    ("resnet20_cifar", 0.5, (2, 3, 32, 32)),
+    (MNIST, 0.5, (2, 1, 28, 28)),
+])
+def test_outputs_match_the_eager_model_at_any_batch(backend, name, alpha, shape):
+    model = randomise_norms(build_model(name, alpha, seed=0)).eval()
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    prepared = prepare(model, x, backend)
+    assert not prepared.channels_last and any("onnxruntime" in note for note in prepared.notes)
+    for batch in (shape[0], 1, 3):  # the batch dimension is dynamic
+        xb = torch.randn((batch, *shape[1:]), generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            want = model(xb)
+        got = prepared(prepared.adapt(xb))
+        assert isinstance(got, torch.Tensor) and got.dtype == want.dtype
+        torch.testing.assert_close(got, want, **TOLERANCE)
+
+
+def test_the_callers_model_is_untouched(backend):
+    model = build_model(MNIST, 0.5, seed=0).train()
+    before = copy.deepcopy(model.state_dict())
+    prepare(model, torch.randn(2, 1, 28, 28), backend)
+    assert model.training and all(m.training for m in model.modules())
+    assert all(p.requires_grad for p in model.parameters())
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    for key, value in before.items():
+        assert torch.equal(value, after[key]), key
+
+
+def test_a_dtype_onnxruntime_cannot_run_is_a_clear_error(backend):
+    model = build_model(MNIST, 0.0, seed=0)
+    with pytest.raises(ConversionError, match="onnxruntime cannot run the model in torch.float64"):
+        prepare(model, torch.randn(1, 1, 28, 28, dtype=torch.float64), backend)
+
+
+@pytest.mark.parametrize("package", ["onnx", "onnxruntime"])
+def test_a_missing_engine_is_a_one_line_error(monkeypatch, package):
+    monkeypatch.setitem(sys.modules, package, None)  # makes `import package` raise ImportError
+    assert not onnxruntime_available()
+    with pytest.raises(MissingEngineError) as caught:
+        onnxruntime_backend(nn.Conv2d(3, 4, 3), torch.randn(1, 3, 8, 8))
+    message = str(caught.value)
+    assert "\n" not in message and "onnx and onnxruntime" in message and "pip install 'octprofile[onnx]'" in message
+    assert isinstance(caught.value, ImportError)
