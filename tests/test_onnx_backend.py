@@ -88,3 +88,12 @@ def test_a_missing_engine_is_a_one_line_error(monkeypatch, package):
     message = str(caught.value)
     assert "\n" not in message and "onnx and onnxruntime" in message and "pip install 'octprofile[onnx]'" in message
     assert isinstance(caught.value, ImportError)
+
+
+def test_timing_on_onnxruntime_reports_no_peak_memory_it_cannot_see():
+    pytest.importorskip("onnxruntime")
+    from octprofile.runtime.timing import TimingOptions, time_variants
+
+    options = TimingOptions(device="cpu", threads=1, rounds=1, min_run_time=0.01, warmup=1, backend="onnxruntime")
+    timing = time_variants({"a": build_model("resnet20_cifar", 0.5, seed=0)}, (1, 3, 32, 32), options).timings["a"]
+    assert timing.latency_ms > 0 and timing.peak_memory_bytes is None

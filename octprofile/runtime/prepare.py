@@ -67,6 +67,7 @@ class Backend:
     name: str
     description: str  # what was compared, in words, for tables and reports
     make: Callable[[nn.Module, torch.Tensor], tuple[Callable, list[str], bool]]  # -> runner, notes, channels_last
+    torch_memory: bool = True  # allocates through PyTorch, so its peak memory can be measured
 
 
 def _plain(model: nn.Module, example: torch.Tensor):
@@ -116,7 +117,7 @@ BACKENDS: dict[str, Backend] = {
                      "cached kernels); OctConv path fusion on the Oct side", _eager),
     "compile": Backend("compile", "torch.compile (inductor, freezing) of both, channels_last", _compile),
     "onnxruntime": Backend("onnxruntime", "ONNX Runtime (ORT_ENABLE_ALL: BN fused, its own kernels) on the same "
-                           "traced ONNX export of both, NCHW", onnxruntime_backend),
+                           "traced ONNX export of both, NCHW", onnxruntime_backend, torch_memory=False),
 }
 
 

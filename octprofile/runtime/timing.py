@@ -110,8 +110,8 @@ def time_variants(models: Mapping[str, nn.Module], input_shape: tuple[int, ...],
         inputs = {name: runner.adapt(x) for name, runner in prepared.items()}
         for name, runner in prepared.items():
             _warm_up(runner, inputs[name], options.warmup)
-        peaks = {name: measure_peak(runner, inputs[name]) if options.memory else None
-                 for name, runner in prepared.items()}
+        measurable = options.memory and BACKENDS[options.backend].torch_memory
+        peaks = {name: measure_peak(runner, inputs[name]) if measurable else None for name, runner in prepared.items()}
         samples = _interleaved_rounds(prepared, inputs, threads, options, on_progress)
     timings = {name: Timing(name, statistics.median(samples[name]), iqr(samples[name]), samples[name],
                             prepared[name].prepare_seconds, peaks[name], prepared[name].notes) for name in prepared}
