@@ -59,10 +59,6 @@ class OctPair:
     def channels(self) -> int:
         return self.high.shape[1] + self.low.shape[1]
 
-    def merge(self) -> torch.Tensor:
-        """The vanilla tensor this pair stands for: low upsampled, concatenated after high."""
-        return torch.cat([self.high, upsample2x(self.low, self.high.shape[-2:])], dim=1)
-
     def like(self, other: torch.Tensor | OctPair) -> OctPair:
         """``other`` in this pair's layout; a plain tensor is split and its low part pooled."""
         if isinstance(other, OctPair):
