@@ -83,6 +83,7 @@ class Study:
 
     def __init__(self, model: str | ResolvedModel, options: StudyOptions = StudyOptions()) -> None:
         self.model = resolve(model)
+        self.model.check_options(options.model_options)  # before any work, not at the first build
         self.options = options
         self.input_shape = self.model.input_shape(options.input_size, options.batch_size)
 

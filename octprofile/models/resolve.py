@@ -30,11 +30,15 @@ class ResolvedModel:
         size = input_size or self.input_size
         return (batch_size, self.in_channels, size, size)
 
-    def build_vanilla(self, **options) -> nn.Module:
+    def check_options(self, options: dict) -> None:
+        """Refuse builder options this model does not take."""
         unknown = set(options) - set(self.options)
         if unknown:
             raise BadValueError(f"{self.name} does not take option(s) {sorted(unknown)}; "
                                 f"it takes {list(self.options) or 'none'}")
+
+    def build_vanilla(self, **options) -> nn.Module:
+        self.check_options(options)
         return self.builder(**options)
 
 
