@@ -39,7 +39,7 @@ def test_models_lists_names_with_family_source_and_size():
 def test_compare_table_has_units_and_verdict():
     result = invoke("compare", "resnet20_cifar", "--alpha", "0.5", *FAST)
     assert result.exit_code == 0, result.output
-    assert "MACs (M, analytic)" in result.output and "params equal · counts agree" in result.output
+    assert "MMACs, analytic" in result.output and "params equal · counts agree" in result.output
 
 
 @pytest.mark.parametrize("fmt, marker", [("csv", "resnet20_cifar,vanilla,0.0,32,1,"),

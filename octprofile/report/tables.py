@@ -38,13 +38,19 @@ def verdict(result: SweepResult) -> str:
 
 
 def footer(result: SweepResult) -> str:
-    """The verdict, then what the timing compared, where it ran, and any warning about its noise."""
-    lines = [verdict(result)]
+    """The verdict, what the counts and theory mean, then what the timing compared, where it ran, and any
+    warning about its noise."""
+    fvcore = any(r.macs_fvcore is not None for r in result.rows)
+    lines = [verdict(result),
+             f"MACs: multiply-accumulates of conv + linear layers; activations: the values they output; "
+             f"counts agree: analytic = torch FLOPs ÷ 2"
+             f"{' = fvcore' if fvcore else ''}. Theory: one octave layer; the network saves less, its stem, "
+             "last stage and classifier stay vanilla."]
     timed = result.timed
     if timed is not None:
         c = timed.context
         isa = f", {c.isa}" if c.isa else ""
-        lines.append(f"latency: {timed.backend} backend, {timed.description}")
+        lines.append(f"latency: both prepared by the {timed.backend} backend: {timed.description}")
         lines.append(f"timed on {c.device_name} ({c.device}{isa}), {c.threads} threads, {timed.dtype}, "
                      f"torch {c.torch_version}, {timed.rounds} interleaved rounds")
         lines += [f"warning: {warning}" for warning in timed.warnings]
@@ -57,28 +63,28 @@ def profile_table(result: SweepResult, title: str) -> Table:
     act_div, act_unit = _scale([r.activations for r in rows])
     table = Table(title=title, title_justify="left")
     table.add_column("", justify="left")
-    for r in rows:
-        table.add_column(r.variant if r.alpha == 0 or r.variant != "oct" else f"oct α={r.alpha:g}", justify="right")
+    for r in rows:  # the header names the variant and its α, so no row repeats it
+        table.add_column(f"oct α={r.alpha:g}" if r.variant == "oct" else r.variant, justify="right")
     lines = [
-        ("α", [f"{r.alpha:g}" for r in rows]),
         ("params", [f"{r.params:,}" for r in rows]),
-        (f"MACs ({mac_unit}, analytic)", [_num(r.macs, mac_div) for r in rows]),
-        (f"MACs ({mac_unit}, fvcore conv+lin)", [_num(r.macs_fvcore, mac_div) for r in rows]),
-        (f"MACs ({mac_unit}, torch FLOPs÷2)", [_num(r.flops_torch / 2, mac_div) for r in rows]),
-        ("MAC ratio", [_ratio(r.mac_ratio) for r in rows]),
+        (f"{mac_unit}MACs, analytic", [_num(r.macs, mac_div) for r in rows]),
+        (f"{mac_unit}MACs, fvcore", [_num(r.macs_fvcore, mac_div) for r in rows]),
+        (f"{mac_unit}MACs, torch FLOPs ÷ 2", [_num(r.flops_torch / 2, mac_div) for r in rows]),
+        ("MACs ÷ vanilla", [_ratio(r.mac_ratio) for r in rows]),
         ("  theory 1−¾α(2−α)", [_ratio(r.theory_mac_ratio) for r in rows]),
-        (f"activations ({act_unit} elem)", [_num(r.activations, act_div) for r in rows]),
-        ("activation ratio", [_ratio(r.activation_ratio) for r in rows]),
+        (f"activations ({act_unit} values)", [_num(r.activations, act_div) for r in rows]),
+        ("activations ÷ vanilla", [_ratio(r.activation_ratio) for r in rows]),
         ("  theory 1−¾α", [_ratio(r.theory_activation_ratio) for r in rows]),
     ]
     if any(r.latency_ms is not None for r in rows):
+        base = result.vanilla
         lines += [
-            ("latency ms (median)", [_num(r.latency_ms, digits=2) for r in rows]),
+            ("latency ms, median", [_num(r.latency_ms, digits=2) for r in rows]),
             ("  IQR ms", [_num(r.latency_iqr_ms, digits=2) for r in rows]),
-            ("latency ratio", [_ratio(r.latency_ratio) for r in rows]),
-            ("  IQR", [_num(r.latency_ratio_iqr) for r in rows]),
-            ("peak memory (MiB, 1 pass)", [_num(r.peak_memory_bytes, 2**20, 1) for r in rows]),
-            ("preparation s", [_num(r.prepare_s, digits=2) for r in rows]),
+            ("latency ÷ vanilla", [_ratio(r.latency_ratio) for r in rows]),
+            ("  IQR of the ratio", ["" if r is base else _num(r.latency_ratio_iqr) for r in rows]),
+            ("peak memory MiB, 1 pass", [_num(r.peak_memory_bytes, 2**20, 1) for r in rows]),
+            ("preparation s, one-off", [_num(r.prepare_s, digits=2) for r in rows]),
         ]
     for label, cells in lines:
         if any(cells):
