@@ -14,7 +14,7 @@ from enum import Enum
 from pathlib import Path
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 
 from octprofile.errors import BadValueError, OctprofileError
 
@@ -54,11 +54,21 @@ class Placement(str, Enum):
     everywhere = "everywhere"
 
 
-class Backend(str, Enum):
-    plain = "plain"
-    eager = "eager"
-    compile = "compile"
-    onnxruntime = "onnxruntime"
+BACKEND_NAMES = ("plain", "eager", "compile", "onnxruntime")  # octprofile.runtime.prepare.BACKENDS, without torch
+
+
+def parse_backends(values: list[str]) -> tuple[str, ...] | str:
+    """``--backend`` given once or more, each a name or a comma-separated list; ``all``: every one installed."""
+    names = [name.strip() for value in values for name in value.split(",")]
+    if names == ["all"]:
+        return "all"
+    for name in names:
+        if name not in BACKEND_NAMES:
+            hint = "; 'all' stands alone" if name == "all" else ""
+            raise BadValueError(f"--backend {name!r} is not one of {', '.join(BACKEND_NAMES)} or all{hint}")
+    if len(set(names)) != len(names):
+        raise BadValueError(f"--backend repeats a backend: {', '.join(names)}")
+    return tuple(names)
 
 
 def _run(action: Callable[[], int | None]) -> None:
@@ -148,19 +158,19 @@ def study_for(model: str, input_size: int | None, batch_size: int, width_mult: f
                                      placement.value, options))
 
 
-def timing_options(time_: bool, device: Device, threads: int | None, dtype: DType, backend: Backend, rounds: int):
+def timing_options(time_: bool, device: Device, threads: int | None, dtype: DType, backends: list[str], rounds: int):
     from octprofile.runtime.context import resolve_device
     from octprofile.runtime.timing import TimingOptions
 
     resolved = resolve_device(device.value)  # refuses cuda without a GPU, even with --no-time
+    chosen = parse_backends(backends)
     if not time_:
         return None
     positive(threads, "--threads")
     positive(rounds, "--rounds")
     if dtype is DType.float16 and resolved.type != "cuda":
         raise BadValueError("--dtype float16 needs a CUDA GPU; on CPU use float32 or bfloat16")
-    return TimingOptions(device=device.value, threads=threads, dtype=dtype.value, backend=backend.value,
-                         rounds=rounds)
+    return TimingOptions(device=device.value, threads=threads, dtype=dtype.value, backends=chosen, rounds=rounds)
 
 
 # ---- rendering ----
@@ -205,10 +215,11 @@ FormatOpt = typer.Option(Format.table, "--format", "-f", help="Output format.")
 OutputOpt = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout.")
 Threads = typer.Option(None, "--threads", help="CPU threads for timing (default: all cores).")
 DTypeOpt = typer.Option(DType.float32, "--dtype", help="Timing dtype (weights and input cast to it).")
-BackendOpt = typer.Option(Backend.eager, "--backend",
-                          help="How both models are prepared for timing: plain (as built), eager (BN folded, "
-                               "channels_last, cached kernels; OctConv path fusion), compile (torch.compile), "
-                               "onnxruntime (ONNX export, optional extra).")
+BackendOpt = typer.Option(["eager"], "--backend", metavar="NAME[,NAME...]",
+                          help="How every variant is prepared for timing, alike: plain (as built), eager (BN "
+                               "folded, channels_last, cached kernels; OctConv path fusion), compile "
+                               "(torch.compile), onnxruntime (ONNX export, optional extra). Several "
+                               "(repeat or comma-separate) are timed in the same rounds; all: every one installed.")
 Rounds = typer.Option(10, "--rounds", help="Interleaved timing rounds.")
 
 
@@ -250,7 +261,7 @@ def models(fmt: Format = FormatOpt, output: Path | None = OutputOpt) -> None:
 def compare(
     model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", help="Low-frequency ratio α in [0, 1)."),
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
-    placement: Placement = PlacementOpt, time_: bool = Time, backend: Backend = BackendOpt,
+    placement: Placement = PlacementOpt, time_: bool = Time, backend: list[str] = BackendOpt,
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
     fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
 ) -> None:
@@ -267,7 +278,7 @@ def sweep(
     model: str = ModelArg,
     alphas: str = typer.Option(DEFAULT_ALPHAS, "--alphas", help="Comma-separated α values in [0, 1)."),
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
-    placement: Placement = PlacementOpt, time_: bool = Time, backend: Backend = BackendOpt,
+    placement: Placement = PlacementOpt, time_: bool = Time, backend: list[str] = BackendOpt,
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
     fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
     plot: Path | None = typer.Option(None, "--plot", help="Also draw the ratios against α (FILE.png or FILE.svg)."),
@@ -284,8 +295,8 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
              threads, dtype, rounds, fvcore, fmt, output, plot=None) -> None:
     """compare and sweep: check every option, run the study, render, and draw the plot if asked."""
     from octprofile.report.files import atomic_write, check_writable
-    from octprofile.report.plots import plot_format, sweep_plot
-    from octprofile.report.tables import footer, profile_table
+    from octprofile.report.plots import plot_format, plot_title, sweep_plot
+    from octprofile.report.tables import footer, latency_table, profile_table
     from octprofile.results import COMPARE_COLUMNS
 
     timing = timing_options(time_, device, threads, dtype, backend, rounds)
@@ -298,9 +309,10 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
         result = with_progress(lambda p: study.sweep(alphas, fvcore=fvcore, timing=timing, progress=p))
     what = f"α={alphas[0]:g}" if is_compare else "α sweep"
     title = f"{study.model.name} at {result.input_shape[-1]}², batch {result.input_shape[0]}, {what}"
-    emit(result.records(), COMPARE_COLUMNS, kind, output, lambda: profile_table(result, title), footer(result))
+    tables = [profile_table(result, title), *([latency_table(result)] if result.timed else [])]
+    emit(result.records(), COMPARE_COLUMNS, kind, output, lambda: Group(*tables), footer(result))
     if plot:
-        atomic_write(plot, sweep_plot(result.rows, f"{study.model.name}: Oct ÷ vanilla", plot_kind))
+        atomic_write(plot, sweep_plot(result, plot_title(result), plot_kind))
         err.print(f"wrote {plot}")
 
 

@@ -70,6 +70,10 @@ class VariantRow:
     torch_version: str | None
     timing_rounds: int | None
     timing_warnings: str | None
+    # the headline: this variant on its fastest backend ÷ vanilla on its fastest backend, same rounds
+    best_backend: str | None
+    best_latency_ratio: float | None
+    best_latency_ratio_iqr: float | None
 
 
 COMPARE_COLUMNS = tuple(f.name for f in fields(VariantRow))
@@ -77,20 +81,43 @@ COMPARE_COLUMNS = tuple(f.name for f in fields(VariantRow))
 
 @dataclass
 class Timed:
-    """How a sweep was timed: the backend in words, the machine, what each preparation did, warnings."""
+    """How a sweep was timed: each backend in words, the machine, what each preparation did, warnings."""
 
-    backend: str
-    description: str
+    backends: dict[str, str]  # name -> what it does to both variants, in words; in the order timed
     context: MachineContext
     dtype: str
     rounds: int
     warnings: list[str]
-    notes: dict[str, list[str]]  # variant -> what its preparation did
+    notes: dict[tuple[str, str], list[str]]  # (variant, backend) -> what its preparation did
+
+
+@dataclass(frozen=True)
+class BreakEven:
+    """From which α Oct beats vanilla on one backend, read off the measured α values."""
+
+    backend: str
+    faster_from: float | None  # smallest measured α from which every larger measured α is faster; None: never
+    estimate: float | None  # where the ratio crosses 1, interpolated between the two α values around it
+    slower_at: float | None  # the largest measured α that is not faster (None: faster at every α measured)
+
+    def describe(self) -> str:
+        if self.faster_from is None:
+            return "slower at every α measured"
+        if self.slower_at is None:
+            return f"faster at every α measured (from {self.faster_from:g})"
+        return f"≈{self.estimate:.2f} (slower at {self.slower_at:g}, faster from {self.faster_from:g})"
+
+    def short(self) -> str:
+        """For a table cell: '≈0.38', '≤0.125' (faster at every α measured) or '>0.75' (never faster)."""
+        if self.faster_from is None:
+            return f">{self.slower_at:g}" if self.slower_at is not None else ""
+        return f"≤{self.faster_from:g}" if self.slower_at is None else f"≈{self.estimate:.2f}"
 
 
 @dataclass
 class SweepResult:
-    """Rows of ``compare`` (vanilla, oct) or ``sweep`` (one per alpha), in the order asked."""
+    """Rows of ``compare`` (vanilla, oct) or ``sweep`` (one per alpha), in the order asked; when timed on
+    several backends, one row per variant and backend, grouped by backend in the order timed."""
 
     model: str
     input_shape: tuple[int, ...]
@@ -98,11 +125,44 @@ class SweepResult:
     timed: Timed | None = None
 
     @property
+    def backends(self) -> list[str]:
+        """The backends timed, in order (empty when not timed)."""
+        return list(self.timed.backends) if self.timed else []
+
+    @property
     def vanilla(self) -> VariantRow:
         return next(row for row in self.rows if row.alpha == 0)
 
-    def row(self, variant: str) -> VariantRow:
-        return next(row for row in self.rows if row.variant == variant)
+    def variant_rows(self) -> list[VariantRow]:
+        """One row per variant (its counts are the same on every backend): the first backend's."""
+        first = self.rows[0].backend
+        return [row for row in self.rows if row.backend == first]
+
+    def row(self, variant: str, backend: str | None = None) -> VariantRow:
+        """``variant``'s row on ``backend`` (default: the first backend timed, or the only row)."""
+        backend = backend or (self.backends[0] if self.backends else None)
+        return next(row for row in self.rows if row.variant == variant and row.backend == backend)
+
+    def on(self, backend: str) -> list[VariantRow]:
+        """Every variant's row on ``backend``."""
+        return [row for row in self.rows if row.backend == backend]
+
+    def on_variant(self, variant: str) -> list[VariantRow]:
+        """``variant``'s row on every backend."""
+        return [row for row in self.rows if row.variant == variant]
+
+    def break_even(self, backend: str) -> BreakEven:
+        """From which measured α Oct is faster than vanilla on ``backend``."""
+        measured = sorted((row for row in self.on(backend) if row.alpha > 0), key=lambda row: row.alpha)
+        slower = [row for row in measured if row.latency_ratio >= 1]
+        faster = [row for row in measured if not slower or row.alpha > slower[-1].alpha]
+        if not faster:
+            return BreakEven(backend, None, None, slower[-1].alpha if slower else None)
+        if not slower:
+            return BreakEven(backend, faster[0].alpha, None, None)
+        before, after = slower[-1], faster[0]
+        share = (before.latency_ratio - 1) / (before.latency_ratio - after.latency_ratio)
+        return BreakEven(backend, after.alpha, before.alpha + share * (after.alpha - before.alpha), before.alpha)
 
     def records(self) -> list[dict]:
         """The rows as dicts in column order: what the file formats write."""

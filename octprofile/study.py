@@ -36,6 +36,7 @@ from octprofile.results import (
     counter_disagreements,
 )
 from octprofile.runtime.context import resolve_device
+from octprofile.runtime.prepare import BACKENDS
 from octprofile.runtime.timing import TimingComparison, TimingOptions, time_variants
 
 Progress = Callable[[str, int, int], None]
@@ -136,7 +137,8 @@ class Study:
             alphas = [0.0, *alphas]
         names = list(variant_names) if variant_names else [_variant_name(a) for a in alphas]
         real = fvcore or timing is not None
-        steps = len(alphas) * (1 + int(real)) + int(fvcore) * len(alphas) + int(timing is not None)
+        measurements = timing.rounds * len(alphas) * len(timing.backends) if timing else 0
+        steps = len(alphas) * (1 + int(real)) + int(fvcore) * len(alphas) + measurements
         tick = _Ticker(progress, steps)
         variants: list[_Variant] = []
         try:
@@ -163,20 +165,22 @@ class Study:
             raise SweepInterrupted(partial, len(alphas)) from None
         timed = None
         if timing is not None:
-            timed = time_variants({v.name: v.model for v in variants}, self.input_shape, timing, base=vanilla.name)
-            tick("timing")
+            tick.announce(f"preparing {len(variants)} variants on {', '.join(timing.backends)}")
+            timed = time_variants({v.name: v.model for v in variants}, self.input_shape, timing, base=vanilla.name,
+                                  on_progress=lambda done, total: tick(f"timing, {done}/{total} measurements"))
         return self._result(variants, timed)
 
     def _result(self, variants: list[_Variant], timed: TimingComparison | None = None) -> SweepResult:
         base = next(v for v in variants if v.alpha == 0)
-        rows = [self._row(v, base, timed) for v in variants]
+        backends = timed.options.backends if timed else (None,)
+        rows = [self._row(v, base, timed, backend) for backend in backends for v in variants]
         summary = None
         if timed is not None:
-            summary = Timed(timed.options.backend, timed.backend_description, timed.context, timed.options.dtype,
-                            timed.options.rounds, timed.warnings, {n: t.notes for n, t in timed.timings.items()})
+            summary = Timed({b: BACKENDS[b].description for b in backends}, timed.context, timed.options.dtype,
+                            timed.options.rounds, timed.warnings, {k: t.notes for k, t in timed.timings.items()})
         return SweepResult(self.model.name, self.input_shape, rows, summary)
 
-    def _row(self, v: _Variant, base: _Variant, timed: TimingComparison | None) -> VariantRow:
+    def _row(self, v: _Variant, base: _Variant, timed: TimingComparison | None, backend: str | None) -> VariantRow:
         count, fv = v.count, v.fvcore
         other = count.other
         row = VariantRow(
@@ -193,21 +197,25 @@ class Study:
             params_equal=count.params == base.count.params,
             counts_agree=not counter_disagreements(count.macs, v.flops_torch, fv.macs if fv else None),
             placement=self.options.placement, backend=None, prepare_s=None, dtype=None, device_name=None,
-            cpu_isa=None, torch_version=None, timing_rounds=None, timing_warnings=None,
+            cpu_isa=None, torch_version=None, timing_rounds=None, timing_warnings=None, best_backend=None,
+            best_latency_ratio=None, best_latency_ratio_iqr=None,
         )
         if timed is not None:
-            timing, base_timing = timed.timings[v.name], timed.timings[base.name]
+            timing, base_timing = timed.timing(v.name, backend), timed.timing(base.name, backend)
             context = timed.context
             row.latency_ms, row.latency_iqr_ms = timing.latency_ms, timing.latency_iqr_ms
-            row.latency_ratio, row.latency_ratio_iqr = timed.ratios[v.name]
+            ratio = timed.ratio(v.name, backend)
+            row.latency_ratio, row.latency_ratio_iqr = ratio.median, ratio.iqr
             row.peak_memory_bytes = timing.peak_memory_bytes
             if timing.peak_memory_bytes is not None and base_timing.peak_memory_bytes:
                 row.peak_memory_ratio = timing.peak_memory_bytes / base_timing.peak_memory_bytes
             row.device, row.threads, row.device_name = context.device, context.threads, context.device_name
             row.cpu_isa, row.torch_version = context.isa or None, context.torch_version
-            row.backend, row.prepare_s, row.dtype = timed.options.backend, timing.prepare_s, timed.options.dtype
+            row.backend, row.prepare_s, row.dtype = backend, timing.prepare_s, timed.options.dtype
             row.timing_rounds = timed.options.rounds
             row.timing_warnings = "; ".join(timed.warnings) or None
+            best = timed.best_ratio(v.name)
+            row.best_backend, row.best_latency_ratio, row.best_latency_ratio_iqr = best.backend, best.median, best.iqr
         return row
 
     def _check_fits(self, vanilla: CountResult, fvcore: bool, timing: TimingOptions | None) -> None:
@@ -270,6 +278,10 @@ class _Ticker:
 
     def __call__(self, what: str) -> None:
         self.done += 1
+        self.announce(what)
+
+    def announce(self, what: str) -> None:
+        """Say what runs now, without counting a step (e.g. before a long preparation)."""
         if self.progress:
             self.progress(what, self.done, self.steps)
 

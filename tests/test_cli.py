@@ -81,6 +81,29 @@ def test_compare_with_fvcore_and_timing():
         assert row["timing_rounds"] == 2 and "timing_warnings" in row
 
 
+def test_several_backends_in_one_compare():
+    result = invoke("compare", "resnet20_cifar", "--backend", "plain,eager", "--format", "csv", "--rounds", "2",
+                    "--threads", "1", "--no-fvcore")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["backend"], r["variant"]) for r in rows] == [
+        ("plain", "vanilla"), ("plain", "oct"), ("eager", "vanilla"), ("eager", "oct")]
+    assert {r["best_backend"] for r in rows} <= {"plain", "eager"} and all(float(r["best_latency_ratio"]) > 0
+                                                                         for r in rows)
+    table = invoke("compare", "resnet20_cifar", "--backend", "plain", "--backend", "eager", "--rounds", "1",
+                   "--threads", "1", "--no-fvcore")
+    assert table.exit_code == 0, table.output
+    assert re.search(r"plain\s+┃\s+eager", table.output)  # one latency column per backend
+    assert "best vs best: oct α=0.5 on" in table.output and "latency best vs best" in table.output
+
+
+def test_cli_backend_names_are_the_librarys():
+    from octprofile.cli import BACKEND_NAMES
+    from octprofile.runtime.prepare import BACKENDS
+
+    assert BACKEND_NAMES == tuple(BACKENDS)
+
+
 def test_output_file_is_written(tmp_path):
     target = tmp_path / "out.csv"
     result = invoke("compare", "resnet20_cifar", "--output", target, *FAST)
@@ -220,7 +243,9 @@ def test_report_regenerates_the_committed_count_files(tmp_path):
     (["report", "--output-dir", "/no/such/dir"], "does not exist"),
     (["compare", "resnet152", "--input-size", "2048", "--batch-size", "512", "--no-fvcore"], "lower --batch-size"),
     (["compare", "resnet152", "--input-size", "8192", "--no-time"], "(--no-fvcore)"),
-    (["compare", "resnet20_cifar", "--backend", "turbo"], "turbo"),
+    (["compare", "resnet20_cifar", "--backend", "turbo"], "--backend 'turbo' is not one of plain, eager"),
+    (["compare", "resnet20_cifar", "--backend", "eager,all"], "'all' stands alone"),
+    (["compare", "resnet20_cifar", "--backend", "eager", "--backend", "eager"], "repeats a backend"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = invoke(*args)

@@ -90,10 +90,21 @@ def test_a_missing_engine_is_a_one_line_error(monkeypatch, package):
     assert isinstance(caught.value, ImportError)
 
 
+def test_a_missing_engine_is_refused_before_any_work_and_left_out_of_all(monkeypatch):
+    from octprofile.runtime.timing import TimingOptions, installed_backends
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(MissingEngineError, match=r"pip install 'octprofile\[onnx\]'"):
+        TimingOptions(backends=("eager", "onnxruntime"))
+    assert "onnxruntime" not in installed_backends()
+    assert "onnxruntime" not in TimingOptions(backends="all").backends
+
+
 def test_timing_on_onnxruntime_reports_no_peak_memory_it_cannot_see():
     pytest.importorskip("onnxruntime")
     from octprofile.runtime.timing import TimingOptions, time_variants
 
-    options = TimingOptions(device="cpu", threads=1, rounds=1, min_run_time=0.01, warmup=1, backend="onnxruntime")
-    timing = time_variants({"a": build_model("resnet20_cifar", 0.5, seed=0)}, (1, 3, 32, 32), options).timings["a"]
+    options = TimingOptions(device="cpu", threads=1, rounds=1, min_run_time=0.01, warmup=1,
+                            backends=("onnxruntime",))
+    timing = time_variants({"a": build_model("resnet20_cifar", 0.5, seed=0)}, (1, 3, 32, 32), options).timing("a")
     assert timing.latency_ms > 0 and timing.peak_memory_bytes is None

@@ -1,6 +1,9 @@
 """The use-case layer: order-independent ratios, typed rows, and no global state touched."""
 
+from dataclasses import replace
+
 import matplotlib
+import pytest
 import torch
 
 from octprofile.report.plots import sweep_plot
@@ -33,7 +36,7 @@ def test_no_global_state_is_changed():
     torch.manual_seed(5)
     threads, backend = torch.get_num_threads(), matplotlib.get_backend()
     result = Study("resnet20_cifar", StudyOptions(batch_size=2)).compare(0.5, fvcore=True, timing=QUICK)
-    sweep_plot(result.rows, "title", "png")
+    sweep_plot(result, "title", "png")
     assert torch.equal(torch.rand(3), expected)  # the global RNG was not reseeded nor drawn from
     assert torch.get_num_threads() == threads and matplotlib.get_backend() == backend
     assert torch.is_grad_enabled()
@@ -41,6 +44,44 @@ def test_no_global_state_is_changed():
 
 def test_the_timed_summary_says_what_was_compared():
     timed = Study("resnet20_cifar").compare(0.5, fvcore=False, timing=QUICK).timed
-    assert timed.backend == "eager" and "same generic treatment" in timed.description
-    assert set(timed.notes) == {"vanilla", "oct"} and any("octave-specific" in n for n in timed.notes["oct"])
-    assert not any("octave-specific" in n for n in timed.notes["vanilla"])
+    assert list(timed.backends) == ["eager"] and "same generic treatment" in timed.backends["eager"]
+    notes = timed.notes
+    assert set(notes) == {("vanilla", "eager"), ("oct", "eager")}
+    assert any("octave-specific" in n for n in notes["oct", "eager"])
+    assert not any("octave-specific" in n for n in notes["vanilla", "eager"])
+
+
+def test_several_backends_give_one_row_per_variant_and_backend_with_the_headline():
+    timing = replace(QUICK, backends=("plain", "eager"), rounds=2)
+    result = Study("resnet20_cifar").sweep([0.25, 0.5], fvcore=False, timing=timing)
+    assert [(r.backend, r.alpha) for r in result.rows] == [
+        ("plain", 0.0), ("plain", 0.25), ("plain", 0.5), ("eager", 0.0), ("eager", 0.25), ("eager", 0.5)]
+    assert [r.alpha for r in result.variant_rows()] == [0.0, 0.25, 0.5]
+    for backend in ("plain", "eager"):
+        vanilla = result.row("vanilla", backend)
+        assert vanilla.latency_ratio == 1.0
+        for row in result.on(backend):
+            assert row.macs == result.row(row.variant, "plain").macs  # counts do not depend on the backend
+        assert result.break_even(backend).backend == backend
+    for row in result.rows:  # the headline: best against best, the same on every backend's row
+        fastest = min(("plain", "eager"), key=lambda b: result.row(row.variant, b).latency_ms)
+        assert row.best_backend == fastest and row.best_latency_ratio > 0
+    assert result.row("vanilla").backend == "plain"  # the first backend by default
+
+
+def test_break_even_reads_the_crossing_off_the_measured_alphas():
+    result = Study("resnet20_cifar").sweep([0.125, 0.25, 0.5, 0.75], fvcore=False)  # counts only: ratios set here
+    for row, ratio in zip(result.rows, [1.0, 1.2, 1.1, 0.9, 0.7], strict=True):
+        row.backend, row.latency_ratio = "eager", ratio
+    crossing = result.break_even("eager")
+    assert (crossing.slower_at, crossing.faster_from) == (0.25, 0.5)
+    assert crossing.estimate == pytest.approx(0.25 + 0.5 * 0.25)  # ratio 1.1 -> 0.9: halfway
+    assert crossing.describe() == "≈0.38 (slower at 0.25, faster from 0.5)"
+    result.rows[3].latency_ratio = 1.05  # slower again at 0.5: only 0.75 is faster
+    assert result.break_even("eager").faster_from == 0.75
+    for row in result.rows[1:]:
+        row.latency_ratio = 0.8
+    assert result.break_even("eager").describe() == "faster at every α measured (from 0.125)"
+    for row in result.rows[1:]:
+        row.latency_ratio = 1.3
+    assert result.break_even("eager").describe() == "slower at every α measured"

@@ -1,5 +1,6 @@
 """Timing: structure and behaviour only. Durations are never asserted beyond being positive."""
 
+import statistics
 from dataclasses import replace
 
 import pytest
@@ -7,9 +8,17 @@ import torch
 from torch import nn
 
 import octprofile
-from octprofile.runtime.context import resolve_device
-from octprofile.runtime.stats import cpu_contention_warning, iqr, noise_warning, noise_warnings, ratios_vs
-from octprofile.runtime.timing import TimingOptions, flush_denormal_enabled, time_variants
+from octprofile.runtime.context import machine_context, resolve_device
+from octprofile.runtime.stats import cpu_contention_warning, iqr, noise_warning
+from octprofile.runtime.timing import (
+    Timing,
+    TimingComparison,
+    TimingOptions,
+    _noise_warnings,
+    flush_denormal_enabled,
+    installed_backends,
+    time_variants,
+)
 
 SHAPE = (1, 3, 16, 16)
 # One thread keeps these tests quick on a shared machine, where OpenMP threads stall each other.
@@ -50,25 +59,36 @@ def test_comparison_holds_one_timing_per_variant_in_order():
     vanilla = octprofile.build_model("resnet20_cifar")
     oct_model = octprofile.build_model("resnet20_cifar", 0.5)
     comparison = time_variants({"vanilla": vanilla, "oct": oct_model}, (1, 3, 32, 32), FAST)
-    assert list(comparison.timings) == ["vanilla", "oct"]
-    for name, timing in comparison.timings.items():
-        assert timing.variant == name
+    assert list(comparison.timings) == [("vanilla", "eager"), ("oct", "eager")]
+    for (name, backend), timing in comparison.timings.items():
+        assert (timing.variant, timing.backend) == (name, backend)
         assert timing.latency_ms > 0 and timing.latency_iqr_ms >= 0
         assert len(timing.samples_ms) == FAST.rounds and all(sample > 0 for sample in timing.samples_ms)
         assert timing.prepare_s > 0 and timing.peak_memory_bytes is None
         assert any("batch norms folded" in note for note in timing.notes)  # both got the same preparation
-    assert comparison.ratios["vanilla"] == (1.0, 0.0)
-    assert comparison.ratios["oct"][0] > 0
+    assert (comparison.ratio("vanilla").median, comparison.ratio("vanilla").iqr) == (1.0, 0.0)
+    assert comparison.ratio("oct").median > 0
 
 
 def test_ratios_are_against_the_base_variant_whatever_its_position():
     models = {"oct": octprofile.build_model("resnet20_cifar", 0.5), "vanilla": octprofile.build_model("resnet20_cifar")}
     comparison = time_variants(models, (1, 3, 32, 32), FAST, base="vanilla")
-    assert comparison.base == "vanilla" and comparison.ratios["vanilla"] == (1.0, 0.0)
+    assert comparison.base == "vanilla" and comparison.ratio("vanilla").median == 1.0
+
+
+def test_every_backend_is_timed_in_the_same_rounds():
+    calls: list[str] = []
+    models = {"a": CallRecorder("a", calls), "b": CallRecorder("b", calls)}
+    comparison = time_variants(models, SHAPE, replace(FAST, backends=("plain", "eager"), rounds=2))
+    assert list(comparison.timings) == [("a", "plain"), ("b", "plain"), ("a", "eager"), ("b", "eager")]
+    assert [len(t.samples_ms) for t in comparison.timings.values()] == [2, 2, 2, 2]
+    plain_notes, eager_notes = comparison.timing("a", "plain").notes, comparison.timing("a", "eager").notes
+    assert any("as built" in note for note in plain_notes) and any("folded" in note for note in eager_notes)
+    assert comparison.best_ratio("b").base_variant == "a"
 
 
 def test_peak_memory_is_measured_when_asked():
-    timing = time_variants({"a": two_convs()}, SHAPE, replace(FAST, memory=True)).timings["a"]
+    timing = time_variants({"a": two_convs()}, SHAPE, replace(FAST, memory=True)).timing("a")
     assert timing.peak_memory_bytes >= 8 * 16 * 16 * 4  # at least the output
 
 
@@ -77,7 +97,7 @@ def test_context_records_how_it_was_measured():
     context = comparison.context
     assert context.torch_version == torch.__version__
     assert context.device == "cpu" and context.device_name and context.isa
-    assert context.threads == 1 and comparison.options.dtype == "float32" and comparison.options.backend == "eager"
+    assert context.threads == 1 and comparison.options.dtype == "float32" and comparison.options.backends == ("eager",)
 
 
 def test_variants_take_turns_in_each_round():
@@ -128,8 +148,8 @@ def test_float16_on_cpu_is_refused():
 @pytest.mark.parametrize("backend", ["plain", "eager"])
 def test_bfloat16_on_cpu_casts_a_copy(backend):
     model = two_convs()
-    comparison = time_variants({"a": model}, SHAPE, replace(FAST, dtype="bfloat16", backend=backend))
-    assert comparison.options.dtype == "bfloat16" and comparison.timings["a"].latency_ms > 0
+    comparison = time_variants({"a": model}, SHAPE, replace(FAST, dtype="bfloat16", backends=(backend,)))
+    assert comparison.options.dtype == "bfloat16" and comparison.timing("a").latency_ms > 0
     assert model[0].weight.dtype == torch.float32
 
 
@@ -138,11 +158,19 @@ def test_bfloat16_on_cpu_casts_a_copy(backend):
     (dict(rounds=0), "rounds must be >= 1"),
     (dict(min_run_time=0), "min_run_time > 0"),
     (dict(threads=0), "threads must be at least 1"),
-    (dict(backend="turbo"), "unknown backend 'turbo'"),
+    (dict(backends=("turbo",)), "unknown backend 'turbo'"),
+    (dict(backends=()), "no backend to time on"),
+    (dict(backends=("eager", "eager")), "backends repeat: eager, eager"),
 ])
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
         TimingOptions(**options)
+
+
+def test_all_backends_means_those_installed_here():
+    assert TimingOptions(backends="all").backends == installed_backends()
+    assert TimingOptions(backends="plain").backends == ("plain",)
+    assert {"plain", "eager"} <= set(installed_backends())
 
 
 def test_bad_calls_are_refused():
@@ -174,13 +202,31 @@ def test_iqr_uses_inclusive_quartiles():
     assert iqr([7.0]) == 0.0
 
 
-def test_ratios_are_taken_round_by_round_against_the_first_variant():
-    samples = {"vanilla": [1.0, 2.0, 4.0], "oct": [2.0, 4.0, 8.0], "fast": [0.5, 1.0, 2.0]}
-    ratios = ratios_vs(samples, "vanilla")
-    assert list(ratios) == ["vanilla", "oct", "fast"]
-    assert ratios["vanilla"] == (1.0, 0.0)
-    assert ratios["oct"] == (2.0, 0.0)  # drift shared by both variants cancels
-    assert ratios["fast"] == (0.5, 0.0)
+def synthetic(samples: dict[tuple[str, str], list[float]], base: str = "vanilla") -> TimingComparison:
+    """A comparison from given per-round samples, as time_variants would assemble it."""
+    backends = tuple(dict.fromkeys(backend for _, backend in samples))
+    timings = {key: Timing(*key, statistics.median(values), iqr(values), values, 0.0, None)
+               for key, values in samples.items()}
+    options = TimingOptions(device="cpu", backends=backends)
+    return TimingComparison(timings, base, [], machine_context(torch.device("cpu"), 1, None), options)
+
+
+def test_ratios_are_taken_round_by_round_against_the_base_on_the_same_backend():
+    comparison = synthetic({("vanilla", "eager"): [1.0, 2.0, 4.0], ("oct", "eager"): [2.0, 4.0, 8.0],
+                            ("vanilla", "plain"): [3.0, 3.0, 3.0], ("oct", "plain"): [1.5, 1.5, 1.5]})
+    assert comparison.variants == ["vanilla", "oct"]
+    assert (comparison.ratio("oct").median, comparison.ratio("oct").iqr) == (2.0, 0.0)  # shared drift cancels
+    assert comparison.ratio("vanilla", "plain").median == 1.0
+    assert comparison.ratio("oct", "plain").median == 0.5
+
+
+def test_the_headline_divides_best_by_best_round_by_round():
+    comparison = synthetic({("vanilla", "eager"): [10.0, 20.0, 10.0], ("oct", "eager"): [6.0, 12.0, 6.0],
+                            ("vanilla", "onnxruntime"): [8.0, 16.0, 8.0], ("oct", "onnxruntime"): [9.0, 18.0, 9.0]})
+    best = comparison.best_ratio("oct")
+    assert (best.backend, best.base_backend) == ("eager", "onnxruntime")
+    assert best.median == pytest.approx(0.75) and best.iqr == pytest.approx(0.0)
+    assert comparison.best("vanilla").backend == "onnxruntime"
 
 
 def test_noise_warning_fires_above_ten_percent():
@@ -190,12 +236,13 @@ def test_noise_warning_fires_above_ten_percent():
 
 def test_noise_warnings_cover_latencies_and_ratios():
     steady, drifting = [10.0, 10.0, 10.0, 10.0], [10.0, 20.0, 10.0, 20.0]
-    samples = {"vanilla": steady, "oct": drifting}
-    warnings = noise_warnings(samples, ratios_vs(samples, "vanilla"), "vanilla")
-    assert [warning.split(":")[0] for warning in warnings] == ["oct", "oct/vanilla ratio"]
-    calm = {"vanilla": drifting, "oct": [2 * value for value in drifting]}
-    assert noise_warnings(calm, ratios_vs(calm, "vanilla"), "vanilla") == [
+    noisy = synthetic({("vanilla", "eager"): steady, ("oct", "eager"): drifting})
+    assert [warning.split(":")[0] for warning in _noise_warnings(noisy)] == ["oct", "oct/vanilla ratio"]
+    calm = synthetic({("vanilla", "eager"): drifting, ("oct", "eager"): [2 * value for value in drifting]})
+    assert _noise_warnings(calm) == [
         "vanilla: IQR/median 66.7% > 10%: noisy machine", "oct: IQR/median 66.7% > 10%: noisy machine"]
+    two = synthetic({("vanilla", "eager"): steady, ("vanilla", "plain"): drifting})
+    assert [warning.split(":")[0] for warning in _noise_warnings(two)] == ["vanilla on plain"]
 
 
 def test_cpu_contention_warning():
@@ -206,9 +253,9 @@ def test_cpu_contention_warning():
 
 @needs_gpu
 def test_gpu_timing_records_peak_memory_and_device_name():
-    options = TimingOptions(device="cuda", dtype="float16", rounds=2, min_run_time=0.01, backend="eager")
+    options = TimingOptions(device="cuda", dtype="float16", rounds=2, min_run_time=0.01)
     comparison = time_variants({"a": two_convs(), "b": two_convs()}, SHAPE, options)
-    timing = comparison.timings["a"]
+    timing = comparison.timing("a")
     assert comparison.context.device_name == torch.cuda.get_device_name()
     assert timing.peak_memory_bytes > 0 and timing.latency_ms > 0
-    assert comparison.ratios["a"] == (1.0, 0.0)
+    assert comparison.ratio("a").median == 1.0

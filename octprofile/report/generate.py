@@ -14,7 +14,7 @@ from octprofile.build import build_model
 from octprofile.models import list_models, resolve
 from octprofile.report.files import atomic_write
 from octprofile.report.formats import to_csv, to_markdown
-from octprofile.report.plots import sweep_plot
+from octprofile.report.plots import plot_title, sweep_plot
 from octprofile.report.published import PUBLISHED
 from octprofile.results import COMPARE_COLUMNS
 from octprofile.study import Study
@@ -56,7 +56,7 @@ def generate_report(output_dir: str | Path, models: Sequence[str] | None = None,
         all_rows += result.records()
         if plots:
             written.append(atomic_write(output_dir / f"sweep_{name}.png",
-                                        sweep_plot(result.rows, f"{name}: Oct ÷ vanilla (MACs, activations)", "png")))
+                                        sweep_plot(result, plot_title(result), "png")))
         if progress:
             progress(f"sweep {name}", index, len(models) + 1)
     written.append(atomic_write(output_dir / "sweep.csv", to_csv(all_rows, SWEEP_COLUMNS)))

@@ -3,48 +3,73 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
 from pathlib import Path
 
 from octprofile.analysis.theory import network_theory_mac_ratio, theory_activation_ratio
 from octprofile.errors import BadValueError
-from octprofile.results import VariantRow
+from octprofile.results import SweepResult
 
 PLOT_SUFFIXES = (".png", ".svg")
 
 
-def sweep_plot(rows: Sequence[VariantRow], title: str, fmt: str) -> bytes:
-    """The plot as PNG or SVG bytes (fmt: "png" or "svg"); deterministic for the same rows."""
+BACKEND_COLORS = ("tab:green", "tab:red", "tab:purple", "tab:brown", "tab:olive")
+
+
+def sweep_plot(result: SweepResult, title: str, fmt: str) -> bytes:
+    """The plot as PNG or SVG bytes (fmt: "png" or "svg"); deterministic for the same result.
+
+    MAC and activation ratios against α with their theory curves and, when timed, one latency-ratio
+    curve per backend (median, bars spanning the IQR) with the break-even line at 1.
+    """
     # A Figure with the Agg canvas, not pyplot: no global backend switch, no figure registry.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    rows = sorted(rows, key=lambda r: r.alpha)
+    rows = sorted(result.variant_rows(), key=lambda r: r.alpha)
     alphas = [r.alpha for r in rows]
     dense = [i / 100 for i in range(0, 100)]
-    fig = Figure(figsize=(6.4, 4.2), dpi=100)
+    fig = Figure(figsize=(8, 5.6), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.plot(dense, [network_theory_mac_ratio(a) for a in dense], "--", color="tab:blue", lw=1,
-            label="theory MACs 1−¾α(2−α) (one layer)")
+            label="MACs, theory 1−¾α(2−α) (one octave layer)")
     ax.plot(dense, [theory_activation_ratio(a) for a in dense], "--", color="tab:orange", lw=1,
-            label="theory memory 1−¾α (one layer)")
-    ax.plot(alphas, [r.mac_ratio for r in rows], "o-", color="tab:blue", label="MACs (network)")
-    ax.plot(alphas, [r.activation_ratio for r in rows], "s-", color="tab:orange", label="activations (network)")
-    if all(r.latency_ratio is not None for r in rows):
-        ax.errorbar(alphas, [r.latency_ratio for r in rows], yerr=[r.latency_ratio_iqr / 2 for r in rows],
-                    fmt="^-", color="tab:green", capsize=3, label="latency (median, IQR)")
+            label="activations, theory 1−¾α (one octave layer)")
+    ax.plot(alphas, [r.mac_ratio for r in rows], "o-", color="tab:blue", label="MACs, network")
+    ax.plot(alphas, [r.activation_ratio for r in rows], "s-", color="tab:orange", label="activations, network")
+    highest = 1.1
+    for backend, color in zip(result.backends, BACKEND_COLORS * 2, strict=False):
+        timed = sorted(result.on(backend), key=lambda r: r.alpha)
+        medians = [r.latency_ratio for r in timed]
+        # asymmetric bars would need quartiles; the IQR is drawn centred on the median, and labelled so
+        half = [r.latency_ratio_iqr / 2 for r in timed]
+        ax.errorbar([r.alpha for r in timed], medians, yerr=half, fmt="^-", color=color, capsize=3,
+                    label=f"latency on {backend} (median; bar = IQR)")
+        highest = max(highest, *(m + h for m, h in zip(medians, half, strict=True)))
+    if result.backends:
+        ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xlabel("α (low-frequency ratio)")
     ax.set_ylabel("Oct ÷ vanilla")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, max(1.1, *(r.latency_ratio or 0 for r in rows)))
+    ax.set_ylim(0, highest * 1.05)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    # below the axes, so no curve is ever hidden behind it
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     out = io.BytesIO()
     metadata = {"Date": None} if fmt == "svg" else {"Software": None}
     fig.savefig(out, format=fmt, bbox_inches="tight", metadata=metadata)
     return out.getvalue()
+
+
+def plot_title(result: SweepResult) -> str:
+    """Model, input, batch, and where the latency was measured."""
+    size, batch = result.input_shape[-1], result.input_shape[0]
+    title = f"{result.model}, {size}², batch {batch}: Oct ÷ vanilla"
+    if result.timed is not None:
+        c = result.timed.context
+        title += f"\nlatency: {c.device_name} ({c.isa or c.device}), {c.threads} threads, {result.timed.dtype}"
+    return title
 
 
 def plot_format(path: str | Path) -> str:

@@ -1,5 +1,5 @@
 """Rich tables with units in the headers, and the one-line verdict. Compare and sweep tables are transposed
-(one column per variant), so they fit an 80-column terminal."""
+(counts: one column per variant; latency: one column per backend), so they fit an 80-column terminal."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from octprofile.results import CheckResult, LayersResult, SweepResult
+from octprofile.results import CheckResult, LayersResult, SweepResult, VariantRow
+from octprofile.runtime.stats import NOISE_LIMIT
 
 
 def _scale(values: Sequence[float | None]) -> tuple[float, str]:
@@ -23,18 +24,46 @@ def _ratio(value) -> str:
     return "" if value is None else f"{value:.3f}×"
 
 
+def _variant_label(row: VariantRow) -> str:
+    return f"oct α={row.alpha:g}" if row.variant == "oct" else row.variant
+
+
+def _latency_part(ratio: float, spread: float, where: str) -> str:
+    noisy = " — noisy, see warnings" if spread > NOISE_LIMIT * ratio else ""
+    return f"{ratio:.2f}× latency {where} (IQR {spread:.2f}){noisy}"
+
+
 def verdict(result: SweepResult) -> str:
-    """e.g. 'params equal · counts agree · 0.58× MACs · 0.67× activations · 0.61× latency (IQR 0.02)'."""
-    rows = result.rows
+    """e.g. 'params equal · counts agree · 0.58× MACs · 0.67× activations · 0.61× latency on eager (IQR 0.02)'."""
+    rows = result.variant_rows()
     octave = [r for r in rows if r.alpha > 0]
     parts = ["params equal" if all(r.params_equal for r in rows) else "PARAMS DIFFER",
              "counts agree" if all(r.counts_agree for r in rows) else "COUNTS DISAGREE"]
     if len(octave) == 1:
         row = octave[0]
         parts += [f"{row.mac_ratio:.2f}× MACs", f"{row.activation_ratio:.2f}× activations"]
-        if row.latency_ratio is not None:
-            parts.append(f"{row.latency_ratio:.2f}× latency (IQR {row.latency_ratio_iqr:.2f})")
+        backends = result.backends
+        if len(backends) == 1:
+            parts.append(_latency_part(row.latency_ratio, row.latency_ratio_iqr, f"on {backends[0]}"))
+        elif backends:
+            parts.append(_latency_part(row.best_latency_ratio, row.best_latency_ratio_iqr, "best vs best"))
     return " · ".join(parts)
+
+
+def headline(result: SweepResult) -> list[str]:
+    """Per Oct variant: Oct on its fastest backend ÷ vanilla on its fastest backend, timed in the same rounds."""
+    if len(result.backends) < 2:
+        return []
+    vanilla = min(result.on_variant(result.vanilla.variant), key=lambda r: r.latency_ms)
+    lines = []
+    for row in result.variant_rows():
+        if row.alpha == 0:
+            continue
+        best = result.row(row.variant, row.best_backend)
+        lines.append(f"best vs best: {_variant_label(row)} on {best.backend} ({best.latency_ms:.2f} ms) ÷ vanilla on "
+                     f"{vanilla.backend} ({vanilla.latency_ms:.2f} ms) = {row.best_latency_ratio:.3f}× "
+                     f"(IQR {row.best_latency_ratio_iqr:.3f})")
+    return lines
 
 
 def footer(result: SweepResult) -> str:
@@ -50,21 +79,27 @@ def footer(result: SweepResult) -> str:
     if timed is not None:
         c = timed.context
         isa = f", {c.isa}" if c.isa else ""
-        lines.append(f"latency: both prepared by the {timed.backend} backend: {timed.description}")
+        lines.append("latency: on each backend, both variants prepared alike; every variant on every backend "
+                     f"timed in the same {timed.rounds} interleaved rounds; ratios are medians of per-round ratios")
+        lines += [f"  {name}: {description}" for name, description in timed.backends.items()]
+        lines += headline(result)
+        if sum(r.alpha > 0 for r in result.variant_rows()) > 1:
+            lines += [f"break-even α on {b}: {result.break_even(b).describe()}" for b in result.backends]
         lines.append(f"timed on {c.device_name} ({c.device}{isa}), {c.threads} threads, {timed.dtype}, "
-                     f"torch {c.torch_version}, {timed.rounds} interleaved rounds")
+                     f"torch {c.torch_version}")
         lines += [f"warning: {warning}" for warning in timed.warnings]
     return "\n".join(lines)
 
 
 def profile_table(result: SweepResult, title: str) -> Table:
-    rows = result.rows
+    """Counts, one column per variant."""
+    rows = result.variant_rows()
     mac_div, mac_unit = _scale([r.macs for r in rows])
     act_div, act_unit = _scale([r.activations for r in rows])
     table = Table(title=title, title_justify="left")
     table.add_column("", justify="left")
     for r in rows:  # the header names the variant and its α, so no row repeats it
-        table.add_column(f"oct α={r.alpha:g}" if r.variant == "oct" else r.variant, justify="right")
+        table.add_column(_variant_label(r), justify="right")
     lines = [
         ("params", [f"{r.params:,}" for r in rows]),
         (f"{mac_unit}MACs, analytic", [_num(r.macs, mac_div) for r in rows]),
@@ -76,19 +111,37 @@ def profile_table(result: SweepResult, title: str) -> Table:
         ("activations ÷ vanilla", [_ratio(r.activation_ratio) for r in rows]),
         ("  theory 1−¾α", [_ratio(r.theory_activation_ratio) for r in rows]),
     ]
-    if any(r.latency_ms is not None for r in rows):
-        base = result.vanilla
-        lines += [
-            ("latency ms, median", [_num(r.latency_ms, digits=2) for r in rows]),
-            ("  IQR ms", [_num(r.latency_iqr_ms, digits=2) for r in rows]),
-            ("latency ÷ vanilla", [_ratio(r.latency_ratio) for r in rows]),
-            ("  IQR of the ratio", ["" if r is base else _num(r.latency_ratio_iqr) for r in rows]),
-            ("peak memory MiB, 1 pass", [_num(r.peak_memory_bytes, 2**20, 1) for r in rows]),
-            ("preparation s, one-off", [_num(r.prepare_s, digits=2) for r in rows]),
-        ]
     for label, cells in lines:
         if any(cells):
             table.add_row(label, *cells)
+    return table
+
+
+def latency_table(result: SweepResult) -> Table:
+    """Latency, one column per backend: each variant's median, its ratio to vanilla on the same backend,
+    peak memory and one-off preparation; break-even α for a sweep."""
+    backends = result.backends
+    table = Table(title="latency, median (IQR); ratios to vanilla on the same backend", title_justify="left")
+    table.add_column("", justify="left")
+    for backend in backends:
+        table.add_column(backend, justify="right")
+
+    def cells(variant: str, value) -> list[str]:
+        return [value(result.row(variant, b)) for b in backends]
+
+    for row in result.variant_rows():
+        label = _variant_label(row)
+        lines = [(f"{label}, ms", cells(row.variant, lambda r: f"{r.latency_ms:.2f} ({r.latency_iqr_ms:.2f})"))]
+        if row.alpha > 0:
+            lines.append(("  ÷ vanilla", cells(row.variant,
+                                               lambda r: f"{r.latency_ratio:.3f} ({r.latency_ratio_iqr:.3f})")))
+        lines += [("  peak memory MiB", cells(row.variant, lambda r: _num(r.peak_memory_bytes, 2**20, 1))),
+                  ("  preparation s", cells(row.variant, lambda r: _num(r.prepare_s, digits=2)))]
+        for text, values in lines:
+            if any(values):
+                table.add_row(text, *values)
+    if sum(r.alpha > 0 for r in result.variant_rows()) > 1:
+        table.add_row("break-even α", *(result.break_even(b).short() for b in backends))
     return table
 
 

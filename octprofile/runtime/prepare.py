@@ -19,6 +19,8 @@ the source model are not seen; prepare again after changing weights.
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,10 +28,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from octprofile.errors import BadValueError
+from octprofile.errors import BadValueError, MissingEngineError
 from octprofile.nn import OctConv2d
 from octprofile.runtime.folding import foldable_pairs
-from octprofile.runtime.onnx_backend import onnxruntime_backend
+from octprofile.runtime.onnx_backend import MISSING as ONNX_MISSING
+from octprofile.runtime.onnx_backend import onnxruntime_available, onnxruntime_backend
 from octprofile.runtime.prepared_layers import PreparedConv2d, PreparedOctConv2d
 
 SNAPSHOT_NOTE = "weights copied at preparation: later changes to the source model are not seen"
@@ -68,6 +71,8 @@ class Backend:
     description: str  # what was compared, in words, for tables and reports
     make: Callable[[nn.Module, torch.Tensor], tuple[Callable, list[str], bool]]  # -> runner, notes, channels_last
     torch_memory: bool = True  # allocates through PyTorch, so its peak memory can be measured
+    available: Callable[[], bool] = lambda: True  # whether its engine can run here
+    missing: str = ""  # what to install when it cannot
 
 
 def _plain(model: nn.Module, example: torch.Tensor):
@@ -111,13 +116,21 @@ def _compile(model: nn.Module, example: torch.Tensor):
     return compiled, ["torch.compile (inductor, freezing: batch norms and weights folded), channels_last"], True
 
 
+def _cpp_compiler_found() -> bool:
+    # inductor generates C++ for CPU kernels and needs a compiler (it honours $CXX)
+    return any(shutil.which(name) for name in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if name)
+
+
 BACKENDS: dict[str, Backend] = {
     "plain": Backend("plain", "eager PyTorch, models as built (NCHW, batch norm unfolded)", _plain),
     "eager": Backend("eager", "eager PyTorch with the same generic treatment for both (BN folded, channels_last, "
                      "cached kernels); OctConv path fusion on the Oct side", _eager),
-    "compile": Backend("compile", "torch.compile (inductor, freezing) of both, channels_last", _compile),
+    "compile": Backend("compile", "torch.compile (inductor, freezing) of both, channels_last", _compile,
+                       available=_cpp_compiler_found, missing="the compile backend needs a C++ compiler for "
+                       "inductor's CPU kernels (g++, clang++ or $CXX); install one, e.g. apt install g++"),
     "onnxruntime": Backend("onnxruntime", "ONNX Runtime (ORT_ENABLE_ALL: BN fused, its own kernels) on the same "
-                           "traced ONNX export of both, NCHW", onnxruntime_backend, torch_memory=False),
+                           "traced ONNX export of both, NCHW", onnxruntime_backend, torch_memory=False,
+                           available=onnxruntime_available, missing=ONNX_MISSING),
 }
 
 
@@ -128,13 +141,21 @@ def check_backend(name: str) -> Backend:
         raise BadValueError(f"unknown backend {name!r}; use one of {', '.join(BACKENDS)}") from None
 
 
+def require_backend(name: str) -> Backend:
+    """The backend, refused up front (with what to install) when its engine cannot run here."""
+    backend = check_backend(name)
+    if not backend.available():
+        raise MissingEngineError(backend.missing)
+    return backend
+
+
 def prepare(model: nn.Module, example_input: torch.Tensor, backend: str = "eager") -> PreparedModel:
     """An inference-only copy of ``model`` on ``example_input``'s device and dtype, prepared by ``backend``.
 
     ``model`` itself is not changed. The example fixes device, dtype and (for some kernels) the first
     input shape; other shapes work too.
     """
-    chosen = check_backend(backend)
+    chosen = require_backend(backend)
     if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
         raise BadValueError("the model holds meta tensors (no data): build it on a real device to run it")
     start = time.perf_counter()

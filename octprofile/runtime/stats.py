@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
 
 NOISE_LIMIT = 0.10  # IQR / median above which a figure is flagged as noisy
 
@@ -16,30 +15,12 @@ def iqr(values: list[float]) -> float:
     return q3 - q1
 
 
-def ratios_vs(samples: Mapping[str, list[float]], base: str) -> dict[str, tuple[float, float]]:
-    """For each variant, (median, IQR) of its round-by-round ratio to ``base``."""
-    ratios = {}
-    for name, values in samples.items():
-        per_round = [value / reference for value, reference in zip(values, samples[base], strict=True)]
-        ratios[name] = (statistics.median(per_round), iqr(per_round))
-    return ratios
-
-
 def noise_warning(label: str, median: float, spread: float, limit: float = NOISE_LIMIT) -> str | None:
     """A warning when ``spread`` (an IQR) exceeds ``limit`` times ``median``, else None."""
     relative = spread / median if median else float("inf")
     if relative <= limit:
         return None
     return f"{label}: IQR/median {relative:.1%} > {limit:.0%}: noisy machine"
-
-
-def noise_warnings(samples: Mapping[str, list[float]], ratios: Mapping[str, tuple[float, float]],
-                   base: str) -> list[str]:
-    """Warnings for noisy latencies, then for noisy ratios to ``base``."""
-    checks = [(name, statistics.median(values), iqr(values)) for name, values in samples.items()]
-    checks += [(f"{name}/{base} ratio", *ratios[name]) for name in ratios if name != base]
-    found = (noise_warning(label, median, spread) for label, median, spread in checks)
-    return [warning for warning in found if warning]
 
 
 def cpu_contention_warning(threads: int, load_average: float, cores: int) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import statistics
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -22,8 +22,8 @@ from torch import nn
 from octprofile.errors import BadValueError
 from octprofile.runtime.context import MachineContext, load_average, machine_context, resolve_device
 from octprofile.runtime.memory import measure_peak
-from octprofile.runtime.prepare import BACKENDS, PreparedModel, check_backend, prepare
-from octprofile.runtime.stats import cpu_contention_warning, iqr, noise_warnings, ratios_vs
+from octprofile.runtime.prepare import BACKENDS, PreparedModel, prepare, require_backend
+from octprofile.runtime.stats import cpu_contention_warning, iqr, noise_warning
 
 # torch.utils.benchmark imports cpp_extension, which warns about a missing CUDA runtime on CPU-only
 # machines; octprofile never builds C++ extensions, so that one logger is quieted.
@@ -35,12 +35,16 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 @dataclass(frozen=True)
 class TimingOptions:
-    """How to time. ``dtype`` is the dtype weights and input are cast to by the preparation (no autocast)."""
+    """How to time. ``dtype`` is the dtype weights and input are cast to by the preparation (no autocast).
+
+    ``backends``: one or more of ``BACKENDS`` (``"all"`` expands to every backend installed here); all of
+    them are timed in the same interleaved rounds, so their latencies can be compared with each other.
+    """
 
     device: str = "auto"  # "cpu" | "cuda" | "cuda:N" | "auto" (CUDA when available)
     threads: int | None = None  # None: PyTorch's thread count at the start (by default, all physical cores)
     dtype: str = "float32"  # "float32" | "bfloat16" | "float16"
-    backend: str = "eager"  # see octprofile.runtime.prepare.BACKENDS
+    backends: tuple[str, ...] = ("eager",)
     rounds: int = 10
     min_run_time: float = 0.1  # seconds per measurement of one variant in one round
     warmup: int = 3
@@ -50,7 +54,16 @@ class TimingOptions:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise BadValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        check_backend(self.backend)
+        backends = (self.backends,) if isinstance(self.backends, str) else tuple(self.backends)
+        if backends == ("all",):
+            backends = installed_backends()
+        if not backends:
+            raise BadValueError("no backend to time on: give at least one of " + ", ".join(BACKENDS))
+        if len(set(backends)) != len(backends):
+            raise BadValueError(f"backends repeat: {', '.join(backends)}")
+        for name in backends:
+            require_backend(name)
+        object.__setattr__(self, "backends", backends)
         if self.threads is not None and self.threads < 1:
             raise BadValueError(f"threads must be at least 1, got {self.threads}")
         if self.rounds < 1 or self.warmup < 0 or self.min_run_time <= 0:
@@ -62,6 +75,7 @@ class Timing:
     """One variant's latency on one backend."""
 
     variant: str
+    backend: str
     latency_ms: float  # median over rounds
     latency_iqr_ms: float
     samples_ms: list[float]  # one per round
@@ -70,29 +84,71 @@ class Timing:
     notes: list[str] = field(default_factory=list)  # what the preparation did
 
 
+@dataclass(frozen=True)
+class Ratio:
+    """Median and IQR of the round-by-round ratio of one timing to another, timed in the same rounds."""
+
+    variant: str
+    backend: str
+    base_variant: str
+    base_backend: str
+    median: float
+    iqr: float
+
+
 @dataclass
 class TimingComparison:
-    timings: dict[str, Timing]  # in the order given
-    ratios: dict[str, tuple[float, float]]  # variant -> (median, IQR) of its per-round ratio to the base variant
-    base: str
+    """Every variant on every backend, timed in the same interleaved rounds."""
+
+    timings: dict[tuple[str, str], Timing]  # (variant, backend) -> timing, backends in the order asked
+    base: str  # the variant the ratios divide by
     warnings: list[str]
     context: MachineContext
     options: TimingOptions
 
     @property
-    def backend_description(self) -> str:
-        return BACKENDS[self.options.backend].description
+    def variants(self) -> list[str]:
+        return list(dict.fromkeys(variant for variant, _ in self.timings))
+
+    def timing(self, variant: str, backend: str | None = None) -> Timing:
+        """``variant`` on ``backend`` (default: the first backend asked)."""
+        return self.timings[variant, backend or self.options.backends[0]]
+
+    def ratio(self, variant: str, backend: str | None = None) -> Ratio:
+        """``variant`` ÷ the base variant, both on ``backend``: the like-for-like ratio."""
+        backend = backend or self.options.backends[0]
+        return _ratio(self.timings[variant, backend], self.timings[self.base, backend])
+
+    def best(self, variant: str) -> Timing:
+        """``variant`` on the backend where its median latency is lowest."""
+        return min((self.timings[variant, b] for b in self.options.backends), key=lambda t: t.latency_ms)
+
+    def best_ratio(self, variant: str) -> Ratio:
+        """``variant`` on its fastest backend ÷ the base variant on its fastest backend (the headline)."""
+        return _ratio(self.best(variant), self.best(self.base))
+
+
+def _ratio(timing: Timing, base: Timing) -> Ratio:
+    per_round = [value / reference for value, reference in zip(timing.samples_ms, base.samples_ms, strict=True)]
+    return Ratio(timing.variant, timing.backend, base.variant, base.backend, statistics.median(per_round),
+                 iqr(per_round))
+
+
+def installed_backends() -> tuple[str, ...]:
+    """The backends whose engines can run here (``onnxruntime`` needs its optional extra)."""
+    return tuple(name for name, backend in BACKENDS.items() if backend.available())
 
 
 def time_variants(models: Mapping[str, nn.Module], input_shape: tuple[int, ...],
                   options: TimingOptions = TimingOptions(), base: str | None = None,
                   on_progress: Callable[[int, int], None] | None = None) -> TimingComparison:
-    """Prepare each model by the same backend and time it on the same seeded random input, in rounds.
+    """Prepare each model by each backend of ``options`` and time them on the same seeded random input.
 
-    Ratios are taken round by round against ``base`` (default: the first variant), then summarised by
-    median and IQR. ``on_progress(done, total)`` is called after each measurement. The caller's models
-    are not changed. Several CPU threads give meaningful latencies only on an otherwise idle machine; a
-    warning says when the load average before timing suggests it was not.
+    Every (model, backend) pair takes its turn in every round, so ratios are taken round by round
+    (against ``base``, default: the first model, on the same backend; or best against best) and
+    summarised by median and IQR. ``on_progress(done, total)`` is called after each measurement. The
+    caller's models are not changed. Several CPU threads give meaningful latencies only on an otherwise
+    idle machine; a warning says when the load average before timing suggests it was not.
     """
     if not models:
         raise BadValueError("no models to time")
@@ -105,22 +161,37 @@ def time_variants(models: Mapping[str, nn.Module], input_shape: tuple[int, ...],
     before = load_average()  # before our own work adds to it
     generator = torch.Generator().manual_seed(options.seed)  # leaves the global RNG alone
     x = torch.randn(tuple(input_shape), generator=generator).to(device, dtype)
+    keys = [(name, backend) for backend in options.backends for name in models]
     with _runtime_settings(device, threads):
-        prepared = {name: prepare(model, x, options.backend) for name, model in models.items()}
-        inputs = {name: runner.adapt(x) for name, runner in prepared.items()}
-        for name, runner in prepared.items():
-            _warm_up(runner, inputs[name], options.warmup)
-        measurable = options.memory and BACKENDS[options.backend].torch_memory
-        peaks = {name: measure_peak(runner, inputs[name]) if measurable else None for name, runner in prepared.items()}
+        prepared = {(name, backend): prepare(models[name], x, backend) for name, backend in keys}
+        inputs = {key: runner.adapt(x) for key, runner in prepared.items()}
+        for key, runner in prepared.items():
+            _warm_up(runner, inputs[key], options.warmup)
+        peaks = {key: measure_peak(runner, inputs[key])
+                 if options.memory and BACKENDS[key[1]].torch_memory else None for key, runner in prepared.items()}
         samples = _interleaved_rounds(prepared, inputs, threads, options, on_progress)
-    timings = {name: Timing(name, statistics.median(samples[name]), iqr(samples[name]), samples[name],
-                            prepared[name].prepare_seconds, peaks[name], prepared[name].notes) for name in prepared}
-    ratios = ratios_vs(samples, base)
-    warnings = noise_warnings(samples, ratios, base)
+    timings = {key: Timing(*key, statistics.median(samples[key]), iqr(samples[key]), samples[key],
+                           prepared[key].prepare_seconds, peaks[key], prepared[key].notes) for key in keys}
+    comparison = TimingComparison(timings, base, [], machine_context(device, threads, before), options)
+    comparison.warnings += _noise_warnings(comparison)
     if device.type == "cpu" and before is not None:
         contention = cpu_contention_warning(threads, before, os.cpu_count() or 1)
-        warnings += [contention] if contention else []
-    return TimingComparison(timings, ratios, base, warnings, machine_context(device, threads, before), options)
+        comparison.warnings += [contention] if contention else []
+    return comparison
+
+
+def _noise_warnings(comparison: TimingComparison) -> list[str]:
+    """Noisy latencies, then noisy ratios to the base variant on the same backend."""
+    several = len(comparison.options.backends) > 1
+    checks = []
+    for (variant, backend), timing in comparison.timings.items():
+        on = f" on {backend}" if several else ""
+        checks.append((f"{variant}{on}", timing.latency_ms, timing.latency_iqr_ms))
+        if variant != comparison.base:
+            ratio = comparison.ratio(variant, backend)
+            checks.append((f"{variant}/{comparison.base} ratio{on}", ratio.median, ratio.iqr))
+    found = (noise_warning(label, median, spread) for label, median, spread in checks)
+    return [warning for warning in found if warning]
 
 
 @contextmanager
@@ -170,13 +241,13 @@ def _warm_up(model: PreparedModel, x: torch.Tensor, calls: int) -> None:
         torch.cuda.synchronize(x.device)
 
 
-def _interleaved_rounds(runners: Mapping[str, PreparedModel], inputs: Mapping[str, torch.Tensor], threads: int,
-                        options: TimingOptions, on_progress) -> dict[str, list[float]]:
-    """Per variant, one median latency (ms) per round; the variants take turns within each round."""
+def _interleaved_rounds(runners: Mapping[Hashable, PreparedModel], inputs: Mapping[Hashable, torch.Tensor],
+                        threads: int, options: TimingOptions, on_progress) -> dict[Hashable, list[float]]:
+    """Per runner, one median latency (ms) per round; the runners take turns within each round."""
     # Timer synchronizes CUDA around its timed blocks; its own default of 1 thread must be overridden.
     timers = {name: benchmark.Timer("model(x)", globals={"model": model, "x": inputs[name]}, num_threads=threads)
               for name, model in runners.items()}
-    samples: dict[str, list[float]] = {name: [] for name in runners}
+    samples: dict[Hashable, list[float]] = {name: [] for name in runners}
     total, done = options.rounds * len(timers), 0
     for _ in range(options.rounds):
         for name, timer in timers.items():
