@@ -340,6 +340,40 @@ def layers(
 
 
 @app.command()
+def blocks(
+    model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", help="Low-frequency ratio α in (0, 1)."),
+    input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
+    placement: Placement = PlacementOpt,
+    backend: str = typer.Option("eager", "--backend", help="plain or eager (backends that run block by block)."),
+    device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
+    passes: int = typer.Option(5, "--passes", help="Forward passes per model per round."),
+    fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+) -> None:
+    """Where the time goes: per block (e.g. each bottleneck), MAC ratio vs time ratio and the excess ms.
+
+    Example: octprofile blocks resnet50 --alpha 0.5 --backend eager --threads 2
+    """
+    def action() -> None:
+        from octprofile.report.tables import blocks_footer, blocks_table
+        from octprofile.results import BLOCK_COLUMNS
+
+        value = parse_alpha(alpha)
+        if value == 0:
+            raise BadValueError("--alpha 0 is the vanilla model; per-block timing needs an α above 0")
+        timing = timing_options(True, device, threads, dtype, [backend], rounds)
+        kind = output_format(fmt, output)
+        study = study_for(model, input_size, batch_size, width_mult, placement)
+        result = with_progress(lambda p: study.blocks(value, timing, passes=positive(passes, "--passes"),
+                                                      progress=p))
+        title = (f"{result.model} at {result.input_shape[-1]}², batch {result.input_shape[0]}, α={value:g}: "
+                 "time per block, vanilla vs Oct")
+        emit(result.records(), BLOCK_COLUMNS, kind, output, lambda: blocks_table(result, title),
+             blocks_footer(result))
+
+    _run(action)
+
+
+@app.command()
 def check(
     models_: list[str] = typer.Argument(..., metavar="MODEL...", help=MODEL_HELP),
     alpha: list[str] = typer.Option(["0.5"], "--alpha", help="α to check; repeat for several."),

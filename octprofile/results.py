@@ -212,6 +212,64 @@ class LayersResult:
         return [asdict(row) for row in self.rows]
 
 
+BLOCK_COLUMNS = ("model", "alpha", "block", "macs_vanilla", "macs", "mac_ratio", "latency_vanilla_ms", "latency_ms",
+                 "latency_ratio", "latency_ratio_iqr", "excess_ms", "share_of_vanilla", "share_of_oct", "backend",
+                 "input_size", "batch_size", "device", "device_name", "cpu_isa", "threads", "torch_version")
+
+
+@dataclass
+class BlockRow:
+    """One block (e.g. ``layer3.2``, a bottleneck) of the vanilla and the Oct model, counted and timed.
+
+    ``excess_ms`` is the time the MAC saving does not explain: Oct ms − vanilla ms × MAC ratio (blocks
+    without MACs, such as pooling, are expected to take the vanilla time). Positive: overhead.
+    """
+
+    model: str
+    alpha: float
+    block: str  # a block name, "(between)" (work outside every block) or "total"
+    macs_vanilla: int
+    macs: int
+    mac_ratio: float | None  # None where the block has no MACs
+    latency_vanilla_ms: float  # median over passes
+    latency_ms: float
+    latency_ratio: float  # median of per-pass ratios (vanilla and Oct take turns pass by pass)
+    latency_ratio_iqr: float
+    excess_ms: float
+    share_of_vanilla: float  # this block's share of the vanilla model's total time
+    share_of_oct: float
+    backend: str
+    input_size: int
+    batch_size: int
+    device: str
+    device_name: str
+    cpu_isa: str | None
+    threads: int
+    torch_version: str
+
+
+assert tuple(f.name for f in fields(BlockRow)) == BLOCK_COLUMNS
+
+
+@dataclass
+class BlocksResult:
+    """Where the time goes, block by block; the last two rows are "(between)" and "total"."""
+
+    model: str
+    alpha: float
+    input_shape: tuple[int, ...]
+    rows: list[BlockRow]
+    passes: int  # timed forward passes per model
+    warnings: list[str]
+
+    @property
+    def total(self) -> BlockRow:
+        return self.rows[-1]
+
+    def records(self) -> list[dict]:
+        return [asdict(row) for row in self.rows]
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """The CI gate for one model and alpha: equal parameters, and the MAC counters agree."""

@@ -11,6 +11,7 @@ The command line, ``octprofile report`` and ``benchmarks/`` all go through here.
 from __future__ import annotations
 
 import os
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -27,6 +28,8 @@ from octprofile.models.input_size import smallest_input_size
 from octprofile.models.resolve import ResolvedModel, resolve
 from octprofile.nn import PATHS, check_alpha
 from octprofile.results import (
+    BlockRow,
+    BlocksResult,
     CheckResult,
     LayerRow,
     LayersResult,
@@ -35,8 +38,10 @@ from octprofile.results import (
     VariantRow,
     counter_disagreements,
 )
-from octprofile.runtime.context import resolve_device
+from octprofile.runtime.block_timing import BETWEEN_BLOCKS, block_names, time_blocks
+from octprofile.runtime.context import machine_context, resolve_device
 from octprofile.runtime.prepare import BACKENDS
+from octprofile.runtime.stats import iqr, noise_warning
 from octprofile.runtime.timing import TimingComparison, TimingOptions, time_variants
 
 Progress = Callable[[str, int, int], None]
@@ -262,6 +267,50 @@ class Study:
                 theory_activation_ratio=theory_activation_ratio(layer.alpha_out), params=layer.params))
         return LayersResult(self.model.name, alpha, self.input_shape, rows)
 
+    def blocks(self, alpha: float, timing: TimingOptions = TimingOptions(), *, passes: int = 5,
+               progress: Progress | None = None) -> BlocksResult:
+        """Where the time goes: per block, vanilla and Oct MACs and times (``timing``'s first backend, which
+        must run module by module: plain or eager), each model timed ``timing.rounds × passes`` times."""
+        alpha = check_alpha(alpha)
+        if alpha == 0:
+            raise BadValueError("per-block timing compares an Oct model with vanilla: give an α above 0")
+        if passes < 1:
+            raise BadValueError(f"passes must be a positive integer, got {passes}")
+        counts = {}
+        for name, a in (("vanilla", 0.0), ("oct", alpha)):
+            counts[name] = count_model(self.build(a, device="meta"), self.input_shape)
+        self._check_fits(counts["vanilla"], False, timing)
+        models = {"vanilla": self.build(0.0), "oct": self.build(alpha)}
+        blocks = block_names(models["vanilla"])
+        tick = _Ticker(progress, timing.rounds * passes * 2)
+        tick.announce(f"preparing vanilla and oct on {timing.backends[0]}")
+        samples = time_blocks(models, self.input_shape, timing, passes,
+                              on_progress=lambda done, total: tick(f"timing blocks, {done}/{total} passes"))
+        context = machine_context(resolve_device(timing.device), timing.threads or torch.get_num_threads(), None)
+        macs = {name: _macs_by_block(count, blocks) for name, count in counts.items()}
+        totals = {name: statistics.median(samples[name]["total"]) for name in samples}
+        rows = []
+        for block in [*blocks, BETWEEN_BLOCKS, "total"]:
+            vanilla_ms, oct_ms = (statistics.median(samples[name][block]) for name in ("vanilla", "oct"))
+            per_pass = [o / v for o, v in zip(samples["oct"][block], samples["vanilla"][block], strict=True) if v > 0]
+            mac_v, mac_o = macs["vanilla"][block], macs["oct"][block]
+            mac_ratio = mac_o / mac_v if mac_v else None
+            rows.append(BlockRow(
+                model=self.model.name, alpha=alpha, block=block, macs_vanilla=mac_v, macs=mac_o, mac_ratio=mac_ratio,
+                latency_vanilla_ms=vanilla_ms, latency_ms=oct_ms,
+                latency_ratio=statistics.median(per_pass) if per_pass else float("nan"),
+                latency_ratio_iqr=iqr(per_pass), excess_ms=oct_ms - vanilla_ms * (mac_ratio or 1.0),
+                share_of_vanilla=vanilla_ms / totals["vanilla"], share_of_oct=oct_ms / totals["oct"],
+                backend=timing.backends[0], input_size=self.input_shape[-1], batch_size=self.input_shape[0],
+                device=context.device, device_name=context.device_name, cpu_isa=context.isa or None,
+                threads=context.threads, torch_version=context.torch_version))
+        total = rows[-1]
+        warnings = [w for w in [noise_warning("total vanilla", total.latency_vanilla_ms,
+                                              iqr(samples["vanilla"]["total"])),
+                                noise_warning("total oct/vanilla ratio", total.latency_ratio, total.latency_ratio_iqr)]
+                    if w]
+        return BlocksResult(self.model.name, alpha, self.input_shape, rows, timing.rounds * passes, warnings)
+
     def check(self, alpha: float, *, fvcore: bool = True) -> CheckResult:
         """The CI gate for one alpha: equal parameters, and the three MAC counts agree."""
         alpha = check_alpha(alpha)
@@ -270,6 +319,16 @@ class Study:
         fv = fvcore_count(variant.model, self.input_shape).macs if fvcore else None
         return CheckResult.of(self.model.name, alpha, vanilla_params, variant.count.params, variant.count.macs,
                               variant.flops_torch, fv)
+
+
+def _macs_by_block(count: CountResult, blocks: list[str]) -> dict[str, int]:
+    """MACs of each block's layers; layers outside every block go to BETWEEN_BLOCKS; and the total."""
+    found = dict.fromkeys([*blocks, BETWEEN_BLOCKS], 0)
+    for layer in count.layers:
+        owner = next((b for b in blocks if layer.name == b or layer.name.startswith(b + ".")), BETWEEN_BLOCKS)
+        found[owner] += layer.macs
+    found["total"] = count.macs
+    return found
 
 
 class _Ticker:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from octprofile.results import CheckResult, LayersResult, SweepResult, VariantRow
+from octprofile.results import BlocksResult, CheckResult, LayersResult, SweepResult, VariantRow
 from octprofile.runtime.stats import NOISE_LIMIT
 
 
@@ -157,6 +157,31 @@ def layers_table(result: LayersResult, title: str) -> Table:
                       _num(r.macs_vanilla, div, 2), _ratio(r.mac_ratio), _ratio(r.theory_mac_ratio),
                       *(_num(getattr(r, f"macs_{p}"), div, 2) for p in ("hh", "hl", "lh", "ll")))
     return table
+
+
+def blocks_table(result: BlocksResult, title: str) -> Table:
+    """Per block: MAC ratio beside time ratio, and the milliseconds the MAC saving does not explain."""
+    table = Table(title=title, title_justify="left")
+    for header in ("block", "MACs\n÷", "vanilla\nms", "oct\nms", "time ÷\n(IQR)", "excess\nms", "% of\ntime"):
+        table.add_column(header, justify="left" if header == "block" else "right")
+    for r in result.rows:
+        if r.block == "total":
+            table.add_section()
+        table.add_row(r.block, "" if r.mac_ratio is None else f"{r.mac_ratio:.3f}", f"{r.latency_vanilla_ms:.2f}",
+                      f"{r.latency_ms:.2f}", f"{r.latency_ratio:.2f} ({r.latency_ratio_iqr:.2f})",
+                      f"{r.excess_ms:+.2f}", f"{100 * r.share_of_vanilla:.1f}")
+    return table
+
+
+def blocks_footer(result: BlocksResult) -> str:
+    r = result.total
+    lines = [f"total: {r.mac_ratio:.3f}× MACs, {r.latency_ratio:.3f}× time (IQR {r.latency_ratio_iqr:.3f}); "
+             f"{r.excess_ms:+.2f} ms beyond what the MAC ratio predicts",
+             "excess ms = oct ms − vanilla ms × MACs ÷ (blocks without MACs: oct ms − vanilla ms); % of time: share "
+             "of the vanilla model's time; times are medians of per-block wall time measured by hooks",
+             f"timed on {r.device_name} ({r.device}{', ' + r.cpu_isa if r.cpu_isa else ''}), {r.threads} threads, "
+             f"torch {r.torch_version}, backend {r.backend} for both, {result.passes} interleaved passes each"]
+    return "\n".join(lines + [f"warning: {w}" for w in result.warnings])
 
 
 def check_table(results: Sequence[CheckResult]) -> Table:

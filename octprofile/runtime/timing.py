@@ -162,11 +162,11 @@ def time_variants(models: Mapping[str, nn.Module], input_shape: tuple[int, ...],
     generator = torch.Generator().manual_seed(options.seed)  # leaves the global RNG alone
     x = torch.randn(tuple(input_shape), generator=generator).to(device, dtype)
     keys = [(name, backend) for backend in options.backends for name in models]
-    with _runtime_settings(device, threads):
+    with runtime_settings(device, threads):
         prepared = {(name, backend): prepare(models[name], x, backend) for name, backend in keys}
         inputs = {key: runner.adapt(x) for key, runner in prepared.items()}
         for key, runner in prepared.items():
-            _warm_up(runner, inputs[key], options.warmup)
+            warm_up(runner, inputs[key], options.warmup)
         peaks = {key: measure_peak(runner, inputs[key])
                  if options.memory and BACKENDS[key[1]].torch_memory else None for key, runner in prepared.items()}
         samples = _interleaved_rounds(prepared, inputs, threads, options, on_progress)
@@ -195,7 +195,7 @@ def _noise_warnings(comparison: TimingComparison) -> list[str]:
 
 
 @contextmanager
-def _runtime_settings(device: torch.device, threads: int) -> Iterator[None]:
+def runtime_settings(device: torch.device, threads: int) -> Iterator[None]:
     """Thread count, and flush-denormal (CPU) or cudnn.benchmark (GPU), restored on exit."""
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -234,7 +234,7 @@ def _cudnn_benchmark() -> Iterator[None]:
         torch.backends.cudnn.benchmark = was_on
 
 
-def _warm_up(model: PreparedModel, x: torch.Tensor, calls: int) -> None:
+def warm_up(model: PreparedModel, x: torch.Tensor, calls: int) -> None:
     for _ in range(calls):
         model(x)
     if x.device.type == "cuda":
