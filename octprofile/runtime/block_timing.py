@@ -1,9 +1,10 @@
 """Where the time goes: per-block wall time of prepared models, vanilla and Oct in the same rounds.
 
 A *block* is a top-level child of the model or, where that child is a container (``nn.Sequential``,
-``nn.ModuleList``), each of its children (a model that is itself a container: its children): for torchvision's ResNets ``conv1 … maxpool``, ``layer1.0``
-(a bottleneck) … ``fc``; for MobileNets ``features.0`` … ``classifier.1``. The converter keeps module
-names, so a vanilla block and its Oct counterpart share a name.
+``nn.ModuleList``), each of its children; a model that is itself a container has its children as blocks.
+For torchvision's ResNets: ``conv1 … maxpool``, ``layer1.0`` (a bottleneck) … ``fc``; for MobileNets:
+``features.0`` … ``classifier.1``. The converter keeps module names, so a vanilla block and its Oct
+counterpart share a name.
 
 Times come from hooks around each block of a model that runs module by module (the ``plain`` and
 ``eager`` backends): a compiled graph or an ONNX Runtime session has no blocks left to hook. On CUDA the
