@@ -13,7 +13,14 @@ from octprofile.nn import OctBatchNorm2d, OctConv2d, OctPair, upsample2x
 from octprofile.runtime import kernels
 from octprofile.runtime.folding import foldable_pairs
 from octprofile.runtime.prepare import SNAPSHOT_NOTE
-from octprofile.runtime.prepared_layers import PreparedConv2d, PreparedOctConv2d, add_upsampled_
+from octprofile.runtime.prepared_layers import (
+    LowCatPlan,
+    PathsPlan,
+    PreparedConv2d,
+    PreparedOctConv2d,
+    StridedPlan,
+    add_upsampled_,
+)
 
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}  # float32, prepared vs reference with the same weights
 
@@ -55,6 +62,19 @@ def test_dense_octave_layers_match_the_reference(stride, alphas, kernel):
     conv = OctConv2d(32, 48, kernel, stride, kernel // 2, alpha_in=alphas[0], alpha_out=alphas[1], bias=True)
     for size in (8, 9):  # even sizes take the broadcast upsample-add, odd ones the materialised one
         check_layer(conv, size)
+
+
+@pytest.mark.parametrize("stride, exchange, plan", [
+    (1, (True, True), LowCatPlan), (1, (True, False), LowCatPlan), (1, (False, True), PathsPlan),
+    (2, (True, True), StridedPlan), (2, (False, False), PathsPlan)])
+def test_each_configuration_takes_its_plan(stride, exchange, plan):
+    conv = OctConv2d(16, 16, 3, stride, 1, alpha_in=0.5, alpha_out=0.5, exchange_hl=exchange[0],
+                     exchange_lh=exchange[1])
+    x = octave_input(conv.in_split, 8, 1)
+    prepared = prepare(conv, x.high, "eager")
+    prepared.runner(x)
+    layer = prepared.module[0]
+    assert [type(made) for made in layer._plans._made.values()] == [plan]
 
 
 @pytest.mark.parametrize("stride", [1, 2])

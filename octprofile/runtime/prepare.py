@@ -7,7 +7,8 @@ and an octave model, so that a latency ratio compares like with like) except whe
 * ``plain``: the copy as built (NCHW, batch norms separate), what most ports time;
 * ``eager``: generic treatment: batch norms folded into the conv that feeds them, channels_last,
   conv kernels prepared once per input shape (1x1 as one GEMM, oneDNN with weights reordered once);
-  octave-specific: OctConv2d paths accumulate in place and stride-2 paths run merged;
+  octave-specific: OctConv2d paths accumulate in place, the two paths into the low branch run as
+  one conv (stride 1) and stride-2 paths run merged;
 * ``compile``: ``torch.compile`` (inductor, with freezing, which folds batch norms and constants) of the
   channels_last copy; its compile time is ``prepare_seconds``, never latency;
 * ``onnxruntime``: the copy exported to ONNX and run by an ONNX Runtime session (optional extra ``onnx``).
@@ -101,8 +102,8 @@ def _eager(model: nn.Module, example: torch.Tensor):
     notes = [f"{counts['folded']} batch norms folded into their convs",
              f"{counts['conv'] + counts['octconv']} convs on kernels prepared once per input shape, channels_last"]
     if counts["octconv"]:
-        notes.append(f"{counts['octconv']} OctConv2d: paths accumulated in place, stride-2 paths merged "
-                     "(octave-specific)")
+        notes.append(f"{counts['octconv']} OctConv2d: paths accumulated in place, H→L and L→L as one conv, "
+                     "stride-2 paths merged (octave-specific)")
     return model.to(memory_format=torch.channels_last), notes, True
 
 
