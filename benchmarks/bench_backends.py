@@ -2,29 +2,29 @@
 
     python benchmarks/bench_backends.py                                   # resnet50, alpha 0.5, batch 1 and 8
     python benchmarks/bench_backends.py --models resnet50 resnet18 mobilenet_v2 --alphas 0.25 0.5 0.75 \\
-        --backends plain eager compile --out reports/latency
+        --backends eager compile onnxruntime --out reports
 
-Per model, batch size and backend, one interleaved timing (``octprofile.time_variants``) covers the vanilla
-model and the Oct model at each alpha, all prepared by that backend. Ratios are medians of per-round ratios
-against vanilla on the same backend (IQR in brackets). The headline divides the best Oct latency on any
-backend by the best vanilla latency on any backend. Figures print with the machine's context; ``--out``
-also writes them as Markdown and CSV.
+Per model and batch size, one timed sweep (``Study.sweep``) prepares vanilla and every Oct variant on every
+backend and times them all in the same interleaved rounds. Ratios are medians of per-round ratios against
+vanilla on the same backend (IQR in brackets); the headline divides the Oct variant on its fastest backend
+by vanilla on its fastest backend, round by round. Figures print with the machine's context; ``--out``
+also writes latency.md, latency.csv and one plot per model and batch (latency/<model>_b<batch>.png).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import sys
 from pathlib import Path
 
-import octprofile
+from octprofile.report.files import atomic_write
+from octprofile.report.formats import to_csv
+from octprofile.report.plots import plot_title, sweep_plot
+from octprofile.results import COMPARE_COLUMNS, SweepResult
 from octprofile.runtime.prepare import BACKENDS
-from octprofile.runtime.timing import TimingComparison
-
-COLUMNS = ["model", "batch", "backend", "alpha", "vanilla_ms", "oct_ms", "ratio", "ratio_iqr", "prepare_s",
-           "cpu", "isa", "threads", "torch"]
+from octprofile.runtime.timing import TimingOptions
+from octprofile.study import Study, StudyOptions
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,82 +32,77 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", nargs="+", default=["resnet50"])
     parser.add_argument("--alphas", nargs="+", type=float, default=[0.5])
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
-    parser.add_argument("--backends", nargs="+", default=["plain", "eager"], choices=list(BACKENDS))
+    parser.add_argument("--backends", nargs="+", default=["eager", "onnxruntime"], choices=list(BACKENDS))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--min-run-time", type=float, default=0.15, help="seconds per variant per round")
-    parser.add_argument("--out", type=Path, default=None, help="folder for latency.md and latency.csv")
+    parser.add_argument("--out", type=Path, default=None, help="folder for latency.md, latency.csv, latency/*.png")
     return parser.parse_args(argv)
 
 
-def rows_for(model: str, batch: int, alphas: list[float], comparison: TimingComparison) -> list[dict]:
-    t, c = comparison.timings, comparison.context
-    rows = []
-    for alpha in alphas:
-        ratio, spread = comparison.ratios[f"oct-{alpha:g}"]
-        rows.append(dict(model=model, batch=batch, backend=comparison.options.backend, alpha=alpha,
-                         vanilla_ms=t["vanilla"].latency_ms, oct_ms=t[f"oct-{alpha:g}"].latency_ms, ratio=ratio,
-                         ratio_iqr=spread, prepare_s=t[f"oct-{alpha:g}"].prepare_s, cpu=c.device_name, isa=c.isa,
-                         threads=c.threads, torch=c.torch_version))
-    return rows
-
-
-def headline(rows: list[dict]) -> list[str]:
-    """Best Oct on any backend ÷ best vanilla on any backend, per model, batch and alpha."""
+def table(result: SweepResult) -> list[str]:
+    """One Markdown row per backend and Oct variant, then the best-vs-best rows."""
     lines = []
-    for key in sorted({(r["model"], r["batch"], r["alpha"]) for r in rows}):
-        group = [r for r in rows if (r["model"], r["batch"], r["alpha"]) == key]
-        best_vanilla = min(group, key=lambda r: r["vanilla_ms"])
-        best_oct = min(group, key=lambda r: r["oct_ms"])
-        lines.append(f"- {key[0]} batch {key[1]} α={key[2]:g}: best Oct ({best_oct['backend']}, "
-                     f"{best_oct['oct_ms']:.2f} ms) ÷ best vanilla ({best_vanilla['backend']}, "
-                     f"{best_vanilla['vanilla_ms']:.2f} ms) = {best_oct['oct_ms'] / best_vanilla['vanilla_ms']:.3f}")
+    for backend in result.backends:
+        vanilla = result.row("vanilla", backend)
+        for row in result.on(backend):
+            if row.alpha == 0:
+                continue
+            lines.append(f"| {row.model} | {row.batch_size} | {backend} | {row.alpha:g} | {vanilla.latency_ms:.2f} "
+                         f"| {row.latency_ms:.2f} | {row.latency_ratio:.3f} ({row.latency_ratio_iqr:.3f}) "
+                         f"| {row.mac_ratio:.3f} | {vanilla.prepare_s:.1f} / {row.prepare_s:.1f} |")
+    best_vanilla = min(result.on_variant("vanilla"), key=lambda r: r.latency_ms)
+    for row in result.variant_rows():
+        if row.alpha > 0:
+            best = result.row(row.variant, row.best_backend)
+            ratio = f"**{row.best_latency_ratio:.3f}** ({row.best_latency_ratio_iqr:.3f})"
+            lines.append(f"| {row.model} | {row.batch_size} | **best vs best** ({best.backend} ÷ "
+                         f"{best_vanilla.backend}) | {row.alpha:g} | {best_vanilla.latency_ms:.2f} "
+                         f"| {best.latency_ms:.2f} | {ratio} | {row.mac_ratio:.3f} | |")
     return lines
-
-
-def markdown(rows: list[dict]) -> str:
-    lines = ["| model | batch | backend | α | vanilla ms | Oct ms | Oct ÷ vanilla (IQR) | Oct preparation s |",
-             "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['model']} | {r['batch']} | {r['backend']} | {r['alpha']:g} | {r['vanilla_ms']:.2f} "
-              f"| {r['oct_ms']:.2f} | {r['ratio']:.3f} ({r['ratio_iqr']:.3f}) | {r['prepare_s']:.2f} |" for r in rows]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    rows, warnings, context = [], [], None
+    options = TimingOptions(device="cpu", threads=args.threads, backends=tuple(args.backends), rounds=args.rounds,
+                            min_run_time=args.min_run_time, memory=False)
+    results: list[SweepResult] = []
     for model in args.models:
-        study = octprofile.Study(model)
-        variants = {"vanilla": study.build(0.0), **{f"oct-{a:g}": study.build(a) for a in args.alphas}}
         for batch in args.batch_sizes:
-            shape = study.model.input_shape(None, batch)
-            for backend in args.backends:
-                print(f"{model}, batch {batch}, {backend}: timing", file=sys.stderr, flush=True)
-                options = octprofile.TimingOptions(device="cpu", threads=args.threads, backend=backend,
-                                                   rounds=args.rounds, min_run_time=args.min_run_time, memory=False)
-                comparison = octprofile.time_variants(variants, shape, options, base="vanilla")
-                context = comparison.context
-                warnings += [f"{model} batch {batch} {backend}: {w}" for w in comparison.warnings]
-                rows += rows_for(model, batch, args.alphas, comparison)
-    described = [f"- `{name}`: {BACKENDS[name].description}" for name in args.backends]
+            print(f"{model}, batch {batch}: preparing and timing on {', '.join(args.backends)}", file=sys.stderr,
+                  flush=True)
+            study = Study(model, StudyOptions(batch_size=batch))
+            results.append(study.sweep(args.alphas, fvcore=False, timing=options))
+    context = results[0].timed.context
+    header = ["| model | batch | backend | α | vanilla ms | Oct ms | Oct ÷ vanilla (IQR) | MACs ÷ vanilla "
+              "| preparation s (vanilla / Oct) |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = [line for result in results for line in table(result)]
+    break_even = [f"- {r.model} batch {r.input_shape[0]} on {b}: {r.break_even(b).describe()}"
+                  for r in results for b in r.backends] if len(args.alphas) > 1 else []
+    warnings = [f"- {r.model} batch {r.input_shape[0]}: {w}" for r in results for w in r.timed.warnings]
     text = "\n".join([
         "# Latency: vanilla vs Oct, prepared alike per backend (generated by `benchmarks/bench_backends.py`)", "",
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"- command: `{' '.join(['python', *sys.argv])}`",
         f"- machine: {context.device_name}, ISA {context.isa}, {context.threads} threads, torch "
-        f"{context.torch_version}, float32, {args.rounds} interleaved rounds × {args.min_run_time} s",
-        "- backends:", *(f"  {line}" for line in described), "",
-        markdown(rows), "", "Headline (best on any backend):", *headline(rows),
-        *(["", "Timing warnings:", *(f"- {w}" for w in warnings)] if warnings else []), ""])
+        f"{context.torch_version}, float32, {args.rounds} interleaved rounds × {args.min_run_time} s per "
+        "variant and backend (all variants and backends of one model and batch in the same rounds)",
+        "- backends (each prepares vanilla and Oct alike; octave-specific work is marked):",
+        *(f"  - `{name}`: {BACKENDS[name].description}" for name in args.backends), "",
+        *header, *rows,
+        *(["", "Break-even α (from which measured α Oct is faster than vanilla on the same backend):", *break_even]
+          if break_even else []),
+        *(["", "Timing warnings:", *warnings] if warnings else []), ""])
     print(text)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "latency.md").write_text(text)
-        with open(args.out / "latency.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-        print(f"written: {args.out / 'latency.md'}, {args.out / 'latency.csv'}", file=sys.stderr)
+        plots = args.out / "latency"
+        plots.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.out / "latency.md", text)
+        atomic_write(args.out / "latency.csv", to_csv([rec for r in results for rec in r.records()], COMPARE_COLUMNS))
+        for result in results:
+            atomic_write(plots / f"{result.model}_b{result.input_shape[0]}.png",
+                         sweep_plot(result, plot_title(result), "png"))
+        print(f"written: {args.out / 'latency.md'}, {args.out / 'latency.csv'}, {plots}/", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from dataclasses import asdict, dataclass
 
 import torch
@@ -20,7 +21,7 @@ class MachineContext:
     device_name: str  # CPU model or GPU name
     isa: str  # CPU vector instruction set PyTorch uses (e.g. AVX512, AVX2); "" on a GPU
     threads: int
-    load_average: float | None  # 1-minute, before timing
+    other_load: float | None  # cores other processes kept busy, on average, while the timing ran
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -44,7 +45,7 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def machine_context(device: torch.device, threads: int, load_average: float | None = None) -> MachineContext:
+def machine_context(device: torch.device, threads: int, other_load: float | None = None) -> MachineContext:
     on_gpu = device.type == "cuda"
     return MachineContext(
         torch_version=torch.__version__,
@@ -52,15 +53,43 @@ def machine_context(device: torch.device, threads: int, load_average: float | No
         device_name=torch.cuda.get_device_name(device) if on_gpu else cpu_name(),
         isa="" if on_gpu else torch.backends.cpu.get_cpu_capability(),
         threads=threads,
-        load_average=load_average,
+        other_load=other_load,
     )
 
 
-def load_average() -> float | None:
+class OtherLoad:
+    """How many cores other processes kept busy between ``start()`` and ``stop()``, on average.
+
+    The machine's busy CPU time (``/proc/stat``, hypervisor steal included) minus this process's own:
+    unlike the load average, it neither lags by minutes nor counts this process's earlier work (a
+    compilation just before timing). None where ``/proc/stat`` is unavailable.
+    """
+
+    def start(self) -> OtherLoad:
+        self.began = (_machine_busy_seconds(), _own_cpu_seconds(), time.perf_counter())
+        return self
+
+    def stop(self) -> float | None:
+        busy, own, wall = _machine_busy_seconds(), _own_cpu_seconds(), time.perf_counter()
+        busy0, own0, wall0 = self.began
+        if busy is None or busy0 is None or wall <= wall0:
+            return None
+        return max(0.0, (busy - busy0) - (own - own0)) / (wall - wall0)
+
+
+def _machine_busy_seconds() -> float | None:
     try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):  # not on Windows, or unavailable
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
         return None
+    idle = fields[3] + fields[4]  # idle + iowait; the rest (user ... steal) is busy
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def cpu_name() -> str:

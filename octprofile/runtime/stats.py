@@ -23,13 +23,13 @@ def noise_warning(label: str, median: float, spread: float, limit: float = NOISE
     return f"{label}: IQR/median {relative:.1%} > {limit:.0%}: noisy machine"
 
 
-def cpu_contention_warning(threads: int, load_average: float, cores: int) -> str | None:
-    """A warning when other processes already keep the cores busy that the timing threads need.
+def cpu_contention_warning(threads: int, other_load: float, cores: int) -> str | None:
+    """A warning when other processes kept busy the cores that the timing threads needed.
 
     OpenMP threads wait for each other at every parallel region, so one thread pre-empted by another
     process stalls them all: on a loaded machine multi-threaded latencies inflate, sometimes 100-fold.
     """
-    if threads <= cores - load_average + 0.5:
+    if threads <= cores - other_load + 0.5:
         return None
-    return (f"CPU load average {load_average:.1f} on {cores} cores before timing, with {threads} timing thread(s): "
-            "other processes compete for the cores, latencies are inflated")
+    return (f"other processes kept {other_load:.1f} of {cores} cores busy while timing with {threads} thread(s): "
+            "latencies are inflated")

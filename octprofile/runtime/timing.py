@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from octprofile.errors import BadValueError
-from octprofile.runtime.context import MachineContext, load_average, machine_context, resolve_device
+from octprofile.runtime.context import MachineContext, OtherLoad, machine_context, resolve_device
 from octprofile.runtime.memory import measure_peak
 from octprofile.runtime.prepare import BACKENDS, PreparedModel, prepare, require_backend
 from octprofile.runtime.stats import cpu_contention_warning, iqr, noise_warning
@@ -148,7 +148,7 @@ def time_variants(models: Mapping[str, nn.Module], input_shape: tuple[int, ...],
     (against ``base``, default: the first model, on the same backend; or best against best) and
     summarised by median and IQR. ``on_progress(done, total)`` is called after each measurement. The
     caller's models are not changed. Several CPU threads give meaningful latencies only on an otherwise
-    idle machine; a warning says when the load average before timing suggests it was not.
+    idle machine; a warning says when other processes kept cores busy while timing.
     """
     if not models:
         raise BadValueError("no models to time")
@@ -158,7 +158,6 @@ def time_variants(models: Mapping[str, nn.Module], input_shape: tuple[int, ...],
     if device.type == "cpu" and dtype is torch.float16:
         raise BadValueError("float16 is not supported on CPU: use bfloat16 or a CUDA device")
     threads = options.threads or torch.get_num_threads()
-    before = load_average()  # before our own work adds to it
     generator = torch.Generator().manual_seed(options.seed)  # leaves the global RNG alone
     x = torch.randn(tuple(input_shape), generator=generator).to(device, dtype)
     keys = [(name, backend) for backend in options.backends for name in models]
@@ -169,13 +168,15 @@ def time_variants(models: Mapping[str, nn.Module], input_shape: tuple[int, ...],
             warm_up(runner, inputs[key], options.warmup)
         peaks = {key: measure_peak(runner, inputs[key])
                  if options.memory and BACKENDS[key[1]].torch_memory else None for key, runner in prepared.items()}
+        load = OtherLoad().start()
         samples = _interleaved_rounds(prepared, inputs, threads, options, on_progress)
+        other_load = load.stop()
     timings = {key: Timing(*key, statistics.median(samples[key]), iqr(samples[key]), samples[key],
                            prepared[key].prepare_seconds, peaks[key], prepared[key].notes) for key in keys}
-    comparison = TimingComparison(timings, base, [], machine_context(device, threads, before), options)
+    comparison = TimingComparison(timings, base, [], machine_context(device, threads, other_load), options)
     comparison.warnings += _noise_warnings(comparison)
-    if device.type == "cpu" and before is not None:
-        contention = cpu_contention_warning(threads, before, os.cpu_count() or 1)
+    if device.type == "cpu" and other_load is not None:
+        contention = cpu_contention_warning(threads, other_load, os.cpu_count() or 1)
         comparison.warnings += [contention] if contention else []
     return comparison
 
