@@ -266,6 +266,31 @@ def test_whole_models_match_the_reference(name, alpha):
     assert PreparedConv2d in layers
 
 
+class _OneConv(nn.Module):
+    """A class of its own: dynamo's cache for its forward holds only this test's models."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x).relu()
+
+
+def test_compile_never_falls_back_to_eager_silently(monkeypatch):
+    import importlib
+
+    from octprofile.errors import ConversionError
+
+    preparing = importlib.import_module("octprofile.runtime.prepare")  # the module, not the function
+    x = torch.randn(1, 3, 8, 8)
+    for _ in range(3):  # several models of one class in one process: each really compiled
+        assert prepare(_OneConv(), x, "compile").prepare_seconds > 0
+    monkeypatch.setattr(preparing, "COMPILE_CACHE_LIMIT", 3)  # the cache for _OneConv.forward is now full
+    with pytest.raises(ConversionError, match="fell back to eager"):
+        prepare(_OneConv(), x, "compile")
+
+
 def test_compile_backend_matches_and_reports_its_compile_time():
     torch.manual_seed(0)
     net = ConvNormNet().eval()

@@ -29,13 +29,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from octprofile.errors import BadValueError, MissingEngineError
+from octprofile.errors import BadValueError, ConversionError, MissingEngineError
 from octprofile.nn import OctConv2d
 from octprofile.runtime.folding import foldable_pairs
 from octprofile.runtime.onnx_backend import MISSING as ONNX_MISSING
 from octprofile.runtime.onnx_backend import onnxruntime_available, onnxruntime_backend
 from octprofile.runtime.prepared_layers import PreparedConv2d, PreparedOctConv2d
 
+COMPILE_CACHE_LIMIT = 4096  # compiled models per model class in one process
 SNAPSHOT_NOTE = "weights copied at preparation: later changes to the source model are not seen"
 
 
@@ -108,12 +109,22 @@ def _eager(model: nn.Module, example: torch.Tensor):
 
 
 def _compile(model: nn.Module, example: torch.Tensor):
+    from torch._dynamo import config as dynamo_config
+    from torch._dynamo.utils import counters
     from torch._inductor import config
 
     model = model.to(memory_format=torch.channels_last)
     compiled = torch.compile(model)
-    with config.patch(freezing=True), torch.inference_mode():
+    graphs_before = counters["stats"]["unique_graphs"]
+    # Dynamo caches compiled graphs per forward *code*, shared by every model of a class: each model
+    # prepared in this process adds an entry, and past its recompile limit (8) dynamo would silently
+    # run the next one eagerly. The limits only matter while compiling, here.
+    limits = dict(recompile_limit=COMPILE_CACHE_LIMIT, accumulated_recompile_limit=COMPILE_CACHE_LIMIT)
+    with config.patch(freezing=True), dynamo_config.patch(**limits), torch.inference_mode():
         compiled(example.contiguous(memory_format=torch.channels_last))  # compiles here, inside prepare
+    if counters["stats"]["unique_graphs"] == graphs_before:
+        raise ConversionError("torch.compile produced no graph for this model (dynamo fell back to eager), so "
+                              "its latency would not be a compiled one")
     return compiled, ["torch.compile (inductor, freezing: batch norms and weights folded), channels_last"], True
 
 
