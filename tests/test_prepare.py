@@ -283,9 +283,14 @@ def test_compile_never_falls_back_to_eager_silently(monkeypatch):
     from octprofile.errors import ConversionError
 
     preparing = importlib.import_module("octprofile.runtime.prepare")  # the module, not the function
+    from torch._dynamo.utils import counters
+
     x = torch.randn(1, 3, 8, 8)
     for _ in range(3):  # several models of one class in one process: each really compiled
-        assert prepare(_OneConv(), x, "compile").prepare_seconds > 0
+        prepared = prepare(_OneConv(), x, "compile")
+        graphs = counters["stats"]["unique_graphs"]
+        prepared(prepared.adapt(x))
+        assert counters["stats"]["unique_graphs"] == graphs  # compiled once, in prepare; never again when run
     monkeypatch.setattr(preparing, "COMPILE_CACHE_LIMIT", 3)  # the cache for _OneConv.forward is now full
     with pytest.raises(ConversionError, match="fell back to eager"):
         prepare(_OneConv(), x, "compile")

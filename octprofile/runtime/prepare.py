@@ -115,13 +115,16 @@ def _compile(model: nn.Module, example: torch.Tensor):
 
     model = model.to(memory_format=torch.channels_last)
     compiled = torch.compile(model)
+    # made outside inference mode, like the inputs callers pass (``adapt``): dynamo guards on the
+    # difference, and an inference tensor here would make the first real call compile again
+    example = example.contiguous(memory_format=torch.channels_last)
     graphs_before = counters["stats"]["unique_graphs"]
     # Dynamo caches compiled graphs per forward *code*, shared by every model of a class: each model
     # prepared in this process adds an entry, and past its recompile limit (8) dynamo would silently
     # run the next one eagerly. The limits only matter while compiling, here.
     limits = dict(recompile_limit=COMPILE_CACHE_LIMIT, accumulated_recompile_limit=COMPILE_CACHE_LIMIT)
     with config.patch(freezing=True), dynamo_config.patch(**limits), torch.inference_mode():
-        compiled(example.contiguous(memory_format=torch.channels_last))  # compiles here, inside prepare
+        compiled(example)  # compiles here, inside prepare
     if counters["stats"]["unique_graphs"] == graphs_before:
         raise ConversionError("torch.compile produced no graph for this model (dynamo fell back to eager), so "
                               "its latency would not be a compiled one")
