@@ -72,6 +72,13 @@ def test_backends_without_blocks_are_refused(backends, message):
         time_blocks({"a": nn.Sequential(nn.Conv2d(3, 4, 3))}, (1, 3, 8, 8), replace(QUICK, backends=backends))
 
 
+def test_float16_on_cpu_is_refused_as_for_whole_models():
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="float16 is not supported on CPU"):
+        time_blocks({"a": nn.Sequential(nn.Conv2d(3, 4, 3))}, (1, 3, 8, 8), replace(QUICK, dtype="float16"))
+
+
 def test_alpha_zero_is_refused():
     with pytest.raises(ValueError, match="give an α above 0"):
         Study("resnet20_cifar").blocks(0.0, QUICK)

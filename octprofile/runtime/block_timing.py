@@ -22,9 +22,7 @@ import torch
 from torch import nn
 
 from octprofile.errors import BadValueError
-from octprofile.runtime.context import resolve_device
-from octprofile.runtime.prepare import PreparedModel, prepare
-from octprofile.runtime.timing import DTYPES, TimingOptions, runtime_settings, warm_up
+from octprofile.runtime.timing import TimingOptions, prepare_warm, runtime_settings, timing_input
 
 BETWEEN_BLOCKS = "(between)"
 HOOKABLE_BACKENDS = ("plain", "eager")
@@ -91,30 +89,27 @@ def time_blocks(models: Mapping[str, nn.Module], input_shape: tuple[int, ...], o
     if len(options.backends) > 1 or backend not in HOOKABLE_BACKENDS:
         raise BadValueError(f"per-block timing needs one backend that runs module by module "
                             f"({' or '.join(HOOKABLE_BACKENDS)}), got {', '.join(options.backends)}")
-    device = resolve_device(options.device)
     names = {name: block_names(model) for name, model in models.items()}
     first = next(iter(names.values()))
     if any(blocks != first for blocks in names.values()):
         raise BadValueError("the models to compare block by block do not have the same blocks")
-    generator = torch.Generator().manual_seed(options.seed)
-    x = torch.randn(tuple(input_shape), generator=generator).to(device, DTYPES[options.dtype])
+    x = timing_input(input_shape, options)
+    device = x.device
     threads = options.threads or torch.get_num_threads()
     samples = {name: {block: [] for block in [*first, BETWEEN_BLOCKS, "total"]} for name in models}
     with runtime_settings(device, threads):
-        prepared: dict[str, PreparedModel] = {name: prepare(model, x, backend) for name, model in models.items()}
-        inputs = {name: runner.adapt(x) for name, runner in prepared.items()}
-        for name, runner in prepared.items():
-            warm_up(runner, inputs[name], options.warmup)
-        clocks = {name: _BlockClock(runner.module, first, device) for name, runner in prepared.items()}
+        prepared, inputs = prepare_warm({(name, backend): model for name, model in models.items()}, x,
+                                        options.warmup)
+        clocks = {key: _BlockClock(runner.module, first, device) for key, runner in prepared.items()}
         try:
             total = options.rounds * passes * len(models)
             done = 0
             for _ in range(options.rounds * passes):
-                for name, runner in prepared.items():
-                    clock = clocks[name]
+                for key, runner in prepared.items():
+                    name, clock = key[0], clocks[key]
                     clock.reset()
                     start = time.perf_counter_ns()
-                    runner(inputs[name])
+                    runner(inputs[key])
                     if device.type == "cuda":
                         torch.cuda.synchronize(device)
                     whole = time.perf_counter_ns() - start

@@ -153,19 +153,12 @@ def time_variants(models: Mapping[str, nn.Module], input_shape: tuple[int, ...],
     if not models:
         raise BadValueError("no models to time")
     base = base or next(iter(models))
-    device = resolve_device(options.device)
-    dtype = DTYPES[options.dtype]
-    if device.type == "cpu" and dtype is torch.float16:
-        raise BadValueError("float16 is not supported on CPU: use bfloat16 or a CUDA device")
+    x = timing_input(input_shape, options)
+    device = x.device
     threads = options.threads or torch.get_num_threads()
-    generator = torch.Generator().manual_seed(options.seed)  # leaves the global RNG alone
-    x = torch.randn(tuple(input_shape), generator=generator).to(device, dtype)
     keys = [(name, backend) for backend in options.backends for name in models]
     with runtime_settings(device, threads):
-        prepared = {(name, backend): prepare(models[name], x, backend) for name, backend in keys}
-        inputs = {key: runner.adapt(x) for key, runner in prepared.items()}
-        for key, runner in prepared.items():
-            warm_up(runner, inputs[key], options.warmup)
+        prepared, inputs = prepare_warm({key: models[key[0]] for key in keys}, x, options.warmup)
         peaks = {key: measure_peak(runner, inputs[key])
                  if options.memory and BACKENDS[key[1]].torch_memory else None for key, runner in prepared.items()}
         load = OtherLoad().start()
@@ -179,6 +172,27 @@ def time_variants(models: Mapping[str, nn.Module], input_shape: tuple[int, ...],
         contention = cpu_contention_warning(threads, other_load, os.cpu_count() or 1)
         comparison.warnings += [contention] if contention else []
     return comparison
+
+
+def timing_input(input_shape: tuple[int, ...], options: TimingOptions) -> torch.Tensor:
+    """The seeded random input on the device and dtype of ``options`` (float16 is refused on CPU)."""
+    device = resolve_device(options.device)
+    dtype = DTYPES[options.dtype]
+    if device.type == "cpu" and dtype is torch.float16:
+        raise BadValueError("float16 is not supported on CPU: use bfloat16 or a CUDA device")
+    generator = torch.Generator().manual_seed(options.seed)  # leaves the global RNG alone
+    return torch.randn(tuple(input_shape), generator=generator).to(device, dtype)
+
+
+def prepare_warm(models: Mapping[tuple[str, str], nn.Module], x: torch.Tensor, warmup: int
+                 ) -> tuple[dict[tuple[str, str], PreparedModel], dict[tuple[str, str], torch.Tensor]]:
+    """Each (name, backend) model prepared by that backend on ``x``, ``x`` adapted to it once (outside any
+    timed call), and ``warmup`` calls made. Run it inside ``runtime_settings``."""
+    prepared = {key: prepare(model, x, key[1]) for key, model in models.items()}
+    inputs = {key: runner.adapt(x) for key, runner in prepared.items()}
+    for key, runner in prepared.items():
+        warm_up(runner, inputs[key], warmup)
+    return prepared, inputs
 
 
 def _noise_warnings(comparison: TimingComparison) -> list[str]:
