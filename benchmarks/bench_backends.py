@@ -51,10 +51,10 @@ def table(result: SweepResult) -> list[str]:
             lines.append(f"| {row.model} | {row.batch_size} | {backend} | {row.alpha:g} | {vanilla.latency_ms:.2f} "
                          f"| {row.latency_ms:.2f} | {row.latency_ratio:.3f} ({row.latency_ratio_iqr:.3f}) "
                          f"| {row.mac_ratio:.3f} | {vanilla.prepare_s:.1f} / {row.prepare_s:.1f} |")
-    best_vanilla = min(result.on_variant("vanilla"), key=lambda r: r.latency_ms)
+    best_vanilla = result.fastest("vanilla")
     for row in result.variant_rows():
         if row.alpha > 0:
-            best = result.row(row.variant, row.best_backend)
+            best = result.fastest(row.variant)
             ratio = f"**{row.best_latency_ratio:.3f}** ({row.best_latency_ratio_iqr:.3f})"
             lines.append(f"| {row.model} | {row.batch_size} | **best vs best** ({best.backend} ÷ "
                          f"{best_vanilla.backend}) | {row.alpha:g} | {best_vanilla.latency_ms:.2f} "

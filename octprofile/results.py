@@ -151,6 +151,10 @@ class SweepResult:
         """``variant``'s row on every backend."""
         return [row for row in self.rows if row.variant == variant]
 
+    def fastest(self, variant: str) -> VariantRow:
+        """``variant``'s row on the backend where it ran fastest (its ``best_backend``)."""
+        return self.row(variant, self.on_variant(variant)[0].best_backend)
+
     def break_even(self, backend: str) -> BreakEven:
         """From which measured α Oct is faster than vanilla on ``backend``."""
         measured = sorted((row for row in self.on(backend) if row.alpha > 0), key=lambda row: row.alpha)

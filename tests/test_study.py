@@ -66,6 +66,7 @@ def test_several_backends_give_one_row_per_variant_and_backend_with_the_headline
     for row in result.rows:  # the headline: best against best, the same on every backend's row
         fastest = min(("plain", "eager"), key=lambda b: result.row(row.variant, b).latency_ms)
         assert row.best_backend == fastest and row.best_latency_ratio > 0
+        assert result.fastest(row.variant).backend == fastest
     assert result.row("vanilla").backend == "plain"  # the first backend by default
 
 

@@ -54,12 +54,12 @@ def headline(result: SweepResult) -> list[str]:
     """Per Oct variant: Oct on its fastest backend ÷ vanilla on its fastest backend, timed in the same rounds."""
     if len(result.backends) < 2:
         return []
-    vanilla = min(result.on_variant(result.vanilla.variant), key=lambda r: r.latency_ms)
+    vanilla = result.fastest(result.vanilla.variant)
     lines = []
     for row in result.variant_rows():
         if row.alpha == 0:
             continue
-        best = result.row(row.variant, row.best_backend)
+        best = result.fastest(row.variant)
         lines.append(f"best vs best: {_variant_label(row)} on {best.backend} ({best.latency_ms:.2f} ms) ÷ vanilla on "
                      f"{vanilla.backend} ({vanilla.latency_ms:.2f} ms) = {row.best_latency_ratio:.3f}× "
                      f"(IQR {row.best_latency_ratio_iqr:.3f})")
