@@ -7,6 +7,7 @@ a bug, reported as an internal error in one line (``--debug`` shows the tracebac
 from __future__ import annotations
 
 import math
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -21,8 +22,9 @@ from octprofile.errors import BadValueError, OctprofileError
 app = typer.Typer(help="What Octave Convolution really buys on a backbone: params, MACs (multiply-accumulates), "
                   "activation memory and latency, vanilla vs Oct.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
-out = Console(width=None if sys.stdout.isatty() else 220)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 220)
+# A terminal, or an explicit COLUMNS, sets the width; piped output without COLUMNS gets room for every number.
+out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 220)
+err = Console(stderr=True, width=None if sys.stderr.isatty() or "COLUMNS" in os.environ else 220)
 STATE = {"debug": False}
 DEFAULT_ALPHAS = "0,0.125,0.25,0.5,0.75"
 INTERNAL_ERROR_EXIT = 3
@@ -62,10 +64,11 @@ def parse_backends(values: list[str]) -> tuple[str, ...] | str:
     names = [name.strip() for value in values for name in value.split(",")]
     if names == ["all"]:
         return "all"
+    if "all" in names:
+        raise BadValueError(f"--backend all stands alone (it means every installed backend), got {', '.join(names)}")
     for name in names:
         if name not in BACKEND_NAMES:
-            hint = "; 'all' stands alone" if name == "all" else ""
-            raise BadValueError(f"--backend {name!r} is not one of {', '.join(BACKEND_NAMES)} or all{hint}")
+            raise BadValueError(f"--backend {name!r} is not one of {', '.join(BACKEND_NAMES)} or all")
     if len(set(names)) != len(names):
         raise BadValueError(f"--backend repeats a backend: {', '.join(names)}")
     return tuple(names)

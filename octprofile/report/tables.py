@@ -24,6 +24,11 @@ def _ratio(value) -> str:
     return "" if value is None else f"{value:.3f}×"
 
 
+def _theory(row: VariantRow, activations: bool = False) -> str:
+    """A one-layer theory ratio; blank for vanilla, where it is 1 by definition."""
+    return "" if row.alpha == 0 else _ratio(row.theory_activation_ratio if activations else row.theory_mac_ratio)
+
+
 def _variant_label(row: VariantRow) -> str:
     return f"oct α={row.alpha:g}" if row.variant == "oct" else row.variant
 
@@ -73,8 +78,9 @@ def footer(result: SweepResult) -> str:
     lines = [verdict(result),
              f"MACs: multiply-accumulates of conv + linear layers; activations: the values they output; "
              f"counts agree: analytic = torch FLOPs ÷ 2"
-             f"{' = fvcore' if fvcore else ''}. Theory: one octave layer; the network saves less, its stem, "
-             "last stage and classifier stay vanilla."]
+             f"{' = fvcore' if fvcore else ''}. 'One layer' rows: the theory for a single "
+             "octave layer, not a target for the network, which saves less because its stem, last stage and "
+             "classifier stay vanilla."]
     timed = result.timed
     if timed is not None:
         c = timed.context
@@ -106,10 +112,10 @@ def profile_table(result: SweepResult, title: str) -> Table:
         (f"{mac_unit}MACs, fvcore", [_num(r.macs_fvcore, mac_div) for r in rows]),
         (f"{mac_unit}MACs, torch FLOPs ÷ 2", [_num(r.flops_torch / 2, mac_div) for r in rows]),
         ("MACs ÷ vanilla", [_ratio(r.mac_ratio) for r in rows]),
-        ("  theory 1−¾α(2−α)", [_ratio(r.theory_mac_ratio) for r in rows]),
+        ("  one layer 1−¾α(2−α)", [_theory(r) for r in rows]),
         (f"activations ({act_unit} values)", [_num(r.activations, act_div) for r in rows]),
         ("activations ÷ vanilla", [_ratio(r.activation_ratio) for r in rows]),
-        ("  theory 1−¾α", [_ratio(r.theory_activation_ratio) for r in rows]),
+        ("  one layer 1−¾α", [_theory(r, activations=True) for r in rows]),
     ]
     for label, cells in lines:
         if any(cells):
