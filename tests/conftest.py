@@ -9,6 +9,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # makes `examples.mnist_net:mnist_net` importable as a module reference
 
+# xdist workers inherit COLUMNS=80; the CLI tests read piped output at its default width, so it goes
+os.environ.pop("COLUMNS", None)
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # one thread per worker: two workers with two OpenMP threads each on two cores stall each other
     torch.set_num_threads(1)

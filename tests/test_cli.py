@@ -296,3 +296,14 @@ def test_readme_documents_every_output_column():
     documented = set(re.findall(r"`([a-z_]+)`", table))
     assert set(COMPARE_COLUMNS) <= documented, set(COMPARE_COLUMNS) - documented
     assert ", ".join(LAYER_COLUMNS) in " ".join(readme.split())
+
+
+def test_piped_output_honours_columns():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": "60"}
+    run = subprocess.run([sys.executable, "-m", "octprofile", "compare", "resnet20_cifar", "--no-time", "--no-fvcore"],
+                         capture_output=True, text=True, env=env, check=True)
+    assert max(len(line) for line in run.stdout.splitlines()) <= 60
