@@ -10,19 +10,21 @@ from torch import nn
 from octprofile.convert import convert
 from octprofile.errors import BadValueError
 from octprofile.models.resolve import ResolvedModel, resolve
-from octprofile.nn import check_alpha
+from octprofile.nn import FULL, OctDesign, check_alpha
 
 PLACEMENTS = ("reference", "everywhere")
 
 
 def build_model(model: str | ResolvedModel, alpha: float = 0.0, *, placement: str = "reference", device=None,
-                input_size: int | None = None, exchange_hl: bool = True, exchange_lh: bool = True,
-                seed: int | None = None, **options) -> nn.Module:
+                input_size: int | None = None, design: OctDesign = FULL, seed: int | None = None,
+                **options) -> nn.Module:
     """Build ``model`` (a registered name, ``module:callable`` / ``file.py:callable``, or a ``resolve``d model).
 
     ``alpha=0`` returns the vanilla model itself. Otherwise the vanilla model is converted by its
     family's placement rule: ``placement="reference"`` (the paper's reference network) or
-    ``"everywhere"`` (every stage after the stem). ``device="meta"`` builds without memory.
+    ``"everywhere"`` (every stage after the stem). ``design`` wires its octave layers (default: the
+    paper's four paths with pooling; see ``OctDesign`` for the ablations). ``device="meta"`` builds
+    without memory.
     ``seed`` draws the random initial weights from that seed without touching the global RNG.
     ``options`` go to the vanilla builder (e.g. ``width_mult`` for the MobileNets).
 
@@ -42,4 +44,4 @@ def build_model(model: str | ResolvedModel, alpha: float = 0.0, *, placement: st
         vanilla = info.build_vanilla(**options)
         # inside the seeded context too: new layers draw (then overwrite) initial weights
         return convert(vanilla, alpha, info.family, info.input_shape(input_size),
-                       everywhere=placement == "everywhere", exchange_hl=exchange_hl, exchange_lh=exchange_lh)
+                       everywhere=placement == "everywhere", design=design)

@@ -260,7 +260,7 @@ class Study:
                 layer=layer.name, kind=layer.kind, alpha_in=layer.alpha_in, alpha_out=layer.alpha_out,
                 stride=layer.stride, macs=layer.macs, macs_vanilla=base.macs, mac_ratio=layer.macs / base.macs,
                 theory_mac_ratio=theory_mac_ratio(layer.alpha_in, layer.alpha_out, layer.stride, layer.depthwise,
-                                                  layer.exchange_hl, layer.exchange_lh),
+                                                  "hl" in layer.paths, "lh" in layer.paths),
                 **{f"macs_{p}": layer.paths.get(p) if octconv else None for p in PATHS},
                 activations=layer.activations, activations_vanilla=base.activations,
                 activation_ratio=layer.activations / base.activations,

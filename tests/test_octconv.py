@@ -9,19 +9,36 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from octprofile.nn import ChannelSplit, OctBatchNorm2d, OctConv2d, OctPair
+from octprofile.nn import ChannelSplit, OctBatchNorm2d, OctConv2d, OctDesign, OctPair
 
 
 def formula(conv: OctConv2d, x_h, x_l):
     """Y_H = f(X_H;W_HH) + up(f(X_L;W_LH)); Y_L = f(X_L;W_LL) + f(pool(X_H);W_HL), written out
-    with F.conv2d on the layer's own weights; stride 2 pools the inputs first."""
+    with F.conv2d on the layer's own weights; stride 2 pools the inputs first. With strided
+    down-sampling each pool right before a conv is that conv's stride 2 instead."""
     g = conv.geometry
+    strided = conv.design.downsample == "strided"
 
-    def f(x, path):
-        return F.conv2d(x, path.weight, path.bias, 1, g.padding, g.dilation, path.groups)
+    def f(x, path, stride=1):
+        return F.conv2d(x, path.weight, path.bias, stride, g.padding, g.dilation, path.groups)
 
     def pool(x):
         return F.avg_pool2d(x, 2, ceil_mode=True)
+
+    if strided:
+        y_h = f(x_h, conv.hh, g.stride)
+        if conv.lh is not None:
+            from_low = f(x_l, conv.lh)
+            if g.stride == 1:
+                from_low = from_low.repeat_interleave(2, -2).repeat_interleave(2, -1)[..., : y_h.shape[-2],
+                                                                                        : y_h.shape[-1]]
+            y_h = y_h + from_low
+        if not conv.out_split.low:
+            return y_h, None
+        parts = [f(x_l, conv.ll, g.stride)] if conv.ll is not None else []
+        if conv.hl is not None:
+            parts.append(f(pool(x_h) if g.stride == 2 else x_h, conv.hl, 2))
+        return y_h, sum(parts)
 
     lh_input = x_l
     if g.stride == 2:
@@ -101,11 +118,59 @@ def test_depthwise_keeps_only_same_frequency_paths(stride):
     assert sum(p.numel() for p in conv.parameters()) == vanilla_params(24, 24, 3, 24, True)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("hl, lh", [(False, True), (True, False), (False, False)])
-def test_disabled_exchange_paths(hl, lh):
-    conv = OctConv2d(16, 16, 3, 1, 1, alpha_in=0.5, alpha_out=0.5, exchange_hl=hl, exchange_lh=lh)
+def test_dropped_exchange_paths_have_no_weights(stride, hl, lh):
+    conv = OctConv2d(16, 24, 3, stride, 1, alpha_in=0.5, alpha_out=0.25, design=OctDesign(hl=hl, lh=lh))
     assert ("hl" in conv.active_paths()) == hl and ("lh" in conv.active_paths()) == lh
+    assert (conv.hl is None) != hl and (conv.lh is None) != lh
     assert_matches_formula(conv)
+    # H->L would be 6 x 8 x 3 x 3 weights (low out x high in), L->H 18 x 8 x 3 x 3
+    expected_dropped = (0 if hl else 6 * 8 * 9) + (0 if lh else 18 * 8 * 9)
+    assert conv.dropped_params() == expected_dropped
+    assert sum(p.numel() for p in conv.parameters()) == vanilla_params(16, 24, 3, 1, False) - expected_dropped
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("alphas", [(0.5, 0.5), (0.0, 0.5), (0.5, 0.0), (0.25, 0.75)])
+@pytest.mark.parametrize("size", [8, 9])
+def test_strided_downsampling_follows_its_formulas(stride, alphas, size):
+    conv = OctConv2d(32, 48, 3, stride, 1, alpha_in=alphas[0], alpha_out=alphas[1], bias=True,
+                     design=OctDesign(downsample="strided"))
+    assert_matches_formula(conv, size)
+    assert sum(p.numel() for p in conv.parameters()) == vanilla_params(32, 48, 3, 1, True)
+
+
+def test_strided_downsampling_differs_from_pooling_with_the_same_weights():
+    torch.manual_seed(0)
+    pooled = OctConv2d(16, 16, 3, 2, 1, alpha_in=0.5, alpha_out=0.5)
+    strided = OctConv2d(16, 16, 3, 2, 1, alpha_in=0.5, alpha_out=0.5, design=OctDesign(downsample="strided"))
+    strided.load_state_dict(pooled.state_dict())
+    x = OctPair(*make_input(pooled.in_split, 8))
+    a, b = pooled(x), strided(x)
+    assert a.high.shape == b.high.shape and a.low.shape == b.low.shape
+    assert not torch.allclose(a.high, b.high)
+
+
+@pytest.mark.parametrize("alphas, design, message", [
+    ((0.0, 0.5), OctDesign(hl=False), "no path produces the low-frequency output"),
+    ((0.5, 0.0), OctDesign(lh=False), "no path reads the low-frequency input")])
+def test_a_design_that_cuts_the_low_stream_is_refused(alphas, design, message):
+    with pytest.raises(ValueError, match=message):
+        OctConv2d(16, 16, 3, 1, 1, alpha_in=alphas[0], alpha_out=alphas[1], design=design)
+
+
+def test_design_names_and_layer_adaptation():
+    assert OctDesign().name == "full"
+    assert OctDesign(hl=False, lh=False).name == "no-exchange"
+    assert OctDesign(lh=False, downsample="strided").name == "no-lh+strided"
+    # entering keeps H->L, leaving keeps L->H, layers octave on both sides follow the design
+    design = OctDesign(hl=False, lh=False)
+    assert design.for_layer(0.0, 0.5) == OctDesign(hl=True, lh=False)
+    assert design.for_layer(0.5, 0.0) == OctDesign(hl=False, lh=True)
+    assert design.for_layer(0.5, 0.5) == design
+    with pytest.raises(ValueError, match="'blur'"):
+        OctDesign(downsample="blur")
 
 
 def test_awkward_channels_split_by_floor():

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from octprofile import build_model, prepare
-from octprofile.nn import OctBatchNorm2d, OctConv2d, OctPair, upsample2x
+from octprofile.nn import OctBatchNorm2d, OctConv2d, OctDesign, OctPair, upsample2x
 from octprofile.runtime import kernels
 from octprofile.runtime.folding import foldable_pairs
 from octprofile.runtime.prepare import SNAPSHOT_NOTE
@@ -64,12 +64,12 @@ def test_dense_octave_layers_match_the_reference(stride, alphas, kernel):
         check_layer(conv, size)
 
 
-@pytest.mark.parametrize("stride, exchange, plan", [
-    (1, (True, True), LowCatPlan), (1, (True, False), LowCatPlan), (1, (False, True), PathsPlan),
-    (2, (True, True), StridedPlan), (2, (False, False), PathsPlan)])
-def test_each_configuration_takes_its_plan(stride, exchange, plan):
-    conv = OctConv2d(16, 16, 3, stride, 1, alpha_in=0.5, alpha_out=0.5, exchange_hl=exchange[0],
-                     exchange_lh=exchange[1])
+@pytest.mark.parametrize("stride, design, plan", [
+    (1, OctDesign(), LowCatPlan), (1, OctDesign(lh=False), LowCatPlan), (1, OctDesign(hl=False), PathsPlan),
+    (2, OctDesign(), StridedPlan), (2, OctDesign(hl=False, lh=False), PathsPlan),
+    (1, OctDesign(downsample="strided"), PathsPlan), (2, OctDesign(downsample="strided"), PathsPlan)])
+def test_each_configuration_takes_its_plan(stride, design, plan):
+    conv = OctConv2d(16, 16, 3, stride, 1, alpha_in=0.5, alpha_out=0.5, design=design)
     x = octave_input(conv.in_split, 8, 1)
     prepared = prepare(conv, x.high, "eager")
     prepared.runner(x)
@@ -78,11 +78,12 @@ def test_each_configuration_takes_its_plan(stride, exchange, plan):
 
 
 @pytest.mark.parametrize("stride", [1, 2])
-@pytest.mark.parametrize("exchange", [(False, True), (True, False), (False, False)])
-def test_disabled_paths_match_the_reference(stride, exchange):
+@pytest.mark.parametrize("design", [OctDesign(hl=False), OctDesign(lh=False), OctDesign(hl=False, lh=False),
+                                    OctDesign(downsample="strided"), OctDesign(lh=False, downsample="strided")])
+@pytest.mark.parametrize("alphas", [(0.5, 0.5), (0.5, 0.25)])
+def test_ablated_designs_match_the_reference(stride, design, alphas):
     torch.manual_seed(0)
-    check_layer(OctConv2d(16, 16, 3, stride, 1, alpha_in=0.5, alpha_out=0.5, exchange_hl=exchange[0],
-                          exchange_lh=exchange[1]))
+    check_layer(OctConv2d(16, 16, 3, stride, 1, alpha_in=alphas[0], alpha_out=alphas[1], bias=True, design=design))
 
 
 @pytest.mark.parametrize("stride", [1, 2])

@@ -39,8 +39,7 @@ class LayerCount:
     alpha_out: float = 0.0
     stride: int = 1
     depthwise: bool = False
-    exchange_hl: bool = True
-    exchange_lh: bool = True
+    downsample: str = "pool"  # an octave conv's down-sampling (OctDesign.downsample)
 
 
 def numel(value) -> int:
@@ -95,28 +94,25 @@ def count_octconv(name: str, conv: OctConv2d, inputs, output) -> LayerCount:
         paths[path_name] = conv_macs(n, target, hw, per_group(source), k)
     return LayerCount(name, "octconv", _params(conv), sum(paths.values()), numel(output), paths,
                       _octconv_other_work(conv, x, output), conv.alpha_in, conv.alpha_out,
-                      g.stride, conv.depthwise, conv.exchange_hl, conv.exchange_lh)
+                      g.stride, conv.depthwise, conv.design.downsample)
 
 
 def _octconv_other_work(conv: OctConv2d, x, output) -> dict[str, int]:
-    """Pooling, upsampling and path sums of the four-path algorithm, from output shapes."""
-    n = numel
-    y_high = output.high if isinstance(output, OctPair) else output
-    y_low = output.low if isinstance(output, OctPair) else None
-    high_in, low_in = conv.in_split.high, conv.in_split.low
-    high_hw = y_high.shape[0] * math.prod(y_high.shape[-2:])
-    low_hw = y_low.shape[0] * math.prod(y_low.shape[-2:]) if y_low is not None else 0
-    paths = conv.active_paths()
-    pool = add = upsample = 0
-    if conv.geometry.stride == 2:
-        pool += 4 * high_in * high_hw  # X_H to the output grid
-        pool += 4 * low_in * low_hw if "ll" in paths else 0
-    if "hl" in paths:
-        pool += 4 * high_in * low_hw
-        add += n(y_low) if "ll" in paths else 0
-    if "lh" in paths:
-        add += n(y_high)
-        upsample += n(y_high) if conv.geometry.stride == 1 else 0
+    """Pooling, upsampling and path sums of the paths' routes, from the tensor shapes (an input pooled
+    once is shared by every path that reads it)."""
+    x_high, x_low = (x.high, x.low) if isinstance(x, OctPair) else (x, None)
+    inputs = {"h": x_high, "l": x_low}
+    outputs = {"h": output.high, "l": output.low} if isinstance(output, OctPair) else {"h": output}
+    routes = {name: conv.route(name) for name in conv.active_paths()}
+    pooled = {(name[0], level) for name, route in routes.items() for level in range(1, route.pools + 1)}
+    pool = 0
+    for branch, level in pooled:
+        n, channels, height, width = inputs[branch].shape
+        for _ in range(level):
+            height, width = (height + 1) // 2, (width + 1) // 2
+        pool += 4 * n * channels * height * width
+    upsample = sum(numel(outputs["h"]) for route in routes.values() if route.upsample)
+    add = sum(numel(outputs[branch]) for branch in outputs if sum(name[1] == branch for name in routes) == 2)
     return {"pool": pool, "upsample": upsample, "add": add}
 
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from octprofile.convert.placement import RULES, PlacementError, Plan, is_depthwise
 from octprofile.errors import ConversionError
-from octprofile.nn import ChannelSplit, OctBatchNorm2d, OctConv2d, OctPair, check_alpha
+from octprofile.nn import FULL, ChannelSplit, OctBatchNorm2d, OctConv2d, OctDesign, OctPair, check_alpha
 from octprofile.nn.meta import ModuleScope, run_on_meta
 
 
@@ -44,10 +44,12 @@ def group_multiples(model: nn.Module) -> dict[int, int]:
 
 
 def convert(model: nn.Module, alpha: float, family: str, input_shape: tuple[int, ...], *,
-            everywhere: bool = False, exchange_hl: bool = True, exchange_lh: bool = True) -> nn.Module:
+            everywhere: bool = False, design: OctDesign = FULL) -> nn.Module:
     """Convert ``model`` in place by the ``family`` placement rule and return it.
 
-    ``input_shape`` (N, C, H, W) is only used to trace the model on the meta device.
+    ``input_shape`` (N, C, H, W) is only used to trace the model on the meta device. ``design`` applies
+    to every converted layer as ``OctDesign.for_layer`` adapts it (entering and leaving layers keep
+    the one exchange they need).
     """
     alpha = check_alpha(alpha)
     order = execution_order(model, input_shape)
@@ -59,13 +61,12 @@ def convert(model: nn.Module, alpha: float, family: str, input_shape: tuple[int,
         plan = RULES[family](model, alpha, everywhere, conv_order)
     except PlacementError as error:
         raise ConversionError(str(error)) from error
-    apply_plan(model, plan, order, exchange_hl=exchange_hl, exchange_lh=exchange_lh)
+    apply_plan(model, plan, order, design=design)
     validate(model, input_shape)
     return model
 
 
-def apply_plan(model: nn.Module, plan: Plan, order: list[str], *, exchange_hl: bool = True,
-               exchange_lh: bool = True) -> None:
+def apply_plan(model: nn.Module, plan: Plan, order: list[str], *, design: OctDesign = FULL) -> None:
     """Swap each planned conv for an OctConv2d and each norm that follows it for an OctBatchNorm2d."""
     modules = dict(model.named_modules())
     multiples = group_multiples(model)
@@ -82,8 +83,8 @@ def apply_plan(model: nn.Module, plan: Plan, order: list[str], *, exchange_hl: b
                                                 multiples.get(module.out_channels, 1))
             try:
                 octave = OctConv2d.from_conv(module, alpha_in, alpha_out, in_split=in_split,
-                                             out_split=out_split, exchange_hl=exchange_hl,
-                                             exchange_lh=exchange_lh)
+                                             out_split=out_split,
+                                             design=design.for_layer(alpha_in, alpha_out))
             except ValueError as error:
                 raise ConversionError(f"cannot convert layer '{name}' ({module}): {error}") from error
             model.set_submodule(name, octave)

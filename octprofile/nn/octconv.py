@@ -6,20 +6,34 @@
 At stride 2 the inputs are average-pooled first and every conv runs at stride 1 (a strided conv
 would sample the two grids at misaligned points); the L->H path then reads the un-pooled X_L,
 which already has the output size. Weights of the four paths partition the vanilla weight, so
-the parameter count equals the vanilla one for every alpha.
+the parameter count equals the vanilla one for every alpha. An ``OctDesign`` can drop the H->L or
+L->H path (their weights are then absent) or down-sample by strided convs instead (see ``routes``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from octprofile.nn.design import FULL, OctDesign
 from octprofile.nn.pair import OctPair, pool2x, upsample2x
 from octprofile.nn.split import ChannelSplit, check_alpha
 
 PATHS = ("hh", "hl", "lh", "ll")
+# grid of each branch in octaves below the high input grid: X_H 0, X_L 1; outputs one lower at stride 2
+_INPUT_OCTAVE = {"h": 0, "l": 1}
+
+
+class Route(NamedTuple):
+    """How one path reaches its output grid: ``pools`` 2x2 average pools of its input, then its conv at
+    ``stride``, then (L->H at stride 1) a nearest 2x upsampling."""
+
+    pools: int
+    stride: int
+    upsample: bool
 
 
 def _pair(value) -> tuple[int, int]:
@@ -57,8 +71,7 @@ class OctConv2d(nn.Module):
         alpha_in: float = 0.0,
         alpha_out: float = 0.0,
         *,
-        exchange_hl: bool = True,
-        exchange_lh: bool = True,
+        design: OctDesign = FULL,
         in_split: ChannelSplit | None = None,
         out_split: ChannelSplit | None = None,
         device=None,
@@ -73,8 +86,7 @@ class OctConv2d(nn.Module):
         self.out_split = out_split or ChannelSplit.from_alpha(out_channels, alpha_out, multiple)
         self.geometry = ConvGeometry(_pair(kernel_size), _validate_stride(stride), _pair(padding),
                                      _pair(dilation), groups)
-        self.exchange_hl = exchange_hl
-        self.exchange_lh = exchange_lh
+        self.design = design
         self._validate(in_channels, out_channels)
         factory = {"device": device, "dtype": dtype}
         i, o = self.in_split, self.out_split
@@ -85,21 +97,42 @@ class OctConv2d(nn.Module):
         for name in PATHS:
             source = i.high if name[0] == "h" else i.low
             target = o.high if name[1] == "h" else o.low
-            path = (self._path(source, target, path_groups[name[0]], name in bias_on, factory)
-                    if name in active else None)
+            path = (self._path(source, target, path_groups[name[0]], name in bias_on, self.route(name).stride,
+                               factory) if name in active else None)
             setattr(self, name, path)
 
     def active_paths(self) -> tuple[str, ...]:
         """The paths this configuration has: a depthwise conv keeps only H->H and L->L, an empty
-        branch has no paths, and H->L / L->H can be switched off."""
+        branch has no paths, and the design can drop H->L / L->H."""
+        kept = {"hl": self.design.hl, "lh": self.design.lh}
+        return tuple(name for name in self._possible_paths() if kept.get(name, True))
+
+    def _possible_paths(self) -> tuple[str, ...]:
+        """The paths of the full design at these splits."""
         i, o = self.in_split, self.out_split
-        exists = {
-            "hh": True,
-            "hl": bool(o.low) and self.exchange_hl and not self.depthwise,
-            "lh": bool(i.low) and self.exchange_lh and not self.depthwise,
-            "ll": bool(i.low) and bool(o.low),
-        }
+        exists = {"hh": True, "hl": bool(o.low) and not self.depthwise, "lh": bool(i.low) and not self.depthwise,
+                  "ll": bool(i.low) and bool(o.low)}
         return tuple(name for name in PATHS if exists[name])
+
+    def dropped_paths(self) -> tuple[str, ...]:
+        """Paths the full design has here and this one drops (their weights do not exist)."""
+        return tuple(name for name in self._possible_paths() if name not in self.active_paths())
+
+    def dropped_params(self) -> int:
+        """Weights the dropped paths would hold: what this layer has fewer than the vanilla conv."""
+        i, o, g = self.in_split, self.out_split, self.geometry
+        channels = {"h": (i.high, o.high), "l": (i.low, o.low)}
+        return sum(channels[name[1]][1] * channels[name[0]][0] // g.groups * g.kernel_size[0] * g.kernel_size[1]
+                   for name in self.dropped_paths())
+
+    def route(self, name: str) -> Route:
+        """How path ``name`` down- or up-samples (see ``Route``). With pooling every 2x step before the
+        conv is a pool; with strided down-sampling the last of them is the conv's stride."""
+        source = _INPUT_OCTAVE[name[0]]
+        target = _INPUT_OCTAVE[name[1]] + (self.geometry.stride == 2)
+        steps = max(target - source, 0)
+        strided = self.design.downsample == "strided" and steps > 0
+        return Route(steps - strided, 2 if strided else 1, target < source)
 
     def _validate(self, in_channels: int, out_channels: int) -> None:
         g = self.geometry
@@ -114,16 +147,22 @@ class OctConv2d(nn.Module):
             raise ValueError(
                 f"OctConv2d needs 'same' padding (dilation*(kernel-1)/2, odd kernel) so the two grids stay "
                 f"aligned; got kernel {g.kernel_size}, padding {g.padding}, dilation {g.dilation}")
+        active = self.active_paths()
+        if self.out_split.low and not {"hl", "ll"} & set(active):
+            raise ValueError("no path produces the low-frequency output: keep H->L where alpha_in is 0")
+        if self.in_split.low and not {"lh", "ll"} & set(active):
+            raise ValueError("no path reads the low-frequency input: keep L->H where alpha_out is 0")
 
-    def _path(self, cin: int, cout: int, groups: int, bias: bool, factory) -> nn.Conv2d:
+    def _path(self, cin: int, cout: int, groups: int, bias: bool, stride: int, factory) -> nn.Conv2d:
         g = self.geometry
-        return nn.Conv2d(cin, cout, g.kernel_size, 1, g.padding, g.dilation, groups, bias, **factory)
+        return nn.Conv2d(cin, cout, g.kernel_size, stride, g.padding, g.dilation, groups, bias, **factory)
 
     def extra_repr(self) -> str:
         g = self.geometry
         return (f"in={self.in_split.high}+{self.in_split.low}, out={self.out_split.high}+{self.out_split.low}, "
                 f"kernel={g.kernel_size}, stride={g.stride}, groups={g.groups}, "
-                f"alpha_in={self.alpha_in}, alpha_out={self.alpha_out}")
+                f"alpha_in={self.alpha_in}, alpha_out={self.alpha_out}"
+                + ("" if self.design.is_full else f", design={self.design.name}"))
 
     def paths(self) -> dict[str, nn.Conv2d]:
         """The path convs that exist, by name (hh, hl, lh, ll)."""
@@ -140,28 +179,26 @@ class OctConv2d(nn.Module):
 
     def forward(self, x):
         x_h, x_l = self._unpack(x)
-        x_l_for_lh = x_l
-        if self.geometry.stride == 2:
-            x_h = pool2x(x_h)
-            x_l = pool2x(x_l) if self.ll is not None else None
-        y_h = self.hh(x_h)
-        if self.lh is not None:
-            from_low = self.lh(x_l_for_lh)
-            y_h = y_h + (from_low if self.geometry.stride == 2 else upsample2x(from_low, y_h.shape[-2:]))
-        if not self.out_split.low:
-            return y_h
-        y_l = self.ll(x_l) if self.ll is not None else None
-        if self.hl is not None:
-            from_high = self.hl(pool2x(x_h))
-            y_l = from_high if y_l is None else y_l + from_high
-        if y_l is None:
-            raise RuntimeError("no path produces the low-frequency output; enable H->L or give the input low channels")
-        return OctPair(y_h, y_l)
+        pooled = {("h", 0): x_h, ("l", 0): x_l}  # inputs pooled n times, shared by the paths that read them
+
+        def read(branch: str, pools: int) -> torch.Tensor:
+            if (branch, pools) not in pooled:
+                pooled[branch, pools] = pool2x(read(branch, pools - 1))
+            return pooled[branch, pools]
+
+        outputs: dict[str, torch.Tensor] = {}
+        for name in self.active_paths():  # H->H first: L->H upsamples to its size
+            route = self.route(name)
+            y = getattr(self, name)(read(name[0], route.pools))
+            if route.upsample:
+                y = upsample2x(y, outputs["h"].shape[-2:])
+            outputs[name[1]] = y if name[1] not in outputs else outputs[name[1]] + y
+        return OctPair(outputs["h"], outputs["l"]) if self.out_split.low else outputs["h"]
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, alpha_in: float, alpha_out: float, *,
                   in_split: ChannelSplit | None = None, out_split: ChannelSplit | None = None,
-                  exchange_hl: bool = True, exchange_lh: bool = True) -> OctConv2d:
+                  design: OctDesign = FULL) -> OctConv2d:
         """An OctConv2d configured like ``conv``; where the paths partition its weight (dense or
         depthwise convs), they start from the matching slices of it."""
         if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
@@ -171,7 +208,7 @@ class OctConv2d(nn.Module):
             raise ValueError(f"OctConv2d needs a square stride, got {stride}")
         oct_conv = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride[0], conv.padding,
                        conv.dilation, conv.groups, conv.bias is not None, alpha_in, alpha_out,
-                       exchange_hl=exchange_hl, exchange_lh=exchange_lh, in_split=in_split,
+                       design=design, in_split=in_split,
                        out_split=out_split, device=conv.weight.device, dtype=conv.weight.dtype)
         oct_conv.load_vanilla_weights(conv)
         return oct_conv

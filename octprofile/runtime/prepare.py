@@ -104,7 +104,7 @@ def _eager(model: nn.Module, example: torch.Tensor):
              f"{counts['conv'] + counts['octconv']} convs on kernels prepared once per input shape, channels_last"]
     if counts["octconv"]:
         notes.append(f"{counts['octconv']} OctConv2d: paths accumulated in place, H→L and L→L as one conv, "
-                     "stride-2 paths merged (octave-specific)")
+                     "stride-2 paths merged where the layer pools (octave-specific)")
     return model.to(memory_format=torch.channels_last), notes, True
 
 

@@ -34,9 +34,11 @@ class _ShapeCache:
         return found
 
 
-def _pooled(shape: torch.Size) -> torch.Size:
+def _pooled(shape: torch.Size, times: int = 1) -> torch.Size:
     n, c, h, w = shape
-    return torch.Size((n, c, (h + 1) // 2, (w + 1) // 2))
+    for _ in range(times):
+        h, w = (h + 1) // 2, (w + 1) // 2
+    return torch.Size((n, c, h, w))
 
 
 def add_upsampled_(y: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -88,6 +90,8 @@ class PreparedOctConv2d(nn.Module):
         super().__init__()
         self.in_split, self.out_split, self.geometry = conv.in_split, conv.out_split, conv.geometry
         self.path_groups = {name: path.groups for name, path in conv.paths().items()}
+        self.routes = {name: conv.route(name) for name in conv.paths()}
+        self.pooling = conv.design.downsample == "pool"
         with torch.no_grad():
             self.terms = _folded_paths(conv, norm)
         self.folded = norm is not None
@@ -97,17 +101,17 @@ class PreparedOctConv2d(nn.Module):
         high_shape, low_shape = key
         # StridedPlan needs both branches to read the same sources: H->L exists, L->L iff L->H
         same_sources = not self.out_split.low or ("hl" in self.terms and ("lh" in self.terms) == ("ll" in self.terms))
-        dense = self.geometry.groups == 1
+        dense = self.geometry.groups == 1 and self.pooling  # the fused plans pool every input
         if dense and self.geometry.stride == 2 and same_sources:
             return StridedPlan(self, high_shape, low_shape)
         if dense and self.geometry.stride == 1 and {"hl", "ll"} <= set(self.terms):
             return LowCatPlan(self, high_shape, low_shape)
         return PathsPlan(self, high_shape, low_shape)
 
-    def kernel(self, weight, bias, input_shape, groups: int):
-        """A kernel for one path conv (or several stacked), which always runs at stride 1."""
+    def kernel(self, weight, bias, input_shape, groups: int, stride: int = 1):
+        """A kernel for one path conv (or several stacked): stride 1, but for strided down-sampling."""
         g = self.geometry
-        return make_kernel(weight, bias, (1, 1), g.padding, g.dilation, groups, input_shape)
+        return make_kernel(weight, bias, (stride, stride), g.padding, g.dilation, groups, input_shape)
 
     def forward(self, x):
         if isinstance(x, OctPair):
@@ -141,39 +145,43 @@ def _sum_bias(biases: list):
 
 
 class PathsPlan:
-    """Any configuration (grouped, depthwise, disabled paths): one kernel per path, the paths of a
-    branch accumulating into its first one's output.
-
-    Stride 1:  Y_H = hh(X_H), += up(lh(X_L)) through a broadcast view;  Y_L = ll(X_L), += hl(pool X_H).
-    Stride 2:  P = pool X_H;  Y_H = hh(P), += lh(X_L);  Y_L = ll(pool X_L), += hl(pool P).
+    """Any configuration (grouped, depthwise, dropped paths, strided down-sampling): one kernel per path
+    on its route (see ``OctConv2d.route``), the paths into a branch accumulating into the first one's
+    output; L->H at stride 1 is added through a broadcast view instead of being upsampled.
+    Pooling, stride 1:  Y_H = hh(X_H) + up(lh(X_L));  Y_L = ll(X_L) + hl(pool X_H).
+    Pooling, stride 2:  P = pool X_H;  Y_H = hh(P) + lh(X_L);  Y_L = ll(pool X_L) + hl(pool P).
     """
 
     def __init__(self, conv: PreparedOctConv2d, high_shape, low_shape) -> None:
-        self.strided = conv.geometry.stride == 2
+        self.routes = conv.routes
         self.has_low = bool(conv.out_split.low)
-        if self.strided:
-            high_shape = _pooled(high_shape)
-        inputs = {"hh": high_shape, "lh": low_shape, "hl": _pooled(high_shape),
-                  "ll": _pooled(low_shape) if self.strided and low_shape is not None else low_shape}
-        self.kernels = {name: conv.kernel(*conv.terms[name], inputs[name], conv.path_groups[name])
-                        for name in conv.terms}
+        shapes = {"h": high_shape, "l": low_shape}
+        self.kernels = {name: conv.kernel(*conv.terms[name], _pooled(shapes[name[0]], route.pools),
+                                          conv.path_groups[name], route.stride)
+                        for name, route in self.routes.items()}
 
     def __call__(self, x_h, x_l):
-        k = self.kernels
-        if self.strided:
-            x_h = pool2x(x_h)
-        y_h = k["hh"](x_h)
+        k, routes = self.kernels, self.routes
+        pooled = {("h", 0): x_h, ("l", 0): x_l}
+
+        def read(name: str) -> torch.Tensor:
+            branch, pools = name[0], routes[name].pools
+            for level in range(1, pools + 1):
+                if (branch, level) not in pooled:
+                    pooled[branch, level] = pool2x(pooled[branch, level - 1])
+            return pooled[branch, pools]
+
+        y_h = k["hh"](read("hh"))
         if "lh" in k:
-            if self.strided:  # X_L already has the output size
-                k["lh"].accumulate_(y_h, x_l)
-            else:
+            if routes["lh"].upsample:
                 add_upsampled_(y_h, k["lh"](x_l))
+            else:
+                k["lh"].accumulate_(y_h, read("lh"))
         if not self.has_low:
             return y_h, None
-        y_l = k["ll"](pool2x(x_l) if self.strided else x_l) if "ll" in k else None
+        y_l = k["ll"](read("ll")) if "ll" in k else None
         if "hl" in k:
-            pooled = pool2x(x_h)
-            y_l = k["hl"](pooled) if y_l is None else k["hl"].accumulate_(y_l, pooled)
+            y_l = k["hl"](read("hl")) if y_l is None else k["hl"].accumulate_(y_l, read("hl"))
         return y_h, y_l
 
 

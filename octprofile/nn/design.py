@@ -1,0 +1,52 @@
+"""How an octave conv is wired: which inter-octave paths it has and how it down-samples.
+
+The paper's OctConv (``OctDesign()``) has all four paths and down-samples by 2x2 average pooling. Its
+ablations (Chen et al., sec. 4, down-sampling and inter-octave connectivity) drop the H->L and/or L->H
+exchange, or down-sample with a strided conv instead of pooling; ``ABLATIONS`` lists those variants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from octprofile.errors import BadValueError
+
+DOWNSAMPLING = ("pool", "strided")
+
+
+@dataclass(frozen=True)
+class OctDesign:
+    """``hl`` / ``lh``: keep the H->L / L->H path. ``downsample``: ``"pool"`` (2x2 average pooling, then a
+    stride-1 conv: the paper's choice) or ``"strided"`` (the conv itself runs at stride 2, which samples
+    the two grids at misaligned points; the alternative the paper ablates)."""
+
+    hl: bool = True
+    lh: bool = True
+    downsample: str = "pool"
+
+    def __post_init__(self) -> None:
+        if self.downsample not in DOWNSAMPLING:
+            raise BadValueError(f"downsample must be one of {', '.join(DOWNSAMPLING)}, got {self.downsample!r}")
+
+    @property
+    def name(self) -> str:
+        """'full', or what differs from it: 'no-hl', 'no-lh', 'no-exchange', 'strided', 'no-hl+strided', ..."""
+        dropped = {(False, False): ["no-exchange"], (False, True): ["no-hl"], (True, False): ["no-lh"]}
+        parts = [*dropped.get((self.hl, self.lh), []), *(["strided"] if self.downsample == "strided" else [])]
+        return "+".join(parts) or "full"
+
+    @property
+    def is_full(self) -> bool:
+        return self == OctDesign()
+
+    def for_layer(self, alpha_in: float, alpha_out: float) -> OctDesign:
+        """This design as one layer of a network can have it: the layer that enters the octave
+        (alpha_in = 0) makes the low map by H->L and the one that leaves it (alpha_out = 0) reads it
+        by L->H, so those keep their exchange; the switches act on layers octave on both sides."""
+        return replace(self, hl=self.hl or alpha_in == 0, lh=self.lh or alpha_out == 0)
+
+
+FULL = OctDesign()
+# The variants of the paper's ablation: every exchange combination with pooling, and strided down-sampling.
+ABLATIONS = (FULL, OctDesign(hl=False), OctDesign(lh=False), OctDesign(hl=False, lh=False),
+             OctDesign(downsample="strided"))
