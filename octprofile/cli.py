@@ -56,6 +56,11 @@ class Placement(str, Enum):
     everywhere = "everywhere"
 
 
+class Downsample(str, Enum):  # octprofile.nn.DOWNSAMPLING
+    pool = "pool"
+    strided = "strided"
+
+
 BACKEND_NAMES = ("plain", "eager", "compile", "onnxruntime")  # octprofile.runtime.prepare.BACKENDS, without torch
 
 
@@ -149,7 +154,8 @@ def output_format(fmt: Format, output: Path | None) -> str:
 
 
 def study_for(model: str, input_size: int | None, batch_size: int, width_mult: float | None,
-              placement: Placement):
+              placement: Placement, design=None):
+    from octprofile.nn import FULL
     from octprofile.study import Study, StudyOptions
 
     options = {}
@@ -158,7 +164,13 @@ def study_for(model: str, input_size: int | None, batch_size: int, width_mult: f
             raise BadValueError(f"--width-mult must be positive, got {width_mult}")
         options["width_mult"] = width_mult
     return Study(model, StudyOptions(positive(input_size, "--input-size"), positive(batch_size, "--batch-size"),
-                                     placement.value, options))
+                                     placement.value, options, design=design or FULL))
+
+
+def design_of(hl: bool, lh: bool, downsample: Downsample):
+    from octprofile.nn import OctDesign
+
+    return OctDesign(hl, lh, downsample.value)
 
 
 def timing_options(time_: bool, device: Device, threads: int | None, dtype: DType, backends: list[str], rounds: int):
@@ -211,6 +223,11 @@ BatchSize = typer.Option(1, "--batch-size", help="Batch size.")
 WidthMult = typer.Option(None, "--width-mult", help="Width multiplier (MobileNets).")
 PlacementOpt = typer.Option(Placement.reference, "--placement",
                             help="reference: the paper's network; everywhere: every stage after the stem.")
+HL = typer.Option(True, "--hl/--no-hl", help="Keep the H→L (high-to-low) path of layers octave on both sides.")
+LH = typer.Option(True, "--lh/--no-lh", help="Keep the L→H (low-to-high) path of layers octave on both sides.")
+DownsampleOpt = typer.Option(Downsample.pool, "--downsample",
+                             help="How octave layers down-sample: pool (2×2 average, then the conv: the paper's "
+                                  "choice) or strided (the conv at stride 2).")
 DeviceOpt = typer.Option(Device.auto, "--device", help="Timing device (auto: CUDA when available).")
 Time = typer.Option(True, "--time/--no-time", help="Measure latency (interleaved vanilla/Oct runs).")
 Fvcore = typer.Option(True, "--fvcore/--no-fvcore", help="Cross-check with fvcore (traces a real model: slow).")
@@ -264,7 +281,8 @@ def models(fmt: Format = FormatOpt, output: Path | None = OutputOpt) -> None:
 def compare(
     model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", help="Low-frequency ratio α in [0, 1)."),
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
-    placement: Placement = PlacementOpt, time_: bool = Time, backend: list[str] = BackendOpt,
+    placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
+    time_: bool = Time, backend: list[str] = BackendOpt,
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
     fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
 ) -> None:
@@ -273,7 +291,8 @@ def compare(
     Example: octprofile compare resnet50 --alpha 0.5 --no-time --format json
     """
     _run(lambda: _profile(model, [parse_alpha(alpha)], True, input_size, batch_size, width_mult, placement,
-                          time_, backend, device, threads, dtype, rounds, fvcore, fmt, output))
+                          design_of(hl, lh, downsample), time_, backend, device, threads, dtype, rounds, fvcore,
+                          fmt, output))
 
 
 @app.command()
@@ -281,7 +300,8 @@ def sweep(
     model: str = ModelArg,
     alphas: str = typer.Option(DEFAULT_ALPHAS, "--alphas", help="Comma-separated α values in [0, 1)."),
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
-    placement: Placement = PlacementOpt, time_: bool = Time, backend: list[str] = BackendOpt,
+    placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
+    time_: bool = Time, backend: list[str] = BackendOpt,
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
     fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
     plot: Path | None = typer.Option(None, "--plot", help="Also draw the ratios against α (FILE.png or FILE.svg)."),
@@ -291,11 +311,12 @@ def sweep(
     Example: octprofile sweep mobilenet_v2 --alphas 0,0.25,0.5 --no-time --plot sweep.png
     """
     _run(lambda: _profile(model, parse_alphas(alphas), False, input_size, batch_size, width_mult, placement,
-                          time_, backend, device, threads, dtype, rounds, fvcore, fmt, output, plot))
+                          design_of(hl, lh, downsample), time_, backend, device, threads, dtype, rounds, fvcore,
+                          fmt, output, plot))
 
 
-def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, placement, time_, backend, device,
-             threads, dtype, rounds, fvcore, fmt, output, plot=None) -> None:
+def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, placement, design, time_, backend,
+             device, threads, dtype, rounds, fvcore, fmt, output, plot=None) -> None:
     """compare and sweep: check every option, run the study, render, and draw the plot if asked."""
     from octprofile.report.files import atomic_write, check_writable
     from octprofile.report.plots import plot_format, plot_title, sweep_plot
@@ -305,12 +326,12 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
     timing = timing_options(time_, device, threads, dtype, backend, rounds)
     kind = output_format(fmt, output)
     plot_kind = plot_format(check_writable(plot)) if plot else None
-    study = study_for(model, input_size, batch_size, width_mult, placement)
+    study = study_for(model, input_size, batch_size, width_mult, placement, design)
     if is_compare:
         result = with_progress(lambda p: study.compare(alphas[0], fvcore=fvcore, timing=timing, progress=p))
     else:
         result = with_progress(lambda p: study.sweep(alphas, fvcore=fvcore, timing=timing, progress=p))
-    what = f"α={alphas[0]:g}" if is_compare else "α sweep"
+    what = (f"α={alphas[0]:g}" if is_compare else "α sweep") + ("" if design.is_full else f", {design.name}")
     title = f"{study.model.name} at {result.input_shape[-1]}², batch {result.input_shape[0]}, {what}"
     tables = [profile_table(result, title), *([latency_table(result)] if result.timed else [])]
     emit(result.records(), COMPARE_COLUMNS, kind, output, lambda: Group(*tables), footer(result))
@@ -320,10 +341,48 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
 
 
 @app.command()
+def ablate(
+    model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", help="Low-frequency ratio α in (0, 1)."),
+    variants: str = typer.Option("full,no-hl,no-lh,no-exchange,strided", "--variants",
+                                 help="Comma-separated designs: full, no-hl, no-lh, no-exchange, strided, or "
+                                      "'+' combinations (no-hl+strided); full is always included."),
+    input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
+    placement: Placement = PlacementOpt, time_: bool = Time, backend: list[str] = BackendOpt,
+    device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
+    fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+) -> None:
+    """The paper's ablation: full OctConv, without H→L, without L→H, without both, strided down-sampling;
+    each against vanilla and against the full OctConv.
+
+    Example: octprofile ablate resnet50 --alpha 0.125 --no-time
+    """
+    def action() -> None:
+        from octprofile.nn import OctDesign
+        from octprofile.report.tables import ablation_footer, ablation_latency_table, ablation_table
+        from octprofile.results import ABLATION_COLUMNS
+
+        value = parse_alpha(alpha)
+        if value == 0:
+            raise BadValueError("--alpha 0 is the vanilla model; an ablation needs an α above 0")
+        designs = [OctDesign.parse(name.strip()) for name in variants.split(",")]
+        timing = timing_options(time_, device, threads, dtype, backend, rounds)
+        kind = output_format(fmt, output)
+        study = study_for(model, input_size, batch_size, width_mult, placement)
+        result = with_progress(lambda p: study.ablate(value, designs, fvcore=fvcore, timing=timing, progress=p))
+        title = (f"{study.model.name} at {result.sweep.input_shape[-1]}², batch {result.sweep.input_shape[0]}, "
+                 f"α={value:g}: OctConv ablation")
+        tables = [ablation_table(result, title), *([ablation_latency_table(result)] if result.sweep.timed else [])]
+        emit(result.records(), ABLATION_COLUMNS, kind, output, lambda: Group(*tables), ablation_footer(result))
+
+    _run(action)
+
+
+@app.command()
 def layers(
     model: str = ModelArg, alpha: str = typer.Option(..., "--alpha", help="Low-frequency ratio α in [0, 1)."),
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
-    placement: Placement = PlacementOpt, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
+    fmt: Format = FormatOpt, output: Path | None = OutputOpt,
 ) -> None:
     """One row per conv/linear layer: MACs per path (H→H, H→L, L→H, L→L) beside the vanilla layer and theory.
 
@@ -335,8 +394,10 @@ def layers(
 
         value = parse_alpha(alpha)
         kind = output_format(fmt, output)
-        result = study_for(model, input_size, batch_size, width_mult, placement).layers(value)
-        title = f"{result.model} α={value:g}, per layer (MACs = multiply-accumulates; s = stride)"
+        design = design_of(hl, lh, downsample)
+        result = study_for(model, input_size, batch_size, width_mult, placement, design).layers(value)
+        title = (f"{result.model} α={value:g}{'' if design.is_full else ', ' + design.name}, per layer "
+                 "(MACs = multiply-accumulates; s = stride)")
         emit(result.records(), LAYER_COLUMNS, kind, output, lambda: layers_table(result, title))
 
     _run(action)
@@ -346,7 +407,7 @@ def layers(
 def blocks(
     model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", help="Low-frequency ratio α in (0, 1)."),
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
-    placement: Placement = PlacementOpt,
+    placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
     backend: str = typer.Option("eager", "--backend", help="plain or eager (backends that run block by block)."),
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
     passes: int = typer.Option(5, "--passes", help="Forward passes per model per round."),
@@ -365,7 +426,7 @@ def blocks(
             raise BadValueError("--alpha 0 is the vanilla model; per-block timing needs an α above 0")
         timing = timing_options(True, device, threads, dtype, [backend], rounds)
         kind = output_format(fmt, output)
-        study = study_for(model, input_size, batch_size, width_mult, placement)
+        study = study_for(model, input_size, batch_size, width_mult, placement, design_of(hl, lh, downsample))
         result = with_progress(lambda p: study.blocks(value, timing, passes=positive(passes, "--passes"),
                                                       progress=p))
         title = (f"{result.model} at {result.input_shape[-1]}², batch {result.input_shape[0]}, α={value:g}: "
@@ -381,9 +442,11 @@ def check(
     models_: list[str] = typer.Argument(..., metavar="MODEL...", help=MODEL_HELP),
     alpha: list[str] = typer.Option(["0.5"], "--alpha", help="α to check; repeat for several."),
     input_size: int | None = InputSize, width_mult: float | None = WidthMult,
-    placement: Placement = PlacementOpt, fvcore: bool = Fvcore,
+    placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
+    fvcore: bool = Fvcore,
 ) -> None:
-    """CI gate: exit 0 when Oct params equal vanilla and the three MAC counts agree, 1 otherwise.
+    """CI gate: exit 0 when Oct params equal vanilla (less the weights of dropped paths) and the three MAC
+    counts agree, 1 otherwise.
 
     Example: octprofile check resnet50 mobilenet_v2 --alpha 0.25 --alpha 0.5
     """
@@ -391,7 +454,8 @@ def check(
         from octprofile.report.tables import check_table
 
         values = [parse_alpha(a) for a in alpha]
-        studies = [study_for(name, input_size, 1, width_mult, placement) for name in models_]
+        design = design_of(hl, lh, downsample)
+        studies = [study_for(name, input_size, 1, width_mult, placement, design) for name in models_]
         jobs = [(study, a) for study in studies for a in values]
 
         def work(progress):

@@ -74,6 +74,9 @@ class VariantRow:
     best_backend: str | None
     best_latency_ratio: float | None
     best_latency_ratio_iqr: float | None
+    # how the octave layers are wired (OctDesign.name; None for vanilla) and the weights that removes
+    design: str | None
+    params_dropped: int  # weights of the dropped paths: params = vanilla params − params_dropped
 
 
 COMPARE_COLUMNS = tuple(f.name for f in fields(VariantRow))
@@ -170,6 +173,83 @@ class SweepResult:
 
     def records(self) -> list[dict]:
         """The rows as dicts in column order: what the file formats write."""
+        return [asdict(row) for row in self.rows]
+
+
+ABLATION_COLUMNS = (
+    "model", "variant", "alpha", "design", "params", "params_dropped", "params_ratio", "macs", "macs_fvcore",
+    "flops_torch", "counts_agree", "mac_ratio", "mac_ratio_vs_full", "activations", "activation_ratio",
+    "activation_ratio_vs_full", "pool_ops", "upsample_ops", "add_ops", "latency_ms", "latency_iqr_ms",
+    "latency_ratio", "latency_ratio_iqr", "latency_ratio_vs_full", "latency_ratio_vs_full_iqr", "backend",
+    "input_size", "batch_size", "placement", "device", "device_name", "cpu_isa", "threads", "torch_version",
+    "dtype", "timing_rounds")
+
+
+@dataclass
+class AblationRow:
+    """One variant of an ablation: vanilla, or an Oct design at the ablation's alpha. ``*_ratio`` divide by
+    vanilla, ``*_vs_full`` by the full OctConv (None for vanilla); latency ratios are medians of per-round
+    ratios on the same backend."""
+
+    model: str
+    variant: str  # "vanilla" or the design's name ("full", "no-hl", "no-lh", "no-exchange", "strided", ...)
+    alpha: float
+    design: str | None
+    params: int
+    params_dropped: int
+    params_ratio: float
+    macs: int
+    macs_fvcore: int | None
+    flops_torch: int
+    counts_agree: bool
+    mac_ratio: float
+    mac_ratio_vs_full: float | None
+    activations: int
+    activation_ratio: float
+    activation_ratio_vs_full: float | None
+    pool_ops: int
+    upsample_ops: int
+    add_ops: int
+    latency_ms: float | None
+    latency_iqr_ms: float | None
+    latency_ratio: float | None
+    latency_ratio_iqr: float | None
+    latency_ratio_vs_full: float | None
+    latency_ratio_vs_full_iqr: float | None
+    backend: str | None
+    input_size: int
+    batch_size: int
+    placement: str
+    device: str | None
+    device_name: str | None
+    cpu_isa: str | None
+    threads: int | None
+    torch_version: str | None
+    dtype: str | None
+    timing_rounds: int | None
+
+
+assert tuple(f.name for f in fields(AblationRow)) == ABLATION_COLUMNS
+
+
+@dataclass
+class AblationResult:
+    """The paper's ablation at one alpha: ``rows`` one per variant (and backend, when timed on several);
+    ``sweep`` holds the full compare rows of the same variants (for the tables and any other column)."""
+
+    sweep: SweepResult
+    full: str  # the variant the *_vs_full ratios divide by
+    rows: list[AblationRow]
+
+    @property
+    def alpha(self) -> float:
+        return next(row.alpha for row in self.rows if row.alpha > 0)
+
+    def row(self, variant: str, backend: str | None = None) -> AblationRow:
+        backend = backend or (self.sweep.backends[0] if self.sweep.backends else None)
+        return next(row for row in self.rows if row.variant == variant and row.backend == backend)
+
+    def records(self) -> list[dict]:
         return [asdict(row) for row in self.rows]
 
 
@@ -276,7 +356,8 @@ class BlocksResult:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The CI gate for one model and alpha: equal parameters, and the MAC counters agree."""
+    """The CI gate for one model, alpha and design: params equal vanilla (less exactly the weights of the
+    paths the design drops), and the MAC counters agree."""
 
     model: str
     alpha: float
@@ -286,13 +367,20 @@ class CheckResult:
     flops_torch: int
     macs_fvcore: int | None
     failures: list[str] = field(default_factory=list)
+    design: str = "full"
+    params_dropped: int = 0  # weights of the dropped paths, from their shapes
 
     @classmethod
     def of(cls, model: str, alpha: float, params_vanilla: int, params_oct: int, macs: int, flops_torch: int,
-           macs_fvcore: int | None) -> CheckResult:
-        failures = [] if params_oct == params_vanilla else [f"params {params_oct:,} ≠ vanilla {params_vanilla:,}"]
+           macs_fvcore: int | None, design: str = "full", params_dropped: int = 0) -> CheckResult:
+        expected = params_vanilla - params_dropped
+        failures = []
+        if params_oct != expected:
+            dropped = f" − {params_dropped:,} in dropped paths = {expected:,}" if params_dropped else ""
+            failures.append(f"params {params_oct:,} ≠ vanilla {params_vanilla:,}{dropped}")
         failures += counter_disagreements(macs, flops_torch, macs_fvcore)
-        return cls(model, alpha, params_vanilla, params_oct, macs, flops_torch, macs_fvcore, failures)
+        return cls(model, alpha, params_vanilla, params_oct, macs, flops_torch, macs_fvcore, failures, design,
+                   params_dropped)
 
     @property
     def ok(self) -> bool:

@@ -21,13 +21,15 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from octprofile.analysis.counting import CountResult, count_model
 from octprofile.analysis.crosscheck import FvcoreCount, fvcore_count
-from octprofile.analysis.theory import network_theory_mac_ratio, theory_activation_ratio, theory_mac_ratio
+from octprofile.analysis.theory import theory_activation_ratio, theory_mac_ratio
 from octprofile.build import build_model
 from octprofile.errors import BadValueError, ConversionError, ResourceError
 from octprofile.models.input_size import smallest_input_size
 from octprofile.models.resolve import ResolvedModel, resolve
-from octprofile.nn import PATHS, check_alpha
+from octprofile.nn import ABLATIONS, FULL, PATHS, OctDesign, check_alpha
 from octprofile.results import (
+    AblationResult,
+    AblationRow,
     BlockRow,
     BlocksResult,
     CheckResult,
@@ -50,22 +52,24 @@ Progress = Callable[[str, int, int], None]
 class SweepInterrupted(KeyboardInterrupt):
     """Ctrl-C during a sweep; ``result`` holds the variants that finished counting (with their ratios)."""
 
-    def __init__(self, result: SweepResult | None, total: int) -> None:
+    def __init__(self, result: SweepResult | None, total: int, what: str = "α values") -> None:
         done = len(result.rows) if result else 0
-        super().__init__(f"interrupted after {done} of {total} α values")
+        super().__init__(f"interrupted after {done} of {total} {what}")
         self.result = result
         self.total = total
 
 
 @dataclass(frozen=True)
 class StudyOptions:
-    """What to build: input, placement, builder options (e.g. width_mult), and the seed of the random weights."""
+    """What to build: input, placement, builder options (e.g. width_mult), the seed of the random weights,
+    and the design of the octave layers (paths kept, down-sampling; ``Study.ablate`` varies it)."""
 
     input_size: int | None = None
     batch_size: int = 1
     placement: str = "reference"
     model_options: dict = field(default_factory=dict)
     seed: int = 0
+    design: OctDesign = FULL
 
     def __post_init__(self) -> None:
         for name in ("input_size", "batch_size"):
@@ -78,6 +82,7 @@ class StudyOptions:
 class _Variant:
     name: str
     alpha: float
+    design: OctDesign
     model: nn.Module
     count: CountResult
     flops_torch: int
@@ -93,12 +98,13 @@ class Study:
         self.options = options
         self.input_shape = self.model.input_shape(options.input_size, options.batch_size)
 
-    def build(self, alpha: float, device=None) -> nn.Module:
-        """The vanilla (alpha 0) or Oct model, with this study's seed, placement and options."""
+    def build(self, alpha: float, device=None, design: OctDesign | None = None) -> nn.Module:
+        """The vanilla (alpha 0) or Oct model, with this study's seed, placement, options and design
+        (``design`` overrides the study's)."""
         o = self.options
         try:
             return build_model(self.model, alpha, placement=o.placement, device=device, input_size=o.input_size,
-                               seed=o.seed, **o.model_options)
+                               design=design or o.design, seed=o.seed, **o.model_options)
         except ConversionError:
             self._check_input_size()
             raise
@@ -117,11 +123,12 @@ class Study:
             raise BadValueError(f"input size {size} is too small for {self.model.name}; "
                                 f"the smallest that runs is {smallest}") from None
 
-    def _variant(self, name: str, alpha: float, real: bool) -> _Variant:
-        model = self.build(alpha, device=None if real else "meta")
+    def _variant(self, name: str, alpha: float, real: bool, design: OctDesign | None = None) -> _Variant:
+        design = design or self.options.design
+        model = self.build(alpha, device=None if real else "meta", design=design)
         flop_counter = FlopCounterMode(display=False)
         count = count_model(model, self.input_shape, observers=(flop_counter,))
-        return _Variant(name, alpha, model, count, int(flop_counter.get_total_flops()))
+        return _Variant(name, alpha, design, model, count, int(flop_counter.get_total_flops()))
 
     # ---- compare and sweep ----
 
@@ -141,25 +148,68 @@ class Study:
         if 0.0 not in alphas:
             alphas = [0.0, *alphas]
         names = list(variant_names) if variant_names else [_variant_name(a) for a in alphas]
+        specs = [(name, alpha, self.options.design) for name, alpha in zip(names, alphas, strict=True)]
+        variants, timed = self._measure(specs, fvcore, timing, progress, "α values")
+        return self._result(variants, timed)
+
+    def ablate(self, alpha: float, designs: Sequence[OctDesign] = ABLATIONS, *, fvcore: bool = True,
+               timing: TimingOptions | None = None, progress: Progress | None = None) -> AblationResult:
+        """The paper's ablation at one alpha: one Oct variant per design (default: full, no H->L, no L->H,
+        no exchange, strided down-sampling), each against vanilla and against the full design (added
+        when missing). Variants are named by their design (``OctDesign.name``)."""
+        alpha = check_alpha(alpha)
+        if alpha == 0:
+            raise BadValueError("an ablation compares Oct designs: give an α above 0")
+        designs = list(dict.fromkeys(designs))
+        if FULL not in designs:
+            designs.insert(0, FULL)
+        specs = [("vanilla", 0.0, FULL), *((d.name, alpha, d) for d in designs)]
+        variants, timed = self._measure(specs, fvcore, timing, progress, "variants")
+        sweep = self._result(variants, timed)
+        return AblationResult(sweep, FULL.name, [self._ablation_row(row, sweep, timed) for row in sweep.rows])
+
+    def _ablation_row(self, row: VariantRow, sweep: SweepResult, timed: TimingComparison | None) -> AblationRow:
+        full = sweep.row(FULL.name, row.backend)
+        vs_full = None
+        if timed is not None and row.alpha > 0:
+            vs_full = timed.ratio(row.variant, row.backend, base=FULL.name)
+        octave = row.alpha > 0
+        return AblationRow(
+            model=row.model, variant=row.variant, alpha=row.alpha, design=row.design, params=row.params,
+            params_dropped=row.params_dropped, params_ratio=row.params / sweep.vanilla.params, macs=row.macs,
+            macs_fvcore=row.macs_fvcore, flops_torch=row.flops_torch, counts_agree=row.counts_agree,
+            mac_ratio=row.mac_ratio, mac_ratio_vs_full=row.macs / full.macs if octave else None,
+            activations=row.activations, activation_ratio=row.activation_ratio,
+            activation_ratio_vs_full=row.activations / full.activations if octave else None,
+            pool_ops=row.pool_ops, upsample_ops=row.upsample_ops, add_ops=row.add_ops,
+            latency_ms=row.latency_ms, latency_iqr_ms=row.latency_iqr_ms, latency_ratio=row.latency_ratio,
+            latency_ratio_iqr=row.latency_ratio_iqr,
+            latency_ratio_vs_full=vs_full.median if vs_full else None,
+            latency_ratio_vs_full_iqr=vs_full.iqr if vs_full else None,
+            backend=row.backend, input_size=row.input_size, batch_size=row.batch_size, placement=row.placement,
+            device=row.device, device_name=row.device_name, cpu_isa=row.cpu_isa, threads=row.threads,
+            torch_version=row.torch_version, dtype=row.dtype, timing_rounds=row.timing_rounds)
+
+    def _measure(self, specs: list[tuple[str, float, OctDesign]], fvcore: bool, timing: TimingOptions | None,
+                 progress: Progress | None, what: str) -> tuple[list[_Variant], TimingComparison | None]:
+        """Count every (name, alpha, design) variant, then cross-check with fvcore and time them if asked."""
         real = fvcore or timing is not None
-        measurements = timing.rounds * len(alphas) * len(timing.backends) if timing else 0
-        steps = len(alphas) * (1 + int(real)) + int(fvcore) * len(alphas) + measurements
+        measurements = timing.rounds * len(specs) * len(timing.backends) if timing else 0
+        steps = len(specs) * (1 + int(real)) + int(fvcore) * len(specs) + measurements
         tick = _Ticker(progress, steps)
         variants: list[_Variant] = []
         try:
             # counting runs on meta models (free at any size); fvcore and timing need real ones, built
             # only once the vanilla count says their activations fit
             # vanilla first: its count decides whether the rest can run at all
-            order = sorted(zip(names, alphas), key=lambda item: item[1] != 0)
-            for name, alpha in order:
-                variants.append(self._variant(name, alpha, real=False))
+            for name, alpha, design in sorted(specs, key=lambda spec: spec[1] != 0):
+                variants.append(self._variant(name, alpha, real=False, design=design))
                 tick(f"counting {name} α={alpha:g}")
                 if alpha == 0:
                     self._check_fits(variants[-1].count, fvcore, timing)
-            variants.sort(key=lambda v: alphas.index(v.alpha))  # back in the order asked
-            vanilla = next(v for v in variants if v.alpha == 0)
+            variants.sort(key=lambda v: [spec[0] for spec in specs].index(v.name))  # back in the order asked
             for variant in variants if real else ():
-                variant.model = self.build(variant.alpha)
+                variant.model = self.build(variant.alpha, design=variant.design)
                 tick(f"building {variant.name} α={variant.alpha:g}")
             if fvcore:
                 for variant in variants:
@@ -167,13 +217,14 @@ class Study:
                     tick(f"fvcore {variant.name} α={variant.alpha:g}")
         except KeyboardInterrupt:
             partial = self._result(variants) if any(v.alpha == 0 for v in variants) else None
-            raise SweepInterrupted(partial, len(alphas)) from None
+            raise SweepInterrupted(partial, len(specs), what) from None
         timed = None
         if timing is not None:
+            vanilla = next(v for v in variants if v.alpha == 0)
             tick.announce(f"preparing {len(variants)} variants on {', '.join(timing.backends)}")
             timed = time_variants({v.name: v.model for v in variants}, self.input_shape, timing, base=vanilla.name,
                                   on_progress=lambda done, total: tick(f"timing, {done}/{total} measurements"))
-        return self._result(variants, timed)
+        return variants, timed
 
     def _result(self, variants: list[_Variant], timed: TimingComparison | None = None) -> SweepResult:
         base = next(v for v in variants if v.alpha == 0)
@@ -192,7 +243,8 @@ class Study:
             model=self.model.name, variant=v.name, alpha=v.alpha, input_size=self.input_shape[-1],
             batch_size=self.input_shape[0], params=count.params, macs=count.macs,
             macs_fvcore=fv.macs if fv else None, fvcore_total=fv.total if fv else None, flops_torch=v.flops_torch,
-            mac_ratio=count.macs / base.count.macs, theory_mac_ratio=network_theory_mac_ratio(v.alpha),
+            mac_ratio=count.macs / base.count.macs,
+            theory_mac_ratio=theory_mac_ratio(v.alpha, v.alpha, exchange_hl=v.design.hl, exchange_lh=v.design.lh),
             activations=count.activations, latency_ms=None, latency_iqr_ms=None, device=None, threads=None,
             activation_bytes=count.activation_bytes(), activation_ratio=count.activations / base.count.activations,
             theory_activation_ratio=theory_activation_ratio(v.alpha), latency_ratio=None, latency_ratio_iqr=None,
@@ -204,6 +256,7 @@ class Study:
             placement=self.options.placement, backend=None, prepare_s=None, dtype=None, device_name=None,
             cpu_isa=None, torch_version=None, timing_rounds=None, timing_warnings=None, best_backend=None,
             best_latency_ratio=None, best_latency_ratio_iqr=None,
+            design=v.design.name if v.alpha > 0 else None, params_dropped=count.params_dropped,
         )
         if timed is not None:
             timing, base_timing = timed.timing(v.name, backend), timed.timing(base.name, backend)
@@ -312,13 +365,14 @@ class Study:
         return BlocksResult(self.model.name, alpha, self.input_shape, rows, timing.rounds * passes, warnings)
 
     def check(self, alpha: float, *, fvcore: bool = True) -> CheckResult:
-        """The CI gate for one alpha: equal parameters, and the three MAC counts agree."""
+        """The CI gate for one alpha: params equal vanilla's (less the weights of paths the design drops,
+        computed from their shapes), and the three MAC counts agree."""
         alpha = check_alpha(alpha)
         vanilla_params = sum(p.numel() for p in self.build(0.0, device="meta").parameters())
         variant = self._variant("oct", alpha, real=fvcore)
         fv = fvcore_count(variant.model, self.input_shape).macs if fvcore else None
         return CheckResult.of(self.model.name, alpha, vanilla_params, variant.count.params, variant.count.macs,
-                              variant.flops_torch, fv)
+                              variant.flops_torch, fv, variant.design.name, variant.count.params_dropped)
 
 
 def _macs_by_block(count: CountResult, blocks: list[str]) -> dict[str, int]:

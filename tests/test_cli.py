@@ -11,7 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from typer.testing import CliRunner
 
 from octprofile.cli import app
-from octprofile.results import COMPARE_COLUMNS, LAYER_COLUMNS
+from octprofile.results import ABLATION_COLUMNS, COMPARE_COLUMNS, LAYER_COLUMNS
 
 runner = CliRunner()
 FAST = ["--no-time", "--no-fvcore"]
@@ -23,7 +23,7 @@ def invoke(*args):
 
 
 def test_help_on_every_command():
-    for command in ("models", "compare", "sweep", "layers", "check", "report"):
+    for command in ("models", "compare", "sweep", "layers", "blocks", "ablate", "check", "report"):
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Example" in result.output
 
@@ -246,6 +246,9 @@ def test_report_regenerates_the_committed_count_files(tmp_path):
     (["compare", "resnet20_cifar", "--backend", "turbo"], "--backend 'turbo' is not one of plain, eager"),
     (["compare", "resnet20_cifar", "--backend", "eager,all"], "--backend all stands alone"),
     (["compare", "resnet20_cifar", "--backend", "eager", "--backend", "eager"], "repeats a backend"),
+    (["compare", "resnet20_cifar", "--downsample", "blur"], "blur"),
+    (["ablate", "resnet20_cifar", "--variants", "full,no-xy"], "unknown OctConv design 'no-xy'"),
+    (["ablate", "resnet20_cifar", "--alpha", "0"], "an ablation needs an α above 0"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = invoke(*args)
@@ -307,3 +310,29 @@ def test_piped_output_honours_columns():
     run = subprocess.run([sys.executable, "-m", "octprofile", "compare", "resnet20_cifar", "--no-time", "--no-fvcore"],
                          capture_output=True, text=True, env=env, check=True)
     assert max(len(line) for line in run.stdout.splitlines()) <= 60
+
+
+def test_ablate_table_and_csv():
+    result = invoke("ablate", "resnet20_cifar", "--alpha", "0.125", *FAST)
+    assert result.exit_code == 0, result.output
+    for variant in ("full", "no-hl", "no-lh", "no-exchange", "strided"):
+        assert f"│ {variant} " in result.output
+    assert "params = vanilla − dropped paths · counts agree" in result.output
+    as_csv = list(csv.DictReader(io.StringIO(invoke("ablate", "resnet20_cifar", "--variants", "no-hl+strided",
+                                                    "--format", "csv", *FAST).stdout)))
+    assert list(as_csv[0]) == list(ABLATION_COLUMNS)
+    assert [row["variant"] for row in as_csv] == ["vanilla", "full", "no-hl+strided"]
+    assert int(as_csv[2]["params"]) == int(as_csv[0]["params"]) - int(as_csv[2]["params_dropped"])
+
+
+def test_design_options_reach_compare_layers_and_check():
+    result = invoke("compare", "resnet20_cifar", "--no-hl", "--no-lh", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "no-exchange" in result.output and "in dropped paths · counts agree" in result.output
+    rows = list(csv.DictReader(io.StringIO(invoke("layers", "resnet20_cifar", "--alpha", "0.5", "--no-hl",
+                                                  "--format", "csv").stdout)))
+    both_sides = [r for r in rows if float(r["alpha_in"]) > 0 and float(r["alpha_out"]) > 0]
+    assert both_sides and all(r["macs_hl"] == "" and r["macs_lh"] != "" for r in both_sides)
+    check = invoke("check", "resnet20_cifar", "--alpha", "0.5", "--no-lh", "--downsample", "strided")
+    assert check.exit_code == 0, check.output
+    assert "no-lh+strided" in check.output and "ok" in check.output

@@ -37,6 +37,11 @@ class CountResult:
         """Elements of every conv/linear output feature map (the dominant activation memory)."""
         return sum(layer.activations for layer in self.layers)
 
+    @property
+    def params_dropped(self) -> int:
+        """Weights the octave layers' design drops (dropped paths): vanilla params − this model's."""
+        return sum(layer.params_dropped for layer in self.layers)
+
     def activation_bytes(self, dtype: torch.dtype = torch.float32) -> int:
         return self.activations * torch.empty((), dtype=dtype).element_size()
 

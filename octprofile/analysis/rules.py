@@ -40,6 +40,7 @@ class LayerCount:
     stride: int = 1
     depthwise: bool = False
     downsample: str = "pool"  # an octave conv's down-sampling (OctDesign.downsample)
+    params_dropped: int = 0  # weights of the paths its design drops
 
 
 def numel(value) -> int:
@@ -94,7 +95,7 @@ def count_octconv(name: str, conv: OctConv2d, inputs, output) -> LayerCount:
         paths[path_name] = conv_macs(n, target, hw, per_group(source), k)
     return LayerCount(name, "octconv", _params(conv), sum(paths.values()), numel(output), paths,
                       _octconv_other_work(conv, x, output), conv.alpha_in, conv.alpha_out,
-                      g.stride, conv.depthwise, conv.design.downsample)
+                      g.stride, conv.depthwise, conv.design.downsample, conv.dropped_params())
 
 
 def _octconv_other_work(conv: OctConv2d, x, output) -> dict[str, int]:

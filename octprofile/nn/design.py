@@ -35,6 +35,18 @@ class OctDesign:
         parts = [*dropped.get((self.hl, self.lh), []), *(["strided"] if self.downsample == "strided" else [])]
         return "+".join(parts) or "full"
 
+    @classmethod
+    def parse(cls, name: str) -> OctDesign:
+        """The design a ``name`` spells (inverse of ``.name``; 'no-hl+no-lh' is 'no-exchange')."""
+        parts = set(name.split("+"))
+        known = {"full": {}, "no-hl": {"hl": False}, "no-lh": {"lh": False}, "no-exchange": {"hl": False, "lh": False},
+                 "strided": {"downsample": "strided"}}
+        unknown = parts - set(known)
+        if unknown:
+            raise BadValueError(f"unknown OctConv design {name!r}; give {', '.join(known)} or a '+' combination "
+                                "such as no-hl+strided")
+        return cls(**{key: value for part in parts for key, value in known[part].items()})
+
     @property
     def is_full(self) -> bool:
         return self == OctDesign()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from octprofile.results import BlocksResult, CheckResult, LayersResult, SweepResult, VariantRow
+from octprofile.results import AblationResult, BlocksResult, CheckResult, LayersResult, SweepResult, VariantRow
 from octprofile.runtime.stats import NOISE_LIMIT
 
 
@@ -38,11 +38,22 @@ def _latency_part(ratio: float, spread: float, where: str) -> str:
     return f"{ratio:.2f}× latency {where} (IQR {spread:.2f}){noisy}"
 
 
+def _params_verdict(result: SweepResult) -> str:
+    rows = result.variant_rows()
+    dropped = [r.params_dropped for r in rows if r.params_dropped]
+    if not all(r.params == result.vanilla.params - r.params_dropped for r in rows):
+        return "PARAMS DIFFER"
+    if not dropped:
+        return "params equal"
+    return (f"params = vanilla − {dropped[0] / 1e6:.3f} M in dropped paths" if len(dropped) == 1
+            else "params = vanilla − dropped paths")
+
+
 def verdict(result: SweepResult) -> str:
     """e.g. 'params equal · counts agree · 0.58× MACs · 0.67× activations · 0.61× latency on eager (IQR 0.02)'."""
     rows = result.variant_rows()
     octave = [r for r in rows if r.alpha > 0]
-    parts = ["params equal" if all(r.params_equal for r in rows) else "PARAMS DIFFER",
+    parts = [_params_verdict(result),
              "counts agree" if all(r.counts_agree for r in rows) else "COUNTS DISAGREE"]
     if len(octave) == 1:
         row = octave[0]
@@ -151,6 +162,84 @@ def latency_table(result: SweepResult) -> Table:
     return table
 
 
+DESIGN_WORDS = {"full": "all four paths, average pooling (the paper's OctConv)", "no-hl": "without H→L",
+                "no-lh": "without L→H", "no-exchange": "without H→L and L→H (two independent streams)",
+                "strided": "down-sampling by strided convs instead of pooling"}
+
+
+def _plain_ratio(value) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def ablation_table(result: AblationResult, title: str) -> Table:
+    """Counts, one row per variant: against vanilla and against the full OctConv."""
+    rows = [r for r in result.rows if r.backend == result.rows[0].backend]
+    mac_div, mac_unit = _scale([r.macs for r in rows])
+    table = Table(title=title, title_justify="left")
+    headers = ("variant", "params\nM", "dropped\nM", f"{mac_unit}MACs", "MACs\n÷ van.", "MACs\n÷ full",
+               "act.\n÷ van.", "act.\n÷ full")
+    for header in headers:
+        table.add_column(header, justify="left" if header == "variant" else "right")
+    for r in rows:
+        table.add_row(r.variant, _num(r.params, 1e6), _num(r.params_dropped, 1e6), _num(r.macs, mac_div),
+                      _plain_ratio(r.mac_ratio), _plain_ratio(r.mac_ratio_vs_full), _plain_ratio(r.activation_ratio),
+                      _plain_ratio(r.activation_ratio_vs_full))
+    return table
+
+
+def ablation_latency_table(result: AblationResult) -> Table:
+    """Latency, one row per variant and backend: median (IQR), ÷ vanilla and ÷ full on the same backend."""
+    table = Table(title="latency, median (IQR); ratios on the same backend, per-round medians",
+                  title_justify="left")
+    for header in ("variant", "backend", "ms", "÷ vanilla", "÷ full"):
+        table.add_column(header, justify="left" if header in ("variant", "backend") else "right")
+    for backend in result.sweep.backends:
+        for r in (row for row in result.rows if row.backend == backend):
+            table.add_row(r.variant, backend, f"{r.latency_ms:.2f} ({r.latency_iqr_ms:.2f})",
+                          "" if r.alpha == 0 else f"{r.latency_ratio:.3f} ({r.latency_ratio_iqr:.3f})",
+                          "" if r.alpha == 0 else f"{r.latency_ratio_vs_full:.3f} ({r.latency_ratio_vs_full_iqr:.3f})")
+        table.add_section()
+    return table
+
+
+def _other_work_change(row, full) -> str:
+    """'; pool ops 2.81 M (full 7.50 M)' for each kind of parameter-free work that differs from full."""
+    parts = []
+    for kind in ("pool", "upsample", "add"):
+        mine, theirs = getattr(row, f"{kind}_ops"), getattr(full, f"{kind}_ops")
+        if mine != theirs:
+            parts.append(f"{kind} ops {_num(mine, 1e6, 2)} M (full {_num(theirs, 1e6, 2)} M)")
+    return "; " + ", ".join(parts) if parts else ""
+
+
+def ablation_footer(result: AblationResult) -> str:
+    rows = [r for r in result.rows if r.backend == result.rows[0].backend]
+    vanilla = next(r for r in rows if r.alpha == 0)
+    full = next(r for r in rows if r.variant == result.full)
+    params_ok = all(r.params == vanilla.params - r.params_dropped for r in rows)
+    lines = [" · ".join([
+        "params = vanilla − dropped paths" if params_ok else "PARAMS DIFFER from vanilla − dropped paths",
+        "counts agree" if all(r.counts_agree for r in rows) else "COUNTS DISAGREE"])]
+    for r in rows:
+        if r.alpha == 0:
+            continue
+        words = " + ".join(DESIGN_WORDS.get(part, part) for part in r.variant.split("+"))
+        same = r is not full and "no-" in r.variant and r.macs == full.macs
+        lines.append(f"  {r.variant}: {words}{_other_work_change(r, full)}"
+                     + (" — identical to full here (no layer is octave on both sides)" if same else ""))
+    lines.append("MACs: multiply-accumulates of conv + linear layers; act.: the values they output; dropped: weights "
+                 "of the dropped paths (absent, not zeroed). The layers entering and leaving the octave keep the "
+                 "H→L / L→H path that makes or reads the low-frequency map.")
+    timed = result.sweep.timed
+    if timed is not None:
+        c = timed.context
+        lines += [f"  {name}: {description}" for name, description in timed.backends.items()]
+        lines.append(f"timed on {c.device_name} ({c.device}{', ' + c.isa if c.isa else ''}), {c.threads} threads, "
+                     f"{timed.dtype}, torch {c.torch_version}, {timed.rounds} interleaved rounds")
+        lines += [f"warning: {warning}" for warning in timed.warnings]
+    return "\n".join(lines)
+
+
 def layers_table(result: LayersResult, title: str) -> Table:
     rows = result.rows
     div, unit = _scale([r.macs_vanilla for r in rows])
@@ -191,10 +280,15 @@ def blocks_footer(result: BlocksResult) -> str:
 
 
 def check_table(results: Sequence[CheckResult]) -> Table:
+    """One row per model and alpha; the design and the dropped paths' weights when a design drops paths."""
+    ablated = any(r.design != "full" for r in results)
     table = Table(title="octprofile check", title_justify="left")
-    for header in ("model", "α", "params vanilla", "params oct", "MACs", "result"):
-        table.add_column(header, justify="left" if header in ("model", "result") else "right")
+    headers = ("model", "α", *(("design", "dropped") if ablated else ()), "params vanilla", "params oct", "MACs",
+               "result")
+    for header in headers:
+        table.add_column(header, justify="left" if header in ("model", "design", "result") else "right")
     for r in results:
-        table.add_row(r.model, f"{r.alpha:g}", f"{r.params_vanilla:,}", f"{r.params_oct:,}", f"{r.macs:,}",
+        design = (r.design, f"{r.params_dropped:,}") if ablated else ()
+        table.add_row(r.model, f"{r.alpha:g}", *design, f"{r.params_vanilla:,}", f"{r.params_oct:,}", f"{r.macs:,}",
                       "ok" if r.ok else "FAIL: " + "; ".join(r.failures))
     return table

@@ -114,10 +114,10 @@ class TimingComparison:
         """``variant`` on ``backend`` (default: the first backend asked)."""
         return self.timings[variant, backend or self.options.backends[0]]
 
-    def ratio(self, variant: str, backend: str | None = None) -> Ratio:
-        """``variant`` ÷ the base variant, both on ``backend``: the like-for-like ratio."""
+    def ratio(self, variant: str, backend: str | None = None, base: str | None = None) -> Ratio:
+        """``variant`` ÷ ``base`` (default: the base variant), both on ``backend``: the like-for-like ratio."""
         backend = backend or self.options.backends[0]
-        return _ratio(self.timings[variant, backend], self.timings[self.base, backend])
+        return _ratio(self.timings[variant, backend], self.timings[base or self.base, backend])
 
     def best(self, variant: str) -> Timing:
         """``variant`` on the backend where its median latency is lowest."""
