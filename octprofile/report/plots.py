@@ -65,7 +65,9 @@ def sweep_plot(result: SweepResult, title: str, fmt: str) -> bytes:
 def plot_title(result: SweepResult) -> str:
     """Model, input, batch, and where the latency was measured."""
     size, batch = result.input_shape[-1], result.input_shape[0]
-    title = f"{result.model}, {size}², batch {batch}: Oct ÷ vanilla"
+    designs = sorted({row.design for row in result.rows if row.design and row.design != "full"})
+    design = f" ({', '.join(designs)})" if designs else ""
+    title = f"{result.model}, {size}², batch {batch}: Oct{design} ÷ vanilla"
     if result.timed is not None:
         c = result.timed.context
         title += f"\nlatency: {c.device_name} ({c.isa or c.device}), {c.threads} threads, {result.timed.dtype}"
