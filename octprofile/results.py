@@ -77,6 +77,9 @@ class VariantRow:
     # how the octave layers are wired (OctDesign.name; None for vanilla) and the weights that removes
     design: str | None
     params_dropped: int  # weights of the dropped paths: params = vanilla params − params_dropped
+    # what theory predicts for this network: each layer's closed form weighted by its vanilla MACs / outputs
+    network_theory_mac_ratio: float
+    network_theory_activation_ratio: float
 
 
 COMPARE_COLUMNS = tuple(f.name for f in fields(VariantRow))

@@ -21,7 +21,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from octprofile.analysis.counting import CountResult, count_model
 from octprofile.analysis.crosscheck import FvcoreCount, fvcore_count
-from octprofile.analysis.theory import theory_activation_ratio, theory_mac_ratio
+from octprofile.analysis.theory import (
+    layer_mac_ratio,
+    network_activation_ratio,
+    network_mac_ratio,
+    theory_activation_ratio,
+    theory_mac_ratio,
+)
 from octprofile.build import build_model
 from octprofile.errors import BadValueError, ConversionError, ResourceError
 from octprofile.models.input_size import smallest_input_size
@@ -257,6 +263,9 @@ class Study:
             cpu_isa=None, torch_version=None, timing_rounds=None, timing_warnings=None, best_backend=None,
             best_latency_ratio=None, best_latency_ratio_iqr=None,
             design=v.design.name if v.alpha > 0 else None, params_dropped=count.params_dropped,
+            network_theory_mac_ratio=network_mac_ratio(count.layers, {la.name: la.macs for la in base.count.layers}),
+            network_theory_activation_ratio=network_activation_ratio(
+                count.layers, {la.name: la.activations for la in base.count.layers}),
         )
         if timed is not None:
             timing, base_timing = timed.timing(v.name, backend), timed.timing(base.name, backend)
@@ -312,8 +321,7 @@ class Study:
             rows.append(LayerRow(
                 layer=layer.name, kind=layer.kind, alpha_in=layer.alpha_in, alpha_out=layer.alpha_out,
                 stride=layer.stride, macs=layer.macs, macs_vanilla=base.macs, mac_ratio=layer.macs / base.macs,
-                theory_mac_ratio=theory_mac_ratio(layer.alpha_in, layer.alpha_out, layer.stride, layer.depthwise,
-                                                  "hl" in layer.paths, "lh" in layer.paths),
+                theory_mac_ratio=layer_mac_ratio(layer),
                 **{f"macs_{p}": layer.paths.get(p) if octconv else None for p in PATHS},
                 activations=layer.activations, activations_vanilla=base.activations,
                 activation_ratio=layer.activations / base.activations,

@@ -86,3 +86,19 @@ def test_break_even_reads_the_crossing_off_the_measured_alphas():
     for row in result.rows[1:]:
         row.latency_ratio = 1.3
     assert result.break_even("eager").describe() == "slower at every α measured"
+
+
+@pytest.mark.parametrize("model", ["resnet50", "mobilenet_v2", "mobilenet_v1", "resnet20_cifar"])
+def test_network_theory_matches_the_count_where_every_split_is_exact(model):
+    # α 0.5: every channel count of these models is even, so floor(α·c) = α·c and the closed forms are exact
+    row = Study(model).compare(0.5, fvcore=False).row("oct")
+    assert row.network_theory_mac_ratio == pytest.approx(row.mac_ratio, rel=1e-12)
+    assert row.network_theory_activation_ratio == pytest.approx(row.activation_ratio, rel=1e-12)
+    assert row.theory_mac_ratio == pytest.approx(1 - 0.75 * 0.5 * 1.5)  # the one-layer formula
+    assert row.mac_ratio > row.theory_mac_ratio + 0.1  # the network saves less than one layer
+
+
+def test_network_theory_departs_where_floor_rounds_the_split():
+    # α 0.3 of 16 channels is 4.8, floored to 4: the network keeps more high channels than theory assumes
+    row = Study("resnet20_cifar").compare(0.3, fvcore=False).row("oct")
+    assert row.mac_ratio > row.network_theory_mac_ratio + 0.01

@@ -10,6 +10,8 @@ only: 1 - 3/4 a. Exact when a * channels is an integer; floor(a * c) makes real 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 
 def theory_mac_ratio(alpha_in: float, alpha_out: float, stride: int = 1, depthwise: bool = False,
                      exchange_hl: bool = True, exchange_lh: bool = True) -> float:
@@ -28,7 +30,28 @@ def theory_activation_ratio(alpha_out: float) -> float:
     return 1 - 0.75 * alpha_out
 
 
-def network_theory_mac_ratio(alpha: float) -> float:
+def one_layer_mac_ratio(alpha: float) -> float:
     """The single-layer ratio 1 - 3/4 a (2 - a): a floor no whole network reaches, since the stem,
     the last stage and the classifier stay vanilla."""
     return theory_mac_ratio(alpha, alpha)
+
+
+def layer_mac_ratio(layer) -> float:
+    """The closed form for one counted layer (a ``LayerCount``): its alphas, stride, depthwise-ness and the
+    paths it has; 1 for a vanilla layer."""
+    return theory_mac_ratio(layer.alpha_in, layer.alpha_out, layer.stride, layer.depthwise, "hl" in layer.paths,
+                            "lh" in layer.paths)
+
+
+def network_mac_ratio(layers: Sequence, vanilla_macs: Mapping[str, int]) -> float:
+    """The network's MAC ratio that theory predicts: each layer's closed form weighted by the MACs of the
+    same layer in the vanilla model. It differs from the counted ratio only where floor(a * c) or odd
+    map sizes make a layer's real split differ from a * c."""
+    total = sum(vanilla_macs[layer.name] for layer in layers)
+    return sum(vanilla_macs[layer.name] * layer_mac_ratio(layer) for layer in layers) / total
+
+
+def network_activation_ratio(layers: Sequence, vanilla_activations: Mapping[str, int]) -> float:
+    """The same for activations: each layer's 1 - 3/4 a_out weighted by its vanilla output size."""
+    total = sum(vanilla_activations[layer.name] for layer in layers)
+    return sum(vanilla_activations[layer.name] * theory_activation_ratio(layer.alpha_out) for layer in layers) / total

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from octprofile.analysis.theory import network_theory_mac_ratio, theory_activation_ratio
+from octprofile.analysis.theory import one_layer_mac_ratio, theory_activation_ratio
 from octprofile.errors import BadValueError
 from octprofile.results import SweepResult
 
@@ -31,12 +31,17 @@ def sweep_plot(result: SweepResult, title: str, fmt: str) -> bytes:
     fig = Figure(figsize=(8, 5.6), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.plot(dense, [network_theory_mac_ratio(a) for a in dense], "--", color="tab:blue", lw=1,
-            label="MACs, theory 1−¾α(2−α) (one octave layer)")
+    # the same names as the table rows: counted, theory for this network, theory for one layer
+    ax.plot(alphas, [r.mac_ratio for r in rows], "o-", color="tab:blue", label="MACs: counted")
+    ax.plot(alphas, [r.network_theory_mac_ratio for r in rows], "x", color="navy", ms=8,
+            label="MACs: theory, this network")
+    ax.plot(dense, [one_layer_mac_ratio(a) for a in dense], "--", color="tab:blue", lw=1,
+            label="MACs: theory, one layer 1−¾α(2−α)")
+    ax.plot(alphas, [r.activation_ratio for r in rows], "s-", color="tab:orange", label="activations: counted")
+    ax.plot(alphas, [r.network_theory_activation_ratio for r in rows], "+", color="saddlebrown", ms=9,
+            label="activations: theory, this network")
     ax.plot(dense, [theory_activation_ratio(a) for a in dense], "--", color="tab:orange", lw=1,
-            label="activations, theory 1−¾α (one octave layer)")
-    ax.plot(alphas, [r.mac_ratio for r in rows], "o-", color="tab:blue", label="MACs, network")
-    ax.plot(alphas, [r.activation_ratio for r in rows], "s-", color="tab:orange", label="activations, network")
+            label="activations: theory, one layer 1−¾α")
     highest = 1.1
     for backend, color in zip(result.backends, BACKEND_COLORS * 2, strict=False):
         timed = sorted(result.on(backend), key=lambda r: r.alpha)
@@ -44,7 +49,7 @@ def sweep_plot(result: SweepResult, title: str, fmt: str) -> bytes:
         # asymmetric bars would need quartiles; the IQR is drawn centred on the median, and labelled so
         half = [r.latency_ratio_iqr / 2 for r in timed]
         ax.errorbar([r.alpha for r in timed], medians, yerr=half, fmt="^-", color=color, capsize=3,
-                    label=f"latency on {backend} (median; bar = IQR)")
+                    label=f"latency on {backend}: measured median, bar spans the IQR")
         highest = max(highest, *(m + h for m, h in zip(medians, half, strict=True)))
     if result.backends:
         ax.axhline(1.0, color="grey", lw=0.8)
@@ -58,7 +63,8 @@ def sweep_plot(result: SweepResult, title: str, fmt: str) -> bytes:
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     out = io.BytesIO()
     metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-    fig.savefig(out, format=fmt, bbox_inches="tight", metadata=metadata)
+    # 200 dpi: sharp in a two-column paper at full width; SVG is resolution-free
+    fig.savefig(out, format=fmt, bbox_inches="tight", metadata=metadata, dpi=200)
     return out.getvalue()
 
 

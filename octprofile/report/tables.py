@@ -24,9 +24,9 @@ def _ratio(value) -> str:
     return "" if value is None else f"{value:.3f}×"
 
 
-def _theory(row: VariantRow, activations: bool = False) -> str:
-    """A one-layer theory ratio; blank for vanilla, where it is 1 by definition."""
-    return "" if row.alpha == 0 else _ratio(row.theory_activation_ratio if activations else row.theory_mac_ratio)
+def _theory(row: VariantRow, field: str) -> str:
+    """A theory ratio; blank for vanilla, where it is 1 by definition."""
+    return "" if row.alpha == 0 else _ratio(getattr(row, field))
 
 
 def _variant_label(row: VariantRow) -> str:
@@ -89,9 +89,10 @@ def footer(result: SweepResult) -> str:
     lines = [verdict(result),
              f"MACs: multiply-accumulates of conv + linear layers; activations: the values they output; "
              f"counts agree: analytic = torch FLOPs ÷ 2"
-             f"{' = fvcore' if fvcore else ''}. 'One layer' rows: the theory for a single "
-             "octave layer, not a target for the network, which saves less because its stem, last stage and "
-             "classifier stay vanilla."]
+             f"{' = fvcore' if fvcore else ''}. Theory, this network: each layer's closed form weighted by its "
+             "vanilla MACs (activations: outputs); it differs from the count only where floor(α·c) or an odd map "
+             "size rounds. One layer: 1−¾α(2−α) (activations 1−¾α), a single octave layer's ratio, not a target "
+             "for the network, whose stem, last stage and classifier stay vanilla."]
     timed = result.timed
     if timed is not None:
         c = timed.context
@@ -123,10 +124,12 @@ def profile_table(result: SweepResult, title: str) -> Table:
         (f"{mac_unit}MACs, fvcore", [_num(r.macs_fvcore, mac_div) for r in rows]),
         (f"{mac_unit}MACs, torch FLOPs ÷ 2", [_num(r.flops_torch / 2, mac_div) for r in rows]),
         ("MACs ÷ vanilla", [_ratio(r.mac_ratio) for r in rows]),
-        ("  one layer 1−¾α(2−α)", [_theory(r) for r in rows]),
+        ("  theory, this network", [_theory(r, "network_theory_mac_ratio") for r in rows]),
+        ("  theory, one layer", [_theory(r, "theory_mac_ratio") for r in rows]),
         (f"activations ({act_unit} values)", [_num(r.activations, act_div) for r in rows]),
         ("activations ÷ vanilla", [_ratio(r.activation_ratio) for r in rows]),
-        ("  one layer 1−¾α", [_theory(r, activations=True) for r in rows]),
+        ("  theory, this network", [_theory(r, "network_theory_activation_ratio") for r in rows]),
+        ("  theory, one layer", [_theory(r, "theory_activation_ratio") for r in rows]),
     ]
     for label, cells in lines:
         if any(cells):
