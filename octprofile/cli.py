@@ -241,6 +241,7 @@ BackendOpt = typer.Option(["eager"], "--backend", metavar="NAME[,NAME...]",
                                "(torch.compile), onnxruntime (ONNX export, optional extra). Several "
                                "(repeat or comma-separate) are timed in the same rounds; all: every one installed.")
 Rounds = typer.Option(10, "--rounds", help="Interleaved timing rounds.")
+Verbose = typer.Option(False, "--verbose", "-v", help="Explain every figure and list every timing warning.")
 
 
 @app.callback()
@@ -284,7 +285,7 @@ def compare(
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
     time_: bool = Time, backend: list[str] = BackendOpt,
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
-    fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt, verbose: bool = Verbose,
 ) -> None:
     """Vanilla vs Oct side by side: params, MACs (3 counters), activations, latency, peak memory.
 
@@ -292,7 +293,7 @@ def compare(
     """
     _run(lambda: _profile(model, [parse_alpha(alpha)], True, input_size, batch_size, width_mult, placement,
                           design_of(hl, lh, downsample), time_, backend, device, threads, dtype, rounds, fvcore,
-                          fmt, output))
+                          fmt, output, verbose=verbose))
 
 
 @app.command()
@@ -305,6 +306,7 @@ def sweep(
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
     fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
     plot: Path | None = typer.Option(None, "--plot", help="Also draw the ratios against α (FILE.png or FILE.svg)."),
+    verbose: bool = Verbose,
 ) -> None:
     """One row per α (α=0 is the vanilla model), with ratios and an optional plot.
 
@@ -312,11 +314,11 @@ def sweep(
     """
     _run(lambda: _profile(model, parse_alphas(alphas), False, input_size, batch_size, width_mult, placement,
                           design_of(hl, lh, downsample), time_, backend, device, threads, dtype, rounds, fvcore,
-                          fmt, output, plot))
+                          fmt, output, plot, verbose))
 
 
 def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, placement, design, time_, backend,
-             device, threads, dtype, rounds, fvcore, fmt, output, plot=None) -> None:
+             device, threads, dtype, rounds, fvcore, fmt, output, plot=None, verbose=False) -> None:
     """compare and sweep: check every option, run the study, render, and draw the plot if asked."""
     from octprofile.report.files import atomic_write, check_writable
     from octprofile.report.plots import plot_format, plot_title, sweep_plot
@@ -334,7 +336,7 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
     what = (f"α={alphas[0]:g}" if is_compare else "α sweep") + ("" if design.is_full else f", {design.name}")
     title = f"{study.model.name} at {result.input_shape[-1]}², batch {result.input_shape[0]}, {what}"
     tables = [profile_table(result, title), *([latency_table(result)] if result.timed else [])]
-    emit(result.records(), COMPARE_COLUMNS, kind, output, lambda: Group(*tables), footer(result))
+    emit(result.records(), COMPARE_COLUMNS, kind, output, lambda: Group(*tables), footer(result, verbose))
     if plot:
         atomic_write(plot, sweep_plot(result, plot_title(result), plot_kind))
         err.print(f"wrote {plot}")
@@ -349,7 +351,7 @@ def ablate(
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, time_: bool = Time, backend: list[str] = BackendOpt,
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
-    fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt, verbose: bool = Verbose,
 ) -> None:
     """The paper's ablation: full OctConv, without H→L, without L→H, without both, strided down-sampling;
     each against vanilla and against the full OctConv.
@@ -372,7 +374,8 @@ def ablate(
         title = (f"{study.model.name} at {result.sweep.input_shape[-1]}², batch {result.sweep.input_shape[0]}, "
                  f"α={value:g}: OctConv ablation")
         tables = [ablation_table(result, title), *([ablation_latency_table(result)] if result.sweep.timed else [])]
-        emit(result.records(), ABLATION_COLUMNS, kind, output, lambda: Group(*tables), ablation_footer(result))
+        emit(result.records(), ABLATION_COLUMNS, kind, output, lambda: Group(*tables),
+             ablation_footer(result, verbose))
 
     _run(action)
 
@@ -411,7 +414,7 @@ def blocks(
     backend: str = typer.Option("eager", "--backend", help="plain or eager (backends that run block by block)."),
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
     passes: int = typer.Option(5, "--passes", help="Forward passes per model per round."),
-    fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    fmt: Format = FormatOpt, output: Path | None = OutputOpt, verbose: bool = Verbose,
 ) -> None:
     """Where the time goes: per block (e.g. each bottleneck), MAC ratio vs time ratio and the excess ms.
 
@@ -432,7 +435,7 @@ def blocks(
         title = (f"{result.model} at {result.input_shape[-1]}², batch {result.input_shape[0]}, α={value:g}: "
                  "time per block, vanilla vs Oct")
         emit(result.records(), BLOCK_COLUMNS, kind, output, lambda: blocks_table(result, title),
-             blocks_footer(result))
+             blocks_footer(result, verbose))
 
     _run(action)
 

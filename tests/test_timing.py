@@ -285,3 +285,21 @@ def test_gpu_timing_records_peak_memory_and_device_name():
     assert comparison.context.device_name == torch.cuda.get_device_name()
     assert timing.peak_memory_bytes > 0 and timing.latency_ms > 0
     assert comparison.ratio("a").median == 1.0
+
+
+def test_latency_verdict_is_honest_about_spread():
+    from octprofile.report.tables import latency_verdict
+
+    assert latency_verdict(0.61, 0.02, "on eager") == "0.61× latency on eager (IQR 0.02)"
+    assert latency_verdict(0.99, 0.04, "on eager").startswith("latency ≈ vanilla on eager")
+    noisy = latency_verdict(0.92, 2.24, "on eager")  # six runs of one compare once gave 0.66 … 1.26
+    assert noisy.startswith("latency inconclusive on eager") and "--rounds" in noisy and "0.92×" in noisy
+
+
+def test_footer_keeps_one_warning_line_unless_verbose():
+    from octprofile.report.tables import _timing_warnings
+
+    warnings = ["oct: IQR/median 17.9% > 10%: noisy machine", "oct/vanilla ratio: IQR/median 18.5% > 10%"]
+    short = _timing_warnings(warnings, verbose=False)
+    assert len(short) == 1 and "+1 more" in short[0] and "--verbose" in short[0]
+    assert _timing_warnings(warnings, verbose=True) == [f"warning: {w}" for w in warnings]

@@ -33,9 +33,15 @@ def _variant_label(row: VariantRow) -> str:
     return f"oct α={row.alpha:g}" if row.variant == "oct" else row.variant
 
 
-def _latency_part(ratio: float, spread: float, where: str) -> str:
-    noisy = " — noisy, see warnings" if spread > NOISE_LIMIT * ratio else ""
-    return f"{ratio:.2f}× latency {where} (IQR {spread:.2f}){noisy}"
+def latency_verdict(ratio: float, spread: float, where: str) -> str:
+    """'0.61× latency on eager (IQR 0.02)', or 'latency ≈ vanilla …' when the IQR band holds 1, or
+    'latency inconclusive …' with the reason and what to do when the spread is above the noise limit."""
+    if spread > NOISE_LIMIT * ratio:
+        return (f"latency inconclusive {where}: {ratio:.2f}× but IQR {spread:.2f} is {spread / ratio:.0%} of it "
+                f"(> {NOISE_LIMIT:.0%}); rerun with more --rounds on an otherwise idle machine")
+    if ratio - spread / 2 <= 1 <= ratio + spread / 2:
+        return f"latency ≈ vanilla {where} ({ratio:.2f}×, IQR {spread:.2f})"
+    return f"{ratio:.2f}× latency {where} (IQR {spread:.2f})"
 
 
 def _params_verdict(result: SweepResult) -> str:
@@ -60,9 +66,9 @@ def verdict(result: SweepResult) -> str:
         parts += [f"{row.mac_ratio:.2f}× MACs", f"{row.activation_ratio:.2f}× activations"]
         backends = result.backends
         if len(backends) == 1:
-            parts.append(_latency_part(row.latency_ratio, row.latency_ratio_iqr, f"on {backends[0]}"))
+            parts.append(latency_verdict(row.latency_ratio, row.latency_ratio_iqr, f"on {backends[0]}"))
         elif backends:
-            parts.append(_latency_part(row.best_latency_ratio, row.best_latency_ratio_iqr, "best vs best"))
+            parts.append(latency_verdict(row.best_latency_ratio, row.best_latency_ratio_iqr, "best vs best"))
     return " · ".join(parts)
 
 
@@ -82,30 +88,44 @@ def headline(result: SweepResult) -> list[str]:
     return lines
 
 
-def footer(result: SweepResult) -> str:
+def _timing_warnings(warnings: Sequence[str], verbose: bool) -> list[str]:
+    """Every warning with --verbose; otherwise one line that counts them and says where they are."""
+    if verbose or len(warnings) <= 1:
+        return [f"warning: {warning}" for warning in warnings]
+    return [f"warning: {warnings[0]} (+{len(warnings) - 1} more: --verbose, or the timing_warnings column)"]
+
+
+def footer(result: SweepResult, verbose: bool = False) -> str:
     """The verdict, what the counts and theory mean, then what the timing compared, where it ran, and any
-    warning about its noise."""
+    warning about its noise. Without ``verbose``: one line each for units, theory and the machine, and at
+    most one warning line."""
     fvcore = any(r.macs_fvcore is not None for r in result.rows)
     lines = [verdict(result),
              f"MACs: multiply-accumulates of conv + linear layers; activations: the values they output; "
-             f"counts agree: analytic = torch FLOPs ÷ 2"
-             f"{' = fvcore' if fvcore else ''}. Theory, this network: each layer's closed form weighted by its "
-             "vanilla MACs (activations: outputs); it differs from the count only where floor(α·c) or an odd map "
-             "size rounds. One layer: 1−¾α(2−α) (activations 1−¾α), a single octave layer's ratio, not a target "
-             "for the network, whose stem, last stage and classifier stay vanilla."]
+             f"counts agree: analytic = torch FLOPs ÷ 2{' = fvcore' if fvcore else ''}."]
+    if verbose:
+        lines.append("Theory, this network: each layer's closed form weighted by its vanilla MACs (activations: "
+                     "outputs); it differs from the count only where floor(α·c) or an odd map size rounds. One "
+                     "layer: 1−¾α(2−α) (activations 1−¾α), a single octave layer's ratio, not a target for the "
+                     "network, whose stem, last stage and classifier stay vanilla.")
+    else:
+        lines.append("Theory, one layer: a single octave layer's ratio, not the network's (--verbose explains).")
     timed = result.timed
     if timed is not None:
         c = timed.context
         isa = f", {c.isa}" if c.isa else ""
-        lines.append("latency: on each backend, both variants prepared alike; every variant on every backend "
-                     f"timed in the same {timed.rounds} interleaved rounds; ratios are medians of per-round ratios")
-        lines += [f"  {name}: {description}" for name, description in timed.backends.items()]
+        if verbose:
+            lines.append("latency: on each backend, both variants prepared alike; every variant on every backend "
+                         f"timed in the same {timed.rounds} interleaved rounds; ratios are medians of per-round "
+                         "ratios")
+            lines += [f"  {name}: {description}" for name, description in timed.backends.items()]
         lines += headline(result)
         if sum(r.alpha > 0 for r in result.variant_rows()) > 1:
             lines += [f"break-even α on {b}: {result.break_even(b).describe()}" for b in result.backends]
         lines.append(f"timed on {c.device_name} ({c.device}{isa}), {c.threads} threads, {timed.dtype}, "
-                     f"torch {c.torch_version}")
-        lines += [f"warning: {warning}" for warning in timed.warnings]
+                     f"torch {c.torch_version}, {timed.rounds} interleaved rounds; ratios: medians of per-round "
+                     "ratios, same backend")
+        lines += _timing_warnings(timed.warnings, verbose)
     return "\n".join(lines)
 
 
@@ -215,7 +235,7 @@ def _other_work_change(row, full) -> str:
     return "; " + ", ".join(parts) if parts else ""
 
 
-def ablation_footer(result: AblationResult) -> str:
+def ablation_footer(result: AblationResult, verbose: bool = False) -> str:
     rows = [r for r in result.rows if r.backend == result.rows[0].backend]
     vanilla = next(r for r in rows if r.alpha == 0)
     full = next(r for r in rows if r.variant == result.full)
@@ -236,10 +256,11 @@ def ablation_footer(result: AblationResult) -> str:
     timed = result.sweep.timed
     if timed is not None:
         c = timed.context
-        lines += [f"  {name}: {description}" for name, description in timed.backends.items()]
+        if verbose:
+            lines += [f"  {name}: {description}" for name, description in timed.backends.items()]
         lines.append(f"timed on {c.device_name} ({c.device}{', ' + c.isa if c.isa else ''}), {c.threads} threads, "
                      f"{timed.dtype}, torch {c.torch_version}, {timed.rounds} interleaved rounds")
-        lines += [f"warning: {warning}" for warning in timed.warnings]
+        lines += _timing_warnings(timed.warnings, verbose)
     return "\n".join(lines)
 
 
@@ -271,7 +292,7 @@ def blocks_table(result: BlocksResult, title: str) -> Table:
     return table
 
 
-def blocks_footer(result: BlocksResult) -> str:
+def blocks_footer(result: BlocksResult, verbose: bool = False) -> str:
     r = result.total
     lines = [f"total: {r.mac_ratio:.3f}× MACs, {r.latency_ratio:.3f}× time (IQR {r.latency_ratio_iqr:.3f}); "
              f"{r.excess_ms:+.2f} ms beyond what the MAC ratio predicts",
@@ -279,7 +300,7 @@ def blocks_footer(result: BlocksResult) -> str:
              "of the vanilla model's time; times are medians of per-block wall time measured by hooks",
              f"timed on {r.device_name} ({r.device}{', ' + r.cpu_isa if r.cpu_isa else ''}), {r.threads} threads, "
              f"torch {r.torch_version}, backend {r.backend} for both, {result.passes} interleaved passes each"]
-    return "\n".join(lines + [f"warning: {w}" for w in result.warnings])
+    return "\n".join(lines + _timing_warnings(result.warnings, verbose))
 
 
 def check_table(results: Sequence[CheckResult]) -> Table:
