@@ -190,12 +190,27 @@ def timing_options(time_: bool, device: Device, threads: int | None, dtype: DTyp
 
 # ---- rendering ----
 
-def emit(records: list[dict], columns, fmt: str, output: Path | None, table: Callable, footer: str = "") -> None:
+def emit(records: list[dict], columns, fmt: str, output: Path | None, table: Callable, footer: str = "",
+         natural_width: bool = False) -> None:
+    """The table (and footer) on stdout, or the records in a file format; ``natural_width``: print the table
+    as wide as it needs (--wide), never cut to the terminal."""
+    from rich.measure import Measurement
+
     from octprofile.report.files import atomic_write
     from octprofile.report.formats import render_rows
 
     if fmt == "table":
-        out.print(table())
+        rendered = table()
+        needed = Measurement.get(out, out.options.update(width=10**4), rendered).maximum if natural_width else 0
+        # Console.print never goes wider than its console: a wider one on the same stream
+        console = out if needed <= out.width else Console(file=out.file, width=needed, color_system=out.color_system,
+                                                          force_terminal=out.is_terminal)
+        if console.is_terminal:
+            console.print(rendered)
+        else:  # a file or pipe: no padding to the full width
+            with console.capture() as captured:
+                console.print(rendered)
+            sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
         if footer:
             out.print(footer, highlight=False)
         return
@@ -242,6 +257,7 @@ BackendOpt = typer.Option(["eager"], "--backend", metavar="NAME[,NAME...]",
                                "(repeat or comma-separate) are timed in the same rounds; all: every one installed.")
 Rounds = typer.Option(10, "--rounds", help="Interleaved timing rounds.")
 Verbose = typer.Option(False, "--verbose", "-v", help="Explain every figure and list every timing warning.")
+Wide = typer.Option(False, "--wide", help="Exact counts in the table (params to the unit).")
 
 
 @app.callback()
@@ -286,6 +302,7 @@ def compare(
     time_: bool = Time, backend: list[str] = BackendOpt,
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
     fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt, verbose: bool = Verbose,
+    wide: bool = Wide,
 ) -> None:
     """Vanilla vs Oct side by side: params, MACs (3 counters), activations, latency, peak memory.
 
@@ -293,7 +310,7 @@ def compare(
     """
     _run(lambda: _profile(model, [parse_alpha(alpha)], True, input_size, batch_size, width_mult, placement,
                           design_of(hl, lh, downsample), time_, backend, device, threads, dtype, rounds, fvcore,
-                          fmt, output, verbose=verbose))
+                          fmt, output, verbose=verbose, wide=wide))
 
 
 @app.command()
@@ -306,7 +323,7 @@ def sweep(
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
     fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
     plot: Path | None = typer.Option(None, "--plot", help="Also draw the ratios against α (FILE.png or FILE.svg)."),
-    verbose: bool = Verbose,
+    verbose: bool = Verbose, wide: bool = Wide,
 ) -> None:
     """One row per α (α=0 is the vanilla model), with ratios and an optional plot.
 
@@ -314,11 +331,11 @@ def sweep(
     """
     _run(lambda: _profile(model, parse_alphas(alphas), False, input_size, batch_size, width_mult, placement,
                           design_of(hl, lh, downsample), time_, backend, device, threads, dtype, rounds, fvcore,
-                          fmt, output, plot, verbose))
+                          fmt, output, plot, verbose, wide))
 
 
 def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, placement, design, time_, backend,
-             device, threads, dtype, rounds, fvcore, fmt, output, plot=None, verbose=False) -> None:
+             device, threads, dtype, rounds, fvcore, fmt, output, plot=None, verbose=False, wide=False) -> None:
     """compare and sweep: check every option, run the study, render, and draw the plot if asked."""
     from octprofile.report.files import atomic_write, check_writable
     from octprofile.report.plots import plot_format, plot_title, sweep_plot
@@ -335,7 +352,7 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
         result = with_progress(lambda p: study.sweep(alphas, fvcore=fvcore, timing=timing, progress=p))
     what = (f"α={alphas[0]:g}" if is_compare else "α sweep") + ("" if design.is_full else f", {design.name}")
     title = f"{study.model.name} at {result.input_shape[-1]}², batch {result.input_shape[0]}, {what}"
-    tables = [profile_table(result, title), *([latency_table(result)] if result.timed else [])]
+    tables = [profile_table(result, title, wide), *([latency_table(result)] if result.timed else [])]
     emit(result.records(), COMPARE_COLUMNS, kind, output, lambda: Group(*tables), footer(result, verbose))
     if plot:
         atomic_write(plot, sweep_plot(result, plot_title(result), plot_kind))
@@ -382,9 +399,13 @@ def ablate(
 
 @app.command()
 def layers(
-    model: str = ModelArg, alpha: str = typer.Option(..., "--alpha", help="Low-frequency ratio α in [0, 1)."),
+    model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", help="Low-frequency ratio α in [0, 1)."),
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
+    depth: int = typer.Option(0, "--depth", help="Sum layers by the first N parts of their names (1: stages; "
+                                                 "0: every layer)."),
+    wide: bool = typer.Option(False, "--wide", help="Also vanilla MACs, theory, share, activations, params, "
+                                                    "output shape."),
     fmt: Format = FormatOpt, output: Path | None = OutputOpt,
 ) -> None:
     """One row per conv/linear layer: MACs per path (H→H, H→L, L→H, L→L) beside the vanilla layer and theory.
@@ -392,6 +413,8 @@ def layers(
     Example: octprofile layers resnet50 --alpha 0.5 --format csv --output layers.csv
     """
     def action() -> None:
+        from dataclasses import asdict
+
         from octprofile.report.tables import layers_table
         from octprofile.results import LAYER_COLUMNS
 
@@ -399,9 +422,13 @@ def layers(
         kind = output_format(fmt, output)
         design = design_of(hl, lh, downsample)
         result = study_for(model, input_size, batch_size, width_mult, placement, design).layers(value)
-        title = (f"{result.model} α={value:g}{'' if design.is_full else ', ' + design.name}, per layer "
-                 "(MACs = multiply-accumulates; s = stride)")
-        emit(result.records(), LAYER_COLUMNS, kind, output, lambda: layers_table(result, title))
+        if depth < 0:
+            raise BadValueError(f"--depth must be 0 (every layer) or more, got {depth}")
+        title = (f"{result.model} α={value:g}{'' if design.is_full else ', ' + design.name}, "
+                 f"{f'summed to depth {depth}' if depth else 'per layer'} (MACs: multiply-accumulates; s: stride)")
+        records = [asdict(row) for row in result.rollup(depth)] if depth else result.records()
+        emit(records, LAYER_COLUMNS, kind, output, lambda: layers_table(result, title, depth, wide, out.width),
+             natural_width=wide)
 
     _run(action)
 

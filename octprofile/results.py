@@ -258,7 +258,8 @@ class AblationResult:
 
 LAYER_COLUMNS = ("layer", "kind", "alpha_in", "alpha_out", "stride", "macs", "macs_vanilla", "mac_ratio",
                  "theory_mac_ratio", "macs_hh", "macs_hl", "macs_lh", "macs_ll", "activations",
-                 "activations_vanilla", "activation_ratio", "theory_activation_ratio", "params")
+                 "activations_vanilla", "activation_ratio", "theory_activation_ratio", "params", "share_of_macs",
+                 "output_shape")
 
 
 @dataclass
@@ -267,9 +268,9 @@ class LayerRow:
 
     layer: str
     kind: str  # "conv", "octconv" or "linear"
-    alpha_in: float
-    alpha_out: float
-    stride: int
+    alpha_in: float | None  # None for a rollup or total row
+    alpha_out: float | None
+    stride: int | None
     macs: int
     macs_vanilla: int
     mac_ratio: float
@@ -283,6 +284,8 @@ class LayerRow:
     activation_ratio: float
     theory_activation_ratio: float
     params: int
+    share_of_macs: float  # this layer's share of the Oct model's MACs (of the group's, for a rollup: its total)
+    output_shape: str  # C×H×W of the output map, "high + low" for an octave layer; empty for a rollup row
 
 
 assert tuple(f.name for f in fields(LayerRow)) == LAYER_COLUMNS
@@ -290,13 +293,45 @@ assert tuple(f.name for f in fields(LayerRow)) == LAYER_COLUMNS
 
 @dataclass
 class LayersResult:
+    """One row per conv/linear layer of the Oct model, in execution order; ``total`` and ``rollup`` sum them."""
+
     model: str
     alpha: float
     input_shape: tuple[int, ...]
     rows: list[LayerRow]
 
+    @property
+    def total(self) -> LayerRow:
+        return _sum_rows("total", self.rows)
+
+    def rollup(self, depth: int) -> list[LayerRow]:
+        """Rows summed by the first ``depth`` parts of their names (depth 1: conv1, layer1, …, fc; depth 2:
+        layer1.0, …), in order of first appearance. Ratios are of the sums; theory is weighted by vanilla MACs."""
+        groups: dict[str, list[LayerRow]] = {}
+        for row in self.rows:
+            groups.setdefault(".".join(row.layer.split(".")[:depth]), []).append(row)
+        return [rows[0] if len(rows) == 1 and rows[0].layer == name else _sum_rows(name, rows)
+                for name, rows in groups.items()]
+
     def records(self) -> list[dict]:
         return [asdict(row) for row in self.rows]
+
+
+def _sum_rows(name: str, rows: list[LayerRow]) -> LayerRow:
+    def total(field: str) -> int | None:
+        values = [getattr(row, field) for row in rows if getattr(row, field) is not None]
+        return sum(values) if values else None
+
+    macs, vanilla, activations, activations_vanilla = (total(f) for f in ("macs", "macs_vanilla", "activations",
+                                                                          "activations_vanilla"))
+    theory = sum(row.theory_mac_ratio * row.macs_vanilla for row in rows) / vanilla
+    activation_theory = sum(row.theory_activation_ratio * row.activations_vanilla for row in rows) / activations_vanilla
+    return LayerRow(layer=name, kind="group", alpha_in=None, alpha_out=None, stride=None, macs=macs,
+                    macs_vanilla=vanilla, mac_ratio=macs / vanilla, theory_mac_ratio=theory,
+                    macs_hh=total("macs_hh"), macs_hl=total("macs_hl"), macs_lh=total("macs_lh"),
+                    macs_ll=total("macs_ll"), activations=activations, activations_vanilla=activations_vanilla,
+                    activation_ratio=activations / activations_vanilla, theory_activation_ratio=activation_theory,
+                    params=total("params"), share_of_macs=sum(row.share_of_macs for row in rows), output_shape="")
 
 
 BLOCK_COLUMNS = ("model", "alpha", "block", "macs_vanilla", "macs", "mac_ratio", "latency_vanilla_ms", "latency_ms",

@@ -325,7 +325,9 @@ class Study:
                 **{f"macs_{p}": layer.paths.get(p) if octconv else None for p in PATHS},
                 activations=layer.activations, activations_vanilla=base.activations,
                 activation_ratio=layer.activations / base.activations,
-                theory_activation_ratio=theory_activation_ratio(layer.alpha_out), params=layer.params))
+                theory_activation_ratio=theory_activation_ratio(layer.alpha_out), params=layer.params,
+                share_of_macs=layer.macs / octave.macs,
+                output_shape=" + ".join("×".join(map(str, shape)) for shape in layer.output_shapes)))
         return LayersResult(self.model.name, alpha, self.input_shape, rows)
 
     def blocks(self, alpha: float, timing: TimingOptions = TimingOptions(), *, passes: int = 5,

@@ -139,13 +139,27 @@ def table_rows(output: str) -> list[list[str]]:
 
 
 def test_layers_table():
-    result = invoke("layers", "resnet20_cifar", "--alpha", "0.5")
+    result = invoke("layers", "resnet20_cifar", "--wide")  # α defaults to 0.5, as in compare
     assert result.exit_code == 0, result.output
-    rows = {cells[0]: cells for cells in table_rows(result.output)}
+    rows = {line.split()[0]: line.split() for line in result.output.splitlines() if line.strip()}
     # layer1.1.conv1 is a middle layer: 0.5 -> 0.5, stride 1, the one-layer theory ratio 1 - 3/4 a (2 - a)
     assert rows["layer1.1.conv1"][1:3] == ["0.5→0.5", "1"]
-    assert rows["layer1.1.conv1"][5] == rows["layer1.1.conv1"][6] == "0.438×"
-    assert rows["fc"][7:] == ["", "", "", ""]  # a vanilla layer has no paths
+    assert rows["layer1.1.conv1"][4] == rows["layer1.1.conv1"][6] == "0.438"
+    assert rows["layer1.1.conv1"][-3:] == ["8×32×32", "+", "8×16×16"]  # 8 of 16 channels at half size
+    assert rows["fc"][7:] == ["0.0", "0.010", "650", "10"]  # a vanilla layer has no path MACs
+    total = rows["total"]
+    as_csv = list(csv.DictReader(io.StringIO(invoke("layers", "resnet20_cifar", "--format", "csv").stdout)))
+    assert total[1] == f"{sum(int(r['macs']) for r in as_csv) / 1e6:.2f}"  # empty α and stride cells
+
+
+def test_layers_rollup_by_depth():
+    rows = list(csv.DictReader(io.StringIO(invoke("layers", "resnet50", "--depth", "1", "--format", "csv").stdout)))
+    assert [r["layer"] for r in rows] == ["conv1", "layer1", "layer2", "layer3", "layer4", "fc"]
+    every = list(csv.DictReader(io.StringIO(invoke("layers", "resnet50", "--format", "csv").stdout)))
+    layer2 = [r for r in every if r["layer"].startswith("layer2.")]
+    assert int(rows[2]["macs"]) == sum(int(r["macs"]) for r in layer2)
+    assert int(rows[2]["macs_hl"]) == sum(int(r["macs_hl"] or 0) for r in layer2)
+    assert sum(float(r["share_of_macs"]) for r in rows) == pytest.approx(1.0)
 
 
 def test_check_passes():

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from octprofile.analysis.rules import FUNCTION_RULES, OTHER_WORK, LayerCount, module_rule, numel
+from octprofile.analysis.rules import FUNCTION_RULES, OTHER_WORK, LayerCount, module_rule, numel, output_shapes
 from octprofile.nn.meta import run_on_meta
 
 
@@ -96,7 +96,9 @@ class _Engine:
         def hook(module, inputs, output):
             self.depth -= 1
             if self.depth == 0:
-                self.layers.append(rule(name, module, inputs, output))
+                count = rule(name, module, inputs, output)
+                count.output_shapes = output_shapes(output)
+                self.layers.append(count)
         return hook
 
 

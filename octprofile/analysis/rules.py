@@ -41,6 +41,12 @@ class LayerCount:
     depthwise: bool = False
     downsample: str = "pool"  # an octave conv's down-sampling (OctDesign.downsample)
     params_dropped: int = 0  # weights of the paths its design drops
+    output_shapes: tuple[tuple[int, ...], ...] = ()  # per output map (high, low), without the batch
+
+
+def output_shapes(value) -> tuple[tuple[int, ...], ...]:
+    maps = (value.high, value.low) if isinstance(value, OctPair) else (value,)
+    return tuple(tuple(m.shape[1:]) for m in maps if isinstance(m, torch.Tensor))
 
 
 def numel(value) -> int:

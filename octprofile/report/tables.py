@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich import box
 from rich.table import Table
 
 from octprofile.results import AblationResult, BlocksResult, CheckResult, LayersResult, SweepResult, VariantRow
@@ -129,8 +130,8 @@ def footer(result: SweepResult, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
-def profile_table(result: SweepResult, title: str) -> Table:
-    """Counts, one column per variant."""
+def profile_table(result: SweepResult, title: str, wide: bool = False) -> Table:
+    """Counts, one column per variant; params in millions unless ``wide`` (then exact)."""
     rows = result.variant_rows()
     mac_div, mac_unit = _scale([r.macs for r in rows])
     act_div, act_unit = _scale([r.activations for r in rows])
@@ -139,7 +140,7 @@ def profile_table(result: SweepResult, title: str) -> Table:
     for r in rows:  # the header names the variant and its α, so no row repeats it
         table.add_column(_variant_label(r), justify="right")
     lines = [
-        ("params", [f"{r.params:,}" for r in rows]),
+        ("params", [f"{r.params:,}" for r in rows]) if wide else ("params (M)", [_num(r.params, 1e6) for r in rows]),
         (f"{mac_unit}MACs, analytic", [_num(r.macs, mac_div) for r in rows]),
         (f"{mac_unit}MACs, fvcore", [_num(r.macs_fvcore, mac_div) for r in rows]),
         (f"{mac_unit}MACs, torch FLOPs ÷ 2", [_num(r.flops_torch / 2, mac_div) for r in rows]),
@@ -264,17 +265,49 @@ def ablation_footer(result: AblationResult, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
-def layers_table(result: LayersResult, title: str) -> Table:
-    rows = result.rows
+def _alphas(row) -> str:
+    return "" if row.alpha_in is None else f"{row.alpha_in:g}→{row.alpha_out:g}"
+
+
+def layers_table(result: LayersResult, title: str, depth: int = 0, wide: bool = False,
+                 width: int | None = None) -> Table:
+    """One row per layer (or per group of layers at ``depth``) and a total. The default columns fit 80
+    terminal columns (MACs to 0.1 M; a long layer name folds where ``width`` is too small for it); ``wide``
+    adds the vanilla MACs, theory, share, activations, params and output shape, and a second decimal, and
+    is as wide as it needs (print it without a width limit)."""
+    rows = result.rollup(depth) if depth else result.rows
     div, unit = _scale([r.macs_vanilla for r in rows])
-    table = Table(title=title, title_justify="left")
-    headers = ["layer", "α in→out", "s", f"{unit}MACs", "vanilla", "ratio", "theory", "H→H", "H→L", "L→H", "L→L"]
-    for header in headers:
-        table.add_column(header, justify="left" if header == "layer" else "right")
-    for r in rows:
-        table.add_row(r.layer, f"{r.alpha_in:g}→{r.alpha_out:g}", str(r.stride), _num(r.macs, div, 2),
-                      _num(r.macs_vanilla, div, 2), _ratio(r.mac_ratio), _ratio(r.theory_mac_ratio),
-                      *(_num(getattr(r, f"macs_{p}"), div, 2) for p in ("hh", "hl", "lh", "ll")))
+    digits = 2 if wide or div > 1e6 else 1
+    act_div, act_unit = _scale([r.activations for r in rows])
+    columns = [("layer", lambda r: r.layer), ("α in→out", _alphas),
+               ("s", lambda r: "" if r.stride is None else str(r.stride)),
+               (f"{unit}MACs", lambda r: _num(r.macs, div, digits)), ("÷ van.", lambda r: _plain_ratio(r.mac_ratio))]
+    if wide:
+        columns += [(f"vanilla\n{unit}MACs", lambda r: _num(r.macs_vanilla, div, digits)),
+                    ("theory", lambda r: _plain_ratio(r.theory_mac_ratio)),
+                    ("% of\nMACs", lambda r: f"{100 * r.share_of_macs:.1f}")]
+    columns += [(label, lambda r, p=path: _num(getattr(r, f"macs_{p}"), div, digits))
+                for label, path in (("H→H", "hh"), ("H→L", "hl"), ("L→H", "lh"), ("L→L", "ll"))]
+    if wide:
+        columns += [(f"act.\n{act_unit}", lambda r: _num(r.activations, act_div, 3)),
+                    ("params", lambda r: f"{r.params:,}"), ("output C×H×W", lambda r: r.output_shape)]
+    cells = [[cell(r) for _, cell in columns] for r in [*rows, result.total]]
+    # no vertical rules, one space between columns, numbers exactly as wide as they are: the default fits 80
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False,
+                  show_edge=False)
+    widths = [max(len(line) for text in [header, *(row[i] for row in cells)] for line in text.split("\n"))
+              for i, (header, _) in enumerate(columns)]
+    room = (width or 10**6) - sum(widths[1:]) - 2 * (len(widths) - 1)  # what the layer names may take
+    for index, (header, _) in enumerate(columns):
+        if header == "layer":
+            table.add_column(header, overflow="fold", min_width=max(12, min(widths[0], room)))
+        else:
+            table.add_column(header, justify="left" if header == "output C×H×W" else "right", width=widths[index],
+                             no_wrap=True)
+    for row in cells[:-1]:
+        table.add_row(*row)
+    table.add_section()
+    table.add_row(*cells[-1])
     return table
 
 
