@@ -3,6 +3,7 @@
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,105 @@ def test_timed_compare_piped_writes_only_progress_on_stderr(tmp_path):
     assert [line for line in lines if not OUR_STDERR_LINE.fullmatch(line)] == []
     assert "[1/" in lines[0] and "timing round 1/1" in process.stderr and lines[-1] == f"wrote {output}"
     assert output.read_text().startswith("model,")
+
+
+# ---- scripts/ensure-venv, against a fake venv: its python records `-m pip install` calls, never installs ----
+
+ENSURE_VENV = ROOT / "scripts" / "ensure-venv"
+FAKE_PYTHON = """#!/bin/sh
+echo "start $*" >>"$FAKE_PIP_CALLS"
+sleep "$FAKE_PIP_SECONDS"
+echo "end" >>"$FAKE_PIP_CALLS"
+exit "$FAKE_PIP_EXIT"
+"""
+# what the script needs from PATH, flock left out: the directory lock is used instead
+TOOLS_BUT_FLOCK = ("bash", "cat", "sha256sum", "cut", "dirname", "mkdir", "rm", "mv", "sleep")
+
+
+def dependencies_hash() -> str:
+    import hashlib
+
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + (ROOT / "constraints.txt").read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def fake_venv(tmp_path):
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text(FAKE_PYTHON)
+    python.chmod(0o755)
+    return venv
+
+
+def ensure_venv(venv: Path, *, pip_seconds: float = 0, pip_exit: int = 0, flock: bool = True) -> subprocess.Popen:
+    env = {**os.environ, "OCTPROFILE_VENV": str(venv), "FAKE_PIP_CALLS": str(venv.parent / "pip-calls"),
+           "FAKE_PIP_SECONDS": str(pip_seconds), "FAKE_PIP_EXIT": str(pip_exit)}
+    if not flock:
+        tools = venv.parent / "tools"
+        tools.mkdir(exist_ok=True)
+        for tool in TOOLS_BUT_FLOCK:
+            link = tools / tool
+            if not link.exists():
+                link.symlink_to(shutil.which(tool))
+        env["PATH"] = str(tools)
+    return subprocess.Popen([str(ENSURE_VENV)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def pip_calls(venv: Path) -> list[str]:
+    calls = venv.parent / "pip-calls"
+    return calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_ensure_venv_with_a_current_stamp_installs_nothing(fake_venv):
+    (fake_venv / ".octprofile-deps").write_text(dependencies_hash() + "\n")
+    stdout, stderr = ensure_venv(fake_venv).communicate(timeout=60)
+    assert (stdout, stderr) == (f"{fake_venv}\n", "")
+    assert pip_calls(fake_venv) == []
+
+
+@pytest.mark.parametrize("flock", [True, False], ids=["flock", "directory-lock"])
+def test_ensure_venv_started_twice_installs_once(fake_venv, flock):
+    if flock and not shutil.which("flock"):
+        pytest.skip("no flock here")
+    (fake_venv / ".octprofile-deps").write_text("a hash of older dependencies\n")
+    first = ensure_venv(fake_venv, pip_seconds=1.5, flock=flock)
+    second = ensure_venv(fake_venv, pip_seconds=1.5, flock=flock)
+    outputs = [run.communicate(timeout=60) for run in (first, second)]
+    assert [run.returncode for run in (first, second)] == [0, 0], outputs
+    assert [stdout for stdout, _ in outputs] == [f"{fake_venv}\n"] * 2  # stdout: the path, nothing else
+    calls = pip_calls(fake_venv)
+    assert len(calls) == 2 and calls[0].startswith("start -m pip install") and calls[1] == "end"
+    assert "-e" in calls[0].split() and f"{ROOT}/constraints.txt" in calls[0]
+    assert sum("installing dependencies" in stderr for _, stderr in outputs) == 1
+    assert (fake_venv / ".octprofile-deps").read_text() == dependencies_hash() + "\n"
+    assert not Path(f"{fake_venv}.lock.d").exists()  # the directory lock is gone once done
+    assert sorted(path.name for path in fake_venv.iterdir()) == [".octprofile-deps", "bin"]  # no stamp.tmp left
+
+
+def test_ensure_venv_failed_install_leaves_no_stamp(fake_venv):
+    (fake_venv / ".octprofile-deps").write_text("a hash of older dependencies\n")
+    run = ensure_venv(fake_venv, pip_exit=1)
+    stdout, _ = run.communicate(timeout=60)
+    assert run.returncode != 0 and stdout == ""
+    assert not (fake_venv / ".octprofile-deps").exists()
+
+
+def test_ensure_venv_interrupted_install_leaves_no_stamp(fake_venv):
+    import signal
+    import time
+
+    (fake_venv / ".octprofile-deps").write_text("a hash of older dependencies\n")
+    run = ensure_venv(fake_venv, pip_seconds=1)
+    deadline = time.monotonic() + 30
+    while not pip_calls(fake_venv) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGTERM)
+    stdout, _ = run.communicate(timeout=60)
+    assert run.returncode != 0 and stdout == ""
+    assert pip_calls(fake_venv)[0].startswith("start")
+    assert sorted(path.name for path in fake_venv.iterdir()) == ["bin"]  # neither stamp nor temporary stamp
+
+
+def test_ensure_venv_is_valid_bash():
+    assert subprocess.run(["bash", "-n", str(ENSURE_VENV)]).returncode == 0
