@@ -260,8 +260,18 @@ Verbose = typer.Option(False, "--verbose", "-v", help="Explain every figure and 
 Wide = typer.Option(False, "--wide", help="Exact counts in the table (params to the unit).")
 
 
+def print_version(asked: bool) -> None:
+    if asked:
+        from octprofile import __version__  # the package's __init__ is lazy: this does not import torch
+
+        out.print(f"octprofile {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
-def main_callback(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")) -> None:
+def main_callback(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+                  version: bool = typer.Option(False, "--version", callback=print_version, is_eager=True,
+                                               help="Print the version and exit.")) -> None:
     STATE["debug"] = debug
 
 

@@ -229,7 +229,7 @@ class Study:
             vanilla = next(v for v in variants if v.alpha == 0)
             tick.announce(f"preparing {len(variants)} variants on {', '.join(timing.backends)}")
             timed = time_variants({v.name: v.model for v in variants}, self.input_shape, timing, base=vanilla.name,
-                                  on_progress=lambda done, total: tick(f"timing, {done}/{total} measurements"))
+                                  on_progress=tick.rounds("timing", timing.rounds))
         return variants, timed
 
     def _result(self, variants: list[_Variant], timed: TimingComparison | None = None) -> SweepResult:
@@ -348,7 +348,7 @@ class Study:
         tick = _Ticker(progress, timing.rounds * passes * 2)
         tick.announce(f"preparing vanilla and oct on {timing.backends[0]}")
         samples = time_blocks(models, self.input_shape, timing, passes,
-                              on_progress=lambda done, total: tick(f"timing blocks, {done}/{total} passes"))
+                              on_progress=tick.rounds("timing blocks", timing.rounds))
         context = machine_context(resolve_device(timing.device), timing.threads or torch.get_num_threads(), None)
         macs = {name: _macs_by_block(count, blocks) for name, count in counts.items()}
         totals = {name: statistics.median(samples[name]["total"]) for name in samples}
@@ -407,6 +407,14 @@ class _Ticker:
         """Say what runs now, without counting a step (e.g. before a long preparation)."""
         if self.progress:
             self.progress(what, self.done, self.steps)
+
+    def rounds(self, what: str, rounds: int) -> Callable[[int, int], None]:
+        """``on_progress(done, total)`` for a timing loop of ``rounds`` rounds: a step per call, described by
+        the round that runs next ("timing round 2/10"), so the label never lags behind the work."""
+        def on_progress(done: int, total: int) -> None:
+            self(f"{what} round {min(done * rounds // total + 1, rounds)}/{rounds}")
+
+        return on_progress
 
 
 def _variant_name(alpha: float) -> str:

@@ -47,7 +47,7 @@ def measure_peak(run: Callable, x: torch.Tensor) -> int:
             run(x)
             torch.cuda.synchronize(x.device)
             return torch.cuda.max_memory_allocated(x.device) - baseline
-        with _quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        with _quietly(profile(activities=[ProfilerActivity.CPU], profile_memory=True)) as prof:
             run(x)
     events = prof.profiler.kineto_results.events()
     allocations = [event for event in events if event.name() == "[memory]" and event.device_type() == DeviceType.CPU]
@@ -56,9 +56,23 @@ def measure_peak(run: Callable, x: torch.Tensor) -> int:
 
 
 @contextmanager
+def _quietly(profiler: profile):
+    """Enter and leave ``profiler`` with file descriptor 2 muted: its C++ backend (kineto) prints status
+    lines there when it starts and stops ("USDT ... profiler_start"), and on a CUDA build without a GPU an
+    ERROR line while it collects; neither can be turned off by a log level, and they say nothing about the
+    measurement. What the measured pass itself writes to stderr stays visible."""
+    with _quiet_native_stderr():
+        profiler.__enter__()
+    try:
+        yield profiler
+    finally:
+        with _quiet_native_stderr():
+            profiler.__exit__(None, None, None)
+
+
+@contextmanager
 def _quiet_native_stderr():
-    """The profiler's C++ backend (kineto) prints status lines, and on a CUDA build without a GPU an ERROR
-    line, straight to file descriptor 2; they say nothing about the measurement. Python exceptions still
+    """Everything written to file descriptor 2 (by C++ code too) goes nowhere; Python exceptions still
     propagate."""
     sys.stderr.flush()
     saved = os.dup(2)
