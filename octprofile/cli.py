@@ -483,17 +483,27 @@ def check(
     alpha: list[str] = typer.Option(["0.5"], "--alpha", help="α to check; repeat for several."),
     input_size: int | None = InputSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
-    fvcore: bool = Fvcore,
+    fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    junit: Path | None = typer.Option(None, "--junit", help="Also write a JUnit XML report (one test case per "
+                                                            "model and α) to this file, atomically."),
 ) -> None:
-    """CI gate: exit 0 when Oct params equal vanilla (less the weights of dropped paths) and the three MAC
-    counts agree, 1 otherwise.
+    """CI gate: exit 0 when Oct params equal vanilla (less the weights of dropped paths) and the MAC counters
+    agree (analytic, FlopCounterMode, and fvcore unless --no-fvcore), 1 otherwise. Ends with a summary line.
 
-    Example: octprofile check resnet50 mobilenet_v2 --alpha 0.25 --alpha 0.5
+    Example: octprofile check resnet50 mobilenet_v2 --alpha 0.25 --alpha 0.5 --junit check.xml
     """
     def action() -> int:
-        from octprofile.report.tables import check_table
+        from octprofile.report.files import atomic_write, check_writable
+        from octprofile.report.junit import check_junit
+        from octprofile.report.tables import check_summary, check_table
+        from octprofile.results import CHECK_COLUMNS
 
         values = [parse_alpha(a) for a in alpha]
+        kind = output_format(fmt, output)
+        if junit is not None:
+            check_writable(junit)
+            if output is not None and junit.resolve() == output.resolve():
+                raise BadValueError(f"--junit and --output both name {str(junit)!r}; give them different files")
         design = design_of(hl, lh, downsample)
         studies = [study_for(name, input_size, 1, width_mult, placement, design) for name in models_]
         jobs = [(study, a) for study in studies for a in values]
@@ -507,7 +517,12 @@ def check(
             return results
 
         results = with_progress(work)
-        out.print(check_table(results))
+        emit([r.record() for r in results], CHECK_COLUMNS, kind, output, lambda: check_table(results))
+        if junit is not None:
+            atomic_write(junit, check_junit(results))
+            err.print(f"wrote {junit}")
+        # the last line, unwrapped so CI logs can grep it; on stderr when stdout carries data
+        (out if kind == "table" else err).print(check_summary(results), highlight=False, soft_wrap=True)
         return 0 if all(r.ok for r in results) else 1
 
     _run(action)

@@ -6,6 +6,7 @@ never rename one. A value that was not measured (timing off, fvcore off) is ``No
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 
 from octprofile.runtime.context import MachineContext
@@ -392,10 +393,18 @@ class BlocksResult:
         return [asdict(row) for row in self.rows]
 
 
+CHECK_COUNTERS = ("analytic", "FlopCounterMode", "fvcore")  # every MAC counter check can run, in order
+
+CHECK_COLUMNS = ("model", "alpha", "design", "passed", "params_vanilla", "params_dropped", "params_expected",
+                 "params_oct", "counters", "macs", "flops_torch", "macs_fvcore", "counts_agree", "failures",
+                 "input_size")
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """The CI gate for one model, alpha and design: params equal vanilla (less exactly the weights of the
-    paths the design drops), and the MAC counters agree."""
+    paths the design drops), and the MAC counters that ran agree (analytic; FlopCounterMode, whose FLOPs are
+    2 x MACs; fvcore's conv + linear MACs unless it was switched off)."""
 
     model: str
     alpha: float
@@ -407,10 +416,12 @@ class CheckResult:
     failures: list[str] = field(default_factory=list)
     design: str = "full"
     params_dropped: int = 0  # weights of the dropped paths, from their shapes
+    input_size: int | None = None  # the input side the counters ran at
 
     @classmethod
     def of(cls, model: str, alpha: float, params_vanilla: int, params_oct: int, macs: int, flops_torch: int,
-           macs_fvcore: int | None, design: str = "full", params_dropped: int = 0) -> CheckResult:
+           macs_fvcore: int | None, design: str = "full", params_dropped: int = 0,
+           input_size: int | None = None) -> CheckResult:
         expected = params_vanilla - params_dropped
         failures = []
         if params_oct != expected:
@@ -418,8 +429,51 @@ class CheckResult:
             failures.append(f"params {params_oct:,} ≠ vanilla {params_vanilla:,}{dropped}")
         failures += counter_disagreements(macs, flops_torch, macs_fvcore)
         return cls(model, alpha, params_vanilla, params_oct, macs, flops_torch, macs_fvcore, failures, design,
-                   params_dropped)
+                   params_dropped, input_size)
 
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    @property
+    def label(self) -> str:
+        """Names the case: 'resnet50 α=0.5', with the design unless it is the full OctConv."""
+        return f"{self.model} α={self.alpha:g}" + ("" if self.design == "full" else f" {self.design}")
+
+    @property
+    def params_expected(self) -> int:
+        return self.params_vanilla - self.params_dropped
+
+    @property
+    def counters(self) -> tuple[str, ...]:
+        """The MAC counters that ran, in CHECK_COUNTERS order."""
+        return CHECK_COUNTERS if self.macs_fvcore is not None else CHECK_COUNTERS[:2]
+
+    @property
+    def counter_macs(self) -> dict[str, int | float]:
+        """What each counter that ran gave, in MACs (FlopCounterMode's FLOPs ÷ 2)."""
+        torch_macs = self.flops_torch // 2 if self.flops_torch % 2 == 0 else self.flops_torch / 2
+        given = {"analytic": self.macs, "FlopCounterMode": torch_macs, "fvcore": self.macs_fvcore}
+        return {name: given[name] for name in self.counters}
+
+    @property
+    def counts_agree(self) -> bool:
+        return not counter_disagreements(self.macs, self.flops_torch, self.macs_fvcore)
+
+    def record(self) -> dict:
+        """One row under CHECK_COLUMNS, what --format json/csv writes: counters joined by ',', failures by
+        '; ' (empty when passed)."""
+        return dict(model=self.model, alpha=self.alpha, design=self.design, passed=self.ok,
+                    params_vanilla=self.params_vanilla, params_dropped=self.params_dropped,
+                    params_expected=self.params_expected, params_oct=self.params_oct,
+                    counters=",".join(self.counters), macs=self.macs, flops_torch=self.flops_torch,
+                    macs_fvcore=self.macs_fvcore, counts_agree=self.counts_agree, failures="; ".join(self.failures),
+                    input_size=self.input_size)
+
+
+assert tuple(CheckResult.of("", 0.5, 0, 0, 0, 0, None).record()) == CHECK_COLUMNS
+
+
+def counters_ran(results: Sequence[CheckResult]) -> tuple[str, ...]:
+    """The MAC counters that ran in any of ``results``, in CHECK_COUNTERS order."""
+    return tuple(name for name in CHECK_COUNTERS if any(name in r.counters for r in results))

@@ -382,7 +382,8 @@ class Study:
         variant = self._variant("oct", alpha, real=fvcore)
         fv = fvcore_count(variant.model, self.input_shape).macs if fvcore else None
         return CheckResult.of(self.model.name, alpha, vanilla_params, variant.count.params, variant.count.macs,
-                              variant.flops_torch, fv, variant.design.name, variant.count.params_dropped)
+                              variant.flops_torch, fv, variant.design.name, variant.count.params_dropped,
+                              self.input_shape[-1])
 
 
 def _macs_by_block(count: CountResult, blocks: list[str]) -> dict[str, int]:

@@ -6,9 +6,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich import box
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
 
-from octprofile.results import AblationResult, BlocksResult, CheckResult, LayersResult, SweepResult, VariantRow
+from octprofile.results import (
+    AblationResult,
+    BlocksResult,
+    CheckResult,
+    LayersResult,
+    SweepResult,
+    VariantRow,
+    counters_ran,
+)
 from octprofile.runtime.stats import NOISE_LIMIT
 
 
@@ -336,16 +346,94 @@ def blocks_footer(result: BlocksResult, verbose: bool = False) -> str:
     return "\n".join(lines + _timing_warnings(result.warnings, verbose))
 
 
-def check_table(results: Sequence[CheckResult]) -> Table:
-    """One row per model and alpha; the design and the dropped paths' weights when a design drops paths."""
+COUNTER_WORDS = {"analytic": "analytic", "FlopCounterMode": "FlopCounterMode FLOPs ÷ 2", "fvcore": "fvcore"}
+COUNTER_SHORT = {"analytic": "analytic", "FlopCounterMode": "FLOPs ÷ 2", "fvcore": "fvcore"}  # narrow layout
+
+
+def _macs_cell(value: int | float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"  # an odd FLOP count halves to .5
+
+
+def _check_result_cell(result: CheckResult) -> str:
+    return "ok" if result.ok else "FAIL: " + "; ".join(result.failures)
+
+
+def _wide_check_table(results: Sequence[CheckResult], title: str) -> Table:
+    """One line per model and alpha, a column per counter that ran."""
     ablated = any(r.design != "full" for r in results)
-    table = Table(title="octprofile check", title_justify="left")
-    headers = ("model", "α", *(("design", "dropped") if ablated else ()), "params vanilla", "params oct", "MACs",
-               "result")
+    counters = counters_ran(results)
+    table = Table(title=title, title_justify="left")
+    headers = ("model", "α", *(("design", "dropped") if ablated else ()), "params vanilla", "params oct",
+               *(f"MACs {name}" if name != "FlopCounterMode" else COUNTER_WORDS[name] for name in counters), "result")
     for header in headers:
         table.add_column(header, justify="left" if header in ("model", "design", "result") else "right")
     for r in results:
         design = (r.design, f"{r.params_dropped:,}") if ablated else ()
-        table.add_row(r.model, f"{r.alpha:g}", *design, f"{r.params_vanilla:,}", f"{r.params_oct:,}", f"{r.macs:,}",
-                      "ok" if r.ok else "FAIL: " + "; ".join(r.failures))
+        given = r.counter_macs
+        table.add_row(r.model, f"{r.alpha:g}", *design, f"{r.params_vanilla:,}", f"{r.params_oct:,}",
+                      *(_macs_cell(given.get(name)) for name in counters), _check_result_cell(r))
     return table
+
+
+def _narrow_check_table(results: Sequence[CheckResult], title: str) -> Table:
+    """The same values stacked, for 80 columns: params and each counter's MACs one per line; the failures
+    are left to the summary line, which names them in full."""
+    ablated = any(r.design != "full" for r in results)
+    table = Table(title=title, title_justify="left", show_lines=True)
+    table.add_column("model")
+    for header in ("α", "params", "MACs by counter"):
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("result")
+    for r in results:
+        params = [f"{r.params_oct:,} oct", f"{r.params_vanilla:,} vanilla",
+                  *([f"−{r.params_dropped:,} dropped"] if ablated else [])]
+        macs = [f"{_macs_cell(value)} {COUNTER_SHORT[name]}" for name, value in r.counter_macs.items()]
+        table.add_row(r.model + (f"\n{r.design}" if ablated else ""), f"{r.alpha:g}", "\n".join(params),
+                      "\n".join(macs), "ok" if r.ok else "FAIL")
+    return table
+
+
+class _CheckTable:
+    """The wide layout where it fits the console, else the narrow one."""
+
+    def __init__(self, results: Sequence[CheckResult]) -> None:
+        counters = counters_ran(results)
+        words = ", ".join(COUNTER_WORDS[name] for name in counters)
+        skipped = "" if "fvcore" in counters else " (fvcore not run)"
+        title = f"octprofile check: params, and MACs by {len(counters)} counters: {words}{skipped}"
+        self.wide = _wide_check_table(results, title)
+        self.narrow = _narrow_check_table(results, title)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions):
+        # measured without a limit: a table's measurement is otherwise clamped to the console's width
+        natural = Measurement.get(console, options.update_width(10**6), self.wide).maximum
+        yield self.wide if natural <= options.max_width else self.narrow
+
+
+def check_table(results: Sequence[CheckResult]) -> RenderableType:
+    """One row per model and alpha: params vanilla and oct, what each MAC counter that ran gave, ok or the
+    failures; the design and the dropped paths' weights when a design drops paths. On a narrow console
+    (80 columns) the values of a row are stacked in its cells."""
+    return _CheckTable(results)
+
+
+def check_summary(results: Sequence[CheckResult]) -> str:
+    """The last line of check: how many cases passed, over which models, alphas and counters, and what failed.
+
+    e.g. 'check: 4 of 4 passed (resnet50, mobilenet_v2 × α 0.25, 0.5; 3 counters agree: analytic,
+    FlopCounterMode, fvcore)'."""
+    counters = counters_ran(results)
+    models = ", ".join(dict.fromkeys(r.model for r in results))
+    alphas = ", ".join(dict.fromkeys(f"{r.alpha:g}" for r in results))
+    designs = ", ".join(dict.fromkeys(r.design for r in results if r.design != "full"))
+    scope = f"{models} × α {alphas}" + (f", design {designs}" if designs else "")
+    skipped = "" if "fvcore" in counters else "; fvcore not run"
+    failed = [r for r in results if not r.ok]
+    if not failed:
+        return (f"check: {len(results)} of {len(results)} passed ({scope}; {len(counters)} counters agree: "
+                f"{', '.join(counters)}{skipped})")
+    what = " · ".join(f"{r.label}: {'; '.join(r.failures)}" for r in failed)
+    return (f"check: {len(failed)} of {len(results)} FAILED: {what} ({scope}; counters: {', '.join(counters)}"
+            f"{skipped})")
