@@ -190,7 +190,19 @@ def timing_options(time_: bool, device: Device, threads: int | None, dtype: DTyp
 
 # ---- rendering ----
 
-def emit(records: list[dict], columns, fmt: str, output: Path | None, table: Callable, footer: str = "") -> None:
+def export_options(fmt: str, columns: str | None, caption: str | None, available) -> tuple[str, ...] | None:
+    """--columns and --caption checked before any work: the names chosen, or None for the format's default."""
+    from octprofile.report.formats import CAPTIONED, choose_columns
+
+    if columns is not None and fmt == "table":
+        raise BadValueError("--columns applies to --format csv|json|markdown|latex, not to the table")
+    if caption is not None and fmt not in CAPTIONED:
+        raise BadValueError("--caption applies to --format markdown|latex")
+    return choose_columns(available, columns)
+
+
+def emit(records: list[dict], columns, fmt: str, output: Path | None, table: Callable, footer: str = "",
+         chosen: tuple[str, ...] | None = None, caption: str | None = None) -> None:
     from octprofile.report.files import atomic_write
     from octprofile.report.formats import render_rows
 
@@ -199,7 +211,7 @@ def emit(records: list[dict], columns, fmt: str, output: Path | None, table: Cal
         if footer:
             out.print(footer, highlight=False)
         return
-    text = render_rows(records, columns, fmt)
+    text = render_rows(records, columns, fmt, chosen, caption)
     if output is None:
         sys.stdout.write(text)
     else:
@@ -233,6 +245,10 @@ Time = typer.Option(True, "--time/--no-time", help="Measure latency (interleaved
 Fvcore = typer.Option(True, "--fvcore/--no-fvcore", help="Cross-check with fvcore (traces a real model: slow).")
 FormatOpt = typer.Option(Format.table, "--format", "-f", help="Output format.")
 OutputOpt = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout.")
+ColumnsOpt = typer.Option(None, "--columns", metavar="NAME[,NAME...]",
+                          help="csv/json/markdown/latex: only these columns, in this order (default: csv/json "
+                               "every column, markdown/latex a compact set).")
+CaptionOpt = typer.Option(None, "--caption", help="markdown/latex: the table's caption (default: its title).")
 Threads = typer.Option(None, "--threads", help="CPU threads for timing (default: all cores).")
 DTypeOpt = typer.Option(DType.float32, "--dtype", help="Timing dtype (weights and input cast to it).")
 BackendOpt = typer.Option(["eager"], "--backend", metavar="NAME[,NAME...]",
@@ -249,7 +265,8 @@ def main_callback(debug: bool = typer.Option(False, "--debug", help="Show traceb
 
 
 @app.command()
-def models(fmt: Format = FormatOpt, output: Path | None = OutputOpt) -> None:
+def models(fmt: Format = FormatOpt, output: Path | None = OutputOpt, columns_: str | None = ColumnsOpt,
+           caption: str | None = CaptionOpt) -> None:
     """List the supported backbones with family, source and default input size.
 
     Example: octprofile models --format csv
@@ -261,6 +278,7 @@ def models(fmt: Format = FormatOpt, output: Path | None = OutputOpt) -> None:
 
         kind = output_format(fmt, output)
         columns = ("name", "family", "source", "input_size", "options")
+        chosen = export_options(kind, columns_, caption, columns)
         records = [dict(name=s.name, family=s.family, source=s.source, input_size=s.input_size,
                         options=",".join(s.options)) for s in model_specs()]
 
@@ -272,7 +290,7 @@ def models(fmt: Format = FormatOpt, output: Path | None = OutputOpt) -> None:
                 t.add_row(*(str(r[c]) for c in columns))
             return t
 
-        emit(records, columns, kind, output, table)
+        emit(records, columns, kind, output, table, chosen=chosen, caption=caption)
 
     _run(action)
 
@@ -285,6 +303,7 @@ def compare(
     time_: bool = Time, backend: list[str] = BackendOpt,
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
     fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt,
 ) -> None:
     """Vanilla vs Oct side by side: params, MACs (3 counters), activations, latency, peak memory.
 
@@ -292,7 +311,7 @@ def compare(
     """
     _run(lambda: _profile(model, [parse_alpha(alpha)], True, input_size, batch_size, width_mult, placement,
                           design_of(hl, lh, downsample), time_, backend, device, threads, dtype, rounds, fvcore,
-                          fmt, output))
+                          fmt, output, columns=columns, caption=caption))
 
 
 @app.command()
@@ -304,6 +323,7 @@ def sweep(
     time_: bool = Time, backend: list[str] = BackendOpt,
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
     fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt,
     plot: Path | None = typer.Option(None, "--plot", help="Also draw the ratios against α (FILE.png or FILE.svg)."),
 ) -> None:
     """One row per α (α=0 is the vanilla model), with ratios and an optional plot.
@@ -312,11 +332,11 @@ def sweep(
     """
     _run(lambda: _profile(model, parse_alphas(alphas), False, input_size, batch_size, width_mult, placement,
                           design_of(hl, lh, downsample), time_, backend, device, threads, dtype, rounds, fvcore,
-                          fmt, output, plot))
+                          fmt, output, plot, columns, caption))
 
 
 def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, placement, design, time_, backend,
-             device, threads, dtype, rounds, fvcore, fmt, output, plot=None) -> None:
+             device, threads, dtype, rounds, fvcore, fmt, output, plot=None, columns=None, caption=None) -> None:
     """compare and sweep: check every option, run the study, render, and draw the plot if asked."""
     from octprofile.report.files import atomic_write, check_writable
     from octprofile.report.plots import plot_format, plot_title, sweep_plot
@@ -325,6 +345,7 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
 
     timing = timing_options(time_, device, threads, dtype, backend, rounds)
     kind = output_format(fmt, output)
+    chosen = export_options(kind, columns, caption, COMPARE_COLUMNS)
     plot_kind = plot_format(check_writable(plot)) if plot else None
     study = study_for(model, input_size, batch_size, width_mult, placement, design)
     if is_compare:
@@ -334,7 +355,8 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
     what = (f"α={alphas[0]:g}" if is_compare else "α sweep") + ("" if design.is_full else f", {design.name}")
     title = f"{study.model.name} at {result.input_shape[-1]}², batch {result.input_shape[0]}, {what}"
     tables = [profile_table(result, title), *([latency_table(result)] if result.timed else [])]
-    emit(result.records(), COMPARE_COLUMNS, kind, output, lambda: Group(*tables), footer(result))
+    emit(result.records(), COMPARE_COLUMNS, kind, output, lambda: Group(*tables), footer(result), chosen,
+         caption or title)
     if plot:
         atomic_write(plot, sweep_plot(result, plot_title(result), plot_kind))
         err.print(f"wrote {plot}")
@@ -350,6 +372,7 @@ def ablate(
     placement: Placement = PlacementOpt, time_: bool = Time, backend: list[str] = BackendOpt,
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
     fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt,
 ) -> None:
     """The paper's ablation: full OctConv, without H→L, without L→H, without both, strided down-sampling;
     each against vanilla and against the full OctConv.
@@ -367,12 +390,14 @@ def ablate(
         designs = [OctDesign.parse(name.strip()) for name in variants.split(",")]
         timing = timing_options(time_, device, threads, dtype, backend, rounds)
         kind = output_format(fmt, output)
+        chosen = export_options(kind, columns, caption, ABLATION_COLUMNS)
         study = study_for(model, input_size, batch_size, width_mult, placement)
         result = with_progress(lambda p: study.ablate(value, designs, fvcore=fvcore, timing=timing, progress=p))
         title = (f"{study.model.name} at {result.sweep.input_shape[-1]}², batch {result.sweep.input_shape[0]}, "
                  f"α={value:g}: OctConv ablation")
         tables = [ablation_table(result, title), *([ablation_latency_table(result)] if result.sweep.timed else [])]
-        emit(result.records(), ABLATION_COLUMNS, kind, output, lambda: Group(*tables), ablation_footer(result))
+        emit(result.records(), ABLATION_COLUMNS, kind, output, lambda: Group(*tables), ablation_footer(result),
+             chosen, caption or title)
 
     _run(action)
 
@@ -383,6 +408,7 @@ def layers(
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
     fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt,
 ) -> None:
     """One row per conv/linear layer: MACs per path (H→H, H→L, L→H, L→L) beside the vanilla layer and theory.
 
@@ -394,11 +420,13 @@ def layers(
 
         value = parse_alpha(alpha)
         kind = output_format(fmt, output)
+        chosen = export_options(kind, columns, caption, LAYER_COLUMNS)
         design = design_of(hl, lh, downsample)
         result = study_for(model, input_size, batch_size, width_mult, placement, design).layers(value)
         title = (f"{result.model} α={value:g}{'' if design.is_full else ', ' + design.name}, per layer "
                  "(MACs = multiply-accumulates; s = stride)")
-        emit(result.records(), LAYER_COLUMNS, kind, output, lambda: layers_table(result, title))
+        emit(result.records(), LAYER_COLUMNS, kind, output, lambda: layers_table(result, title), "", chosen,
+             caption or title)
 
     _run(action)
 
@@ -412,6 +440,7 @@ def blocks(
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
     passes: int = typer.Option(5, "--passes", help="Forward passes per model per round."),
     fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt,
 ) -> None:
     """Where the time goes: per block (e.g. each bottleneck), MAC ratio vs time ratio and the excess ms.
 
@@ -426,13 +455,14 @@ def blocks(
             raise BadValueError("--alpha 0 is the vanilla model; per-block timing needs an α above 0")
         timing = timing_options(True, device, threads, dtype, [backend], rounds)
         kind = output_format(fmt, output)
+        chosen = export_options(kind, columns, caption, BLOCK_COLUMNS)
         study = study_for(model, input_size, batch_size, width_mult, placement, design_of(hl, lh, downsample))
         result = with_progress(lambda p: study.blocks(value, timing, passes=positive(passes, "--passes"),
                                                       progress=p))
         title = (f"{result.model} at {result.input_shape[-1]}², batch {result.input_shape[0]}, α={value:g}: "
                  "time per block, vanilla vs Oct")
         emit(result.records(), BLOCK_COLUMNS, kind, output, lambda: blocks_table(result, title),
-             blocks_footer(result))
+             blocks_footer(result), chosen, caption or title)
 
     _run(action)
 
