@@ -190,10 +190,21 @@ def timing_options(time_: bool, device: Device, threads: int | None, dtype: DTyp
 
 # ---- rendering ----
 
+def export_options(fmt: str, columns: str | None, caption: str | None, available) -> tuple[str, ...] | None:
+    """--columns and --caption checked before any work: the names chosen, or None for the format's default."""
+    from octprofile.report.formats import CAPTIONED, choose_columns
+
+    if columns is not None and fmt == "table":
+        raise BadValueError("--columns applies to --format csv|json|markdown|latex, not to the table")
+    if caption is not None and fmt not in CAPTIONED:
+        raise BadValueError("--caption applies to --format markdown|latex")
+    return choose_columns(available, columns)
+
+
 def emit(records: list[dict], columns, fmt: str, output: Path | None, table: Callable, footer: str = "",
-         natural_width: bool = False) -> None:
-    """The table (and footer) on stdout, or the records in a file format; ``natural_width``: print the table
-    as wide as it needs (--wide), never cut to the terminal."""
+         chosen: tuple[str, ...] | None = None, caption: str | None = None, natural_width: bool = False) -> None:
+    """The table (and footer) on stdout, or the records (``chosen`` columns) in a file format; ``natural_width``:
+    print the table as wide as it needs (--wide), never cut to the terminal."""
     from rich.measure import Measurement
 
     from octprofile.report.files import atomic_write
@@ -214,7 +225,7 @@ def emit(records: list[dict], columns, fmt: str, output: Path | None, table: Cal
         if footer:
             out.print(footer, highlight=False)
         return
-    text = render_rows(records, columns, fmt)
+    text = render_rows(records, columns, fmt, chosen, caption)
     if output is None:
         sys.stdout.write(text)
     else:
@@ -248,6 +259,10 @@ Time = typer.Option(True, "--time/--no-time", help="Measure latency (interleaved
 Fvcore = typer.Option(True, "--fvcore/--no-fvcore", help="Cross-check with fvcore (traces a real model: slow).")
 FormatOpt = typer.Option(Format.table, "--format", "-f", help="Output format.")
 OutputOpt = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout.")
+ColumnsOpt = typer.Option(None, "--columns", metavar="NAME[,NAME...]",
+                          help="csv/json/markdown/latex: only these columns, in this order (default: csv/json "
+                               "every column, markdown/latex a compact set).")
+CaptionOpt = typer.Option(None, "--caption", help="markdown/latex: the table's caption (default: its title).")
 Threads = typer.Option(None, "--threads", help="CPU threads for timing (default: all cores).")
 DTypeOpt = typer.Option(DType.float32, "--dtype", help="Timing dtype (weights and input cast to it).")
 BackendOpt = typer.Option(["eager"], "--backend", metavar="NAME[,NAME...]",
@@ -276,7 +291,8 @@ def main_callback(debug: bool = typer.Option(False, "--debug", help="Show traceb
 
 
 @app.command()
-def models(fmt: Format = FormatOpt, output: Path | None = OutputOpt) -> None:
+def models(fmt: Format = FormatOpt, output: Path | None = OutputOpt, columns_: str | None = ColumnsOpt,
+           caption: str | None = CaptionOpt) -> None:
     """List the supported backbones with family, source and default input size.
 
     Example: octprofile models --format csv
@@ -288,6 +304,7 @@ def models(fmt: Format = FormatOpt, output: Path | None = OutputOpt) -> None:
 
         kind = output_format(fmt, output)
         columns = ("name", "family", "source", "input_size", "options")
+        chosen = export_options(kind, columns_, caption, columns)
         records = [dict(name=s.name, family=s.family, source=s.source, input_size=s.input_size,
                         options=",".join(s.options)) for s in model_specs()]
 
@@ -299,7 +316,7 @@ def models(fmt: Format = FormatOpt, output: Path | None = OutputOpt) -> None:
                 t.add_row(*(str(r[c]) for c in columns))
             return t
 
-        emit(records, columns, kind, output, table)
+        emit(records, columns, kind, output, table, chosen=chosen, caption=caption)
 
     _run(action)
 
@@ -311,8 +328,8 @@ def compare(
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
     time_: bool = Time, backend: list[str] = BackendOpt,
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
-    fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt, verbose: bool = Verbose,
-    wide: bool = Wide,
+    fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt, verbose: bool = Verbose, wide: bool = Wide,
 ) -> None:
     """Vanilla vs Oct side by side: params, MACs (3 counters), activations, latency, peak memory.
 
@@ -320,7 +337,7 @@ def compare(
     """
     _run(lambda: _profile(model, [parse_alpha(alpha)], True, input_size, batch_size, width_mult, placement,
                           design_of(hl, lh, downsample), time_, backend, device, threads, dtype, rounds, fvcore,
-                          fmt, output, verbose=verbose, wide=wide))
+                          fmt, output, verbose=verbose, wide=wide, columns=columns, caption=caption))
 
 
 @app.command()
@@ -332,6 +349,7 @@ def sweep(
     time_: bool = Time, backend: list[str] = BackendOpt,
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
     fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt,
     plot: Path | None = typer.Option(None, "--plot", help="Also draw the ratios against α (FILE.png or FILE.svg)."),
     verbose: bool = Verbose, wide: bool = Wide,
 ) -> None:
@@ -341,11 +359,12 @@ def sweep(
     """
     _run(lambda: _profile(model, parse_alphas(alphas), False, input_size, batch_size, width_mult, placement,
                           design_of(hl, lh, downsample), time_, backend, device, threads, dtype, rounds, fvcore,
-                          fmt, output, plot, verbose, wide))
+                          fmt, output, plot, verbose, wide, columns, caption))
 
 
 def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, placement, design, time_, backend,
-             device, threads, dtype, rounds, fvcore, fmt, output, plot=None, verbose=False, wide=False) -> None:
+             device, threads, dtype, rounds, fvcore, fmt, output, plot=None, verbose=False, wide=False, columns=None,
+             caption=None) -> None:
     """compare and sweep: check every option, run the study, render, and draw the plot if asked."""
     from octprofile.report.files import atomic_write, check_writable
     from octprofile.report.plots import plot_format, plot_title, sweep_plot
@@ -354,6 +373,7 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
 
     timing = timing_options(time_, device, threads, dtype, backend, rounds)
     kind = output_format(fmt, output)
+    chosen = export_options(kind, columns, caption, COMPARE_COLUMNS)
     plot_kind = plot_format(check_writable(plot)) if plot else None
     study = study_for(model, input_size, batch_size, width_mult, placement, design)
     if is_compare:
@@ -363,7 +383,8 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
     what = (f"α={alphas[0]:g}" if is_compare else "α sweep") + ("" if design.is_full else f", {design.name}")
     title = f"{study.model.name} at {result.input_shape[-1]}², batch {result.input_shape[0]}, {what}"
     tables = [profile_table(result, title, wide), *([latency_table(result)] if result.timed else [])]
-    emit(result.records(), COMPARE_COLUMNS, kind, output, lambda: Group(*tables), footer(result, verbose))
+    emit(result.records(), COMPARE_COLUMNS, kind, output, lambda: Group(*tables), footer(result, verbose), chosen,
+         caption or title)
     if plot:
         atomic_write(plot, sweep_plot(result, plot_title(result), plot_kind))
         err.print(f"wrote {plot}")
@@ -378,7 +399,8 @@ def ablate(
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, time_: bool = Time, backend: list[str] = BackendOpt,
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
-    fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt, verbose: bool = Verbose,
+    fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt, verbose: bool = Verbose,
 ) -> None:
     """The paper's ablation: full OctConv, without H→L, without L→H, without both, strided down-sampling;
     each against vanilla and against the full OctConv.
@@ -396,13 +418,14 @@ def ablate(
         designs = [OctDesign.parse(name.strip()) for name in variants.split(",")]
         timing = timing_options(time_, device, threads, dtype, backend, rounds)
         kind = output_format(fmt, output)
+        chosen = export_options(kind, columns, caption, ABLATION_COLUMNS)
         study = study_for(model, input_size, batch_size, width_mult, placement)
         result = with_progress(lambda p: study.ablate(value, designs, fvcore=fvcore, timing=timing, progress=p))
         title = (f"{study.model.name} at {result.sweep.input_shape[-1]}², batch {result.sweep.input_shape[0]}, "
                  f"α={value:g}: OctConv ablation")
         tables = [ablation_table(result, title), *([ablation_latency_table(result)] if result.sweep.timed else [])]
         emit(result.records(), ABLATION_COLUMNS, kind, output, lambda: Group(*tables),
-             ablation_footer(result, verbose))
+             ablation_footer(result, verbose), chosen, caption or title)
 
     _run(action)
 
@@ -417,6 +440,7 @@ def layers(
     wide: bool = typer.Option(False, "--wide", help="Also vanilla MACs, theory, share, activations, params, "
                                                     "output shape."),
     fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt,
 ) -> None:
     """One row per conv/linear layer: MACs per path (H→H, H→L, L→H, L→L) beside the vanilla layer and theory.
 
@@ -430,6 +454,7 @@ def layers(
 
         value = parse_alpha(alpha)
         kind = output_format(fmt, output)
+        chosen = export_options(kind, columns, caption, LAYER_COLUMNS)
         design = design_of(hl, lh, downsample)
         result = study_for(model, input_size, batch_size, width_mult, placement, design).layers(value)
         if depth < 0:
@@ -437,8 +462,8 @@ def layers(
         title = (f"{result.model} α={value:g}{'' if design.is_full else ', ' + design.name}, "
                  f"{f'summed to depth {depth}' if depth else 'per layer'} (MACs: multiply-accumulates; s: stride)")
         records = [asdict(row) for row in result.rollup(depth)] if depth else result.records()
-        emit(records, LAYER_COLUMNS, kind, output, lambda: layers_table(result, title, depth, wide, out.width),
-             natural_width=wide)
+        emit(records, LAYER_COLUMNS, kind, output, lambda: layers_table(result, title, depth, wide, out.width), "",
+             chosen, caption or title, natural_width=wide)
 
     _run(action)
 
@@ -451,7 +476,8 @@ def blocks(
     backend: str = typer.Option("eager", "--backend", help="plain or eager (backends that run block by block)."),
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
     passes: int = typer.Option(5, "--passes", help="Forward passes per model per round."),
-    fmt: Format = FormatOpt, output: Path | None = OutputOpt, verbose: bool = Verbose,
+    fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt, verbose: bool = Verbose,
 ) -> None:
     """Where the time goes: per block (e.g. each bottleneck), MAC ratio vs time ratio and the excess ms.
 
@@ -466,13 +492,14 @@ def blocks(
             raise BadValueError("--alpha 0 is the vanilla model; per-block timing needs an α above 0")
         timing = timing_options(True, device, threads, dtype, [backend], rounds)
         kind = output_format(fmt, output)
+        chosen = export_options(kind, columns, caption, BLOCK_COLUMNS)
         study = study_for(model, input_size, batch_size, width_mult, placement, design_of(hl, lh, downsample))
         result = with_progress(lambda p: study.blocks(value, timing, passes=positive(passes, "--passes"),
                                                       progress=p))
         title = (f"{result.model} at {result.input_shape[-1]}², batch {result.input_shape[0]}, α={value:g}: "
                  "time per block, vanilla vs Oct")
         emit(result.records(), BLOCK_COLUMNS, kind, output, lambda: blocks_table(result, title),
-             blocks_footer(result, verbose))
+             blocks_footer(result, verbose), chosen, caption or title)
 
     _run(action)
 

@@ -44,8 +44,9 @@ def test_compare_table_has_units_and_verdict():
 
 @pytest.mark.parametrize("fmt, marker", [("csv", "resnet20_cifar,vanilla,0.0,32,1,"),
                                          ("json", '"model": "resnet20_cifar"'),
-                                         ("markdown", "| resnet20_cifar | oct | 0.25 | 32 | 1 |"),
-                                         ("latex", r"resnet20\_cifar & oct & 0.25 & 32 & 1 & ")])
+                                         # reading formats: compact columns, params in M
+                                         ("markdown", "| resnet20_cifar | oct | 0.25 | full | 0.272 |"),
+                                         ("latex", r"resnet20\_cifar & oct & 0.25 & full & 0.272 & ")])
 def test_compare_formats(fmt, marker):
     result = invoke("compare", "resnet20_cifar", "--alpha", "0.25", "--format", fmt, *FAST)
     assert result.exit_code == 0, result.output
