@@ -21,7 +21,7 @@ from octprofile.errors import BadValueError, OctprofileError
 
 app = typer.Typer(help="What Octave Convolution really buys on a backbone: params, MACs (multiply-accumulates), "
                   "activation memory and latency, vanilla vs Oct.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, rich_markup_mode=None)  # plain help: wraps, never cuts
 # A terminal, or an explicit COLUMNS, sets the width; piped output without COLUMNS gets room for every number.
 out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 220)
 err = Console(stderr=True, width=None if sys.stderr.isatty() or "COLUMNS" in os.environ else 220)
@@ -126,6 +126,7 @@ def parse_alpha(text: str, what: str = "--alpha") -> float:
 
 
 def parse_alphas(text: str) -> list[float]:
+    """α values given comma-separated (or repeated, joined by the caller), sorted, each once."""
     items = [item.strip() for item in text.split(",")]
     if not all(items):
         raise BadValueError(f"--alphas {text!r} has an empty element; give a comma-separated list like "
@@ -243,36 +244,43 @@ def with_progress(work: Callable):
 # ---- commands ----
 
 MODEL_HELP = "A supported name (see `octprofile models`), or module:callable / path/to/file.py:callable."
-ModelArg = typer.Argument(..., help=MODEL_HELP, show_default=False)
-InputSize = typer.Option(None, "--input-size", help="Input side in pixels (default: the model's).")
-BatchSize = typer.Option(1, "--batch-size", help="Batch size.")
-WidthMult = typer.Option(None, "--width-mult", help="Width multiplier (MobileNets).")
+ModelArg = typer.Argument(..., metavar="MODEL", help=MODEL_HELP, show_default=False)
+InputSize = typer.Option(None, "--input-size", metavar="PIXELS", help="Input side in pixels (default: the model's).")
+BatchSize = typer.Option(1, "--batch-size", metavar="N", help="Batch size.")
+WidthMult = typer.Option(None, "--width-mult", metavar="X", help="Width multiplier (MobileNets).")
 PlacementOpt = typer.Option(Placement.reference, "--placement",
                             help="reference: the paper's network; everywhere: every stage after the stem.")
-HL = typer.Option(True, "--hl/--no-hl", help="Keep the H→L (high-to-low) path of layers octave on both sides.")
-LH = typer.Option(True, "--lh/--no-lh", help="Keep the L→H (low-to-high) path of layers octave on both sides.")
+HL = typer.Option(True, "--hl/--no-hl", show_default=False,
+                  help="Keep (default) or drop the H→L path of layers octave on both sides.")
+LH = typer.Option(True, "--lh/--no-lh", show_default=False,
+                  help="Keep (default) or drop the L→H path of layers octave on both sides.")
 DownsampleOpt = typer.Option(Downsample.pool, "--downsample",
                              help="How octave layers down-sample: pool (2×2 average, then the conv: the paper's "
                                   "choice) or strided (the conv at stride 2).")
 DeviceOpt = typer.Option(Device.auto, "--device", help="Timing device (auto: CUDA when available).")
-Time = typer.Option(True, "--time/--no-time", help="Measure latency (interleaved vanilla/Oct runs).")
-Fvcore = typer.Option(True, "--fvcore/--no-fvcore", help="Cross-check with fvcore (traces a real model: slow).")
+Time = typer.Option(True, "--time/--no-time", show_default=False,
+                    help="Measure latency, vanilla and Oct interleaved (default), or not.")
+Fvcore = typer.Option(True, "--fvcore/--no-fvcore", show_default=False,
+                      help="Cross-check with fvcore (default; traces a real model: slow), or not.")
 FormatOpt = typer.Option(Format.table, "--format", "-f", help="Output format.")
-OutputOpt = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout.")
+OutputOpt = typer.Option(None, "--output", "-o", metavar="FILE",
+                         help="Write to this file (atomically) instead of stdout.")
 ColumnsOpt = typer.Option(None, "--columns", metavar="NAME[,NAME...]",
                           help="csv/json/markdown/latex: only these columns, in this order (default: csv/json "
                                "every column, markdown/latex a compact set).")
-CaptionOpt = typer.Option(None, "--caption", help="markdown/latex: the table's caption (default: its title).")
-Threads = typer.Option(None, "--threads", help="CPU threads for timing (default: all cores).")
+CaptionOpt = typer.Option(None, "--caption", metavar="TEXT",
+                          help="markdown/latex: the table's caption (default: its title).")
+Threads = typer.Option(None, "--threads", metavar="N", help="CPU threads for timing (default: all cores).")
 DTypeOpt = typer.Option(DType.float32, "--dtype", help="Timing dtype (weights and input cast to it).")
 BackendOpt = typer.Option(["eager"], "--backend", metavar="NAME[,NAME...]",
                           help="How every variant is prepared for timing, alike: plain (as built), eager (BN "
                                "folded, channels_last, cached kernels; OctConv path fusion), compile "
                                "(torch.compile), onnxruntime (ONNX export, optional extra). Several "
                                "(repeat or comma-separate) are timed in the same rounds; all: every one installed.")
-Rounds = typer.Option(10, "--rounds", help="Interleaved timing rounds.")
-Verbose = typer.Option(False, "--verbose", "-v", help="Explain every figure and list every timing warning.")
-Wide = typer.Option(False, "--wide", help="Exact counts in the table (params to the unit).")
+Rounds = typer.Option(10, "--rounds", metavar="N", help="Interleaved timing rounds.")
+Verbose = typer.Option(False, "--verbose", "-v", show_default=False,
+                       help="Explain every figure and list every timing warning.")
+Wide = typer.Option(False, "--wide", show_default=False, help="Exact counts in the table (params to the unit).")
 
 
 def print_version(asked: bool) -> None:
@@ -323,7 +331,8 @@ def models(fmt: Format = FormatOpt, output: Path | None = OutputOpt, columns_: s
 
 @app.command()
 def compare(
-    model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", help="Low-frequency ratio α in [0, 1)."),
+    model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", metavar="A",
+                                                     help="Low-frequency ratio α in [0, 1)."),
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
     time_: bool = Time, backend: list[str] = BackendOpt,
@@ -343,21 +352,23 @@ def compare(
 @app.command()
 def sweep(
     model: str = ModelArg,
-    alphas: str = typer.Option(DEFAULT_ALPHAS, "--alphas", help="Comma-separated α values in [0, 1)."),
+    alphas: list[str] = typer.Option([DEFAULT_ALPHAS], "--alphas", "--alpha", metavar="A[,A...]",
+                                help="α values in [0, 1), comma-separated or repeated."),
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
     time_: bool = Time, backend: list[str] = BackendOpt,
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
     fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
     columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt,
-    plot: Path | None = typer.Option(None, "--plot", help="Also draw the ratios against α (FILE.png or FILE.svg)."),
+    plot: Path | None = typer.Option(None, "--plot", metavar="FILE",
+                                     help="Also draw the ratios against α (FILE.png or FILE.svg)."),
     verbose: bool = Verbose, wide: bool = Wide,
 ) -> None:
     """One row per α (α=0 is the vanilla model), with ratios and an optional plot.
 
     Example: octprofile sweep mobilenet_v2 --alphas 0,0.25,0.5 --no-time --plot sweep.png
     """
-    _run(lambda: _profile(model, parse_alphas(alphas), False, input_size, batch_size, width_mult, placement,
+    _run(lambda: _profile(model, parse_alphas(",".join(alphas)), False, input_size, batch_size, width_mult, placement,
                           design_of(hl, lh, downsample), time_, backend, device, threads, dtype, rounds, fvcore,
                           fmt, output, plot, verbose, wide, columns, caption))
 
@@ -392,8 +403,9 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
 
 @app.command()
 def ablate(
-    model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", help="Low-frequency ratio α in (0, 1)."),
-    variants: str = typer.Option("full,no-hl,no-lh,no-exchange,strided", "--variants",
+    model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", metavar="A",
+                                                     help="Low-frequency ratio α in (0, 1)."),
+    variants: str = typer.Option("full,no-hl,no-lh,no-exchange,strided", "--variants", metavar="NAME[,NAME...]",
                                  help="Comma-separated designs: full, no-hl, no-lh, no-exchange, strided, or "
                                       "'+' combinations (no-hl+strided); full is always included."),
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
@@ -432,12 +444,15 @@ def ablate(
 
 @app.command()
 def layers(
-    model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", help="Low-frequency ratio α in [0, 1)."),
+    model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", metavar="A",
+                                                     help="Low-frequency ratio α in [0, 1)."),
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
-    depth: int = typer.Option(0, "--depth", help="Sum layers by the first N parts of their names (1: stages; "
+    depth: int = typer.Option(0, "--depth", metavar="N",
+                              help="Sum layers by the first N parts of their names (1: stages; "
                                                  "0: every layer)."),
-    wide: bool = typer.Option(False, "--wide", help="Also vanilla MACs, theory, share, activations, params, "
+    wide: bool = typer.Option(False, "--wide", show_default=False,
+                              help="Also vanilla MACs, theory, share, activations, params, "
                                                     "output shape."),
     fmt: Format = FormatOpt, output: Path | None = OutputOpt,
     columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt,
@@ -470,12 +485,14 @@ def layers(
 
 @app.command()
 def blocks(
-    model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", help="Low-frequency ratio α in (0, 1)."),
+    model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", metavar="A",
+                                                     help="Low-frequency ratio α in (0, 1)."),
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
-    backend: str = typer.Option("eager", "--backend", help="plain or eager (backends that run block by block)."),
+    backend: str = typer.Option("eager", "--backend", metavar="NAME",
+                                help="plain or eager (backends that run block by block)."),
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
-    passes: int = typer.Option(5, "--passes", help="Forward passes per model per round."),
+    passes: int = typer.Option(5, "--passes", metavar="N", help="Forward passes per model per round."),
     fmt: Format = FormatOpt, output: Path | None = OutputOpt,
     columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt, verbose: bool = Verbose,
 ) -> None:
@@ -507,11 +524,13 @@ def blocks(
 @app.command()
 def check(
     models_: list[str] = typer.Argument(..., metavar="MODEL...", help=MODEL_HELP),
-    alpha: list[str] = typer.Option(["0.5"], "--alpha", help="α to check; repeat for several."),
+    alpha: list[str] = typer.Option(["0.5"], "--alpha", "--alphas", metavar="A[,A...]",
+                                     help="α values to check, comma-separated or repeated."),
     input_size: int | None = InputSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
     fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
-    junit: Path | None = typer.Option(None, "--junit", help="Also write a JUnit XML report (one test case per "
+    junit: Path | None = typer.Option(None, "--junit", metavar="FILE",
+                                      help="Also write a JUnit XML report (one test case per "
                                                             "model and α) to this file, atomically."),
 ) -> None:
     """CI gate: exit 0 when Oct params equal vanilla (less the weights of dropped paths) and the MAC counters
@@ -525,7 +544,7 @@ def check(
         from octprofile.report.tables import check_summary, check_table
         from octprofile.results import CHECK_COLUMNS
 
-        values = [parse_alpha(a) for a in alpha]
+        values = parse_alphas(",".join(alpha))
         kind = output_format(fmt, output)
         if junit is not None:
             check_writable(junit)
@@ -557,8 +576,9 @@ def check(
 
 @app.command()
 def report(
-    output_dir: Path = typer.Option(Path("reports"), "--output-dir", help="Where to write the report files."),
-    models_: list[str] | None = typer.Option(None, "--model", help="Only these models (repeatable)."),
+    output_dir: Path = typer.Option(Path("reports"), "--output-dir", metavar="DIR",
+                                    help="Where to write the report files."),
+    models_: list[str] | None = typer.Option(None, "--model", metavar="MODEL", help="Only these models (repeatable)."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw a sweep plot per model."),
 ) -> None:
     """Regenerate reports/: α sweeps (CSV, Markdown, plots) and our counts beside the published ones.

@@ -351,3 +351,26 @@ def test_design_options_reach_compare_layers_and_check():
     check = invoke("check", "resnet20_cifar", "--alpha", "0.5", "--no-lh", "--downsample", "strided")
     assert check.exit_code == 0, check.output
     assert "no-lh+strided" in check.output and "ok" in check.output
+
+
+@pytest.mark.parametrize("width", [80, 120])
+@pytest.mark.parametrize("args", [
+    ("models",),
+    ("compare", "resnet20_cifar", "--rounds", "1", "--threads", "1", "--backend", "eager,plain"),
+    ("sweep", "resnet50", *FAST),
+    ("layers", "resnet50"), ("layers", "mobilenet_v2"), ("layers", "resnet50", "--depth", "2"),
+    ("blocks", "resnet20_cifar", "--rounds", "1", "--passes", "1", "--threads", "1"),
+    ("ablate", "resnet50", *FAST),
+    ("check", "resnet50", "mobilenet_v2", "--alpha", "0.25,0.5", "--no-fvcore"),
+], ids=lambda a: " ".join(a) if isinstance(a, tuple) else str(a))
+def test_every_command_fits_the_terminal_without_cutting_a_cell(monkeypatch, args, width):
+    from rich.console import Console
+
+    from octprofile import cli
+
+    monkeypatch.setattr(cli, "out", Console(width=width))
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout  # Rich's mark of a cut cell
+    # check's summary line stays one line on purpose, for CI logs to grep
+    assert max(len(line) for line in result.stdout.splitlines() if not line.startswith("check: ")) <= width

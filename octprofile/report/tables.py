@@ -145,12 +145,14 @@ def profile_table(result: SweepResult, title: str, wide: bool = False) -> Table:
     rows = result.variant_rows()
     mac_div, mac_unit = _scale([r.macs for r in rows])
     act_div, act_unit = _scale([r.activations for r in rows])
+    param_div, param_unit = _scale([r.params for r in rows])
     table = Table(title=title, title_justify="left")
     table.add_column("", justify="left")
     for r in rows:  # the header names the variant and its α, so no row repeats it
         table.add_column(_variant_label(r), justify="right")
     lines = [
-        ("params", [f"{r.params:,}" for r in rows]) if wide else ("params (M)", [_num(r.params, 1e6) for r in rows]),
+        ("params", [f"{r.params:,}" for r in rows]) if wide
+        else (f"params ({param_unit})", [_num(r.params, param_div) for r in rows]),
         (f"{mac_unit}MACs, analytic", [_num(r.macs, mac_div) for r in rows]),
         (f"{mac_unit}MACs, fvcore", [_num(r.macs_fvcore, mac_div) for r in rows]),
         (f"{mac_unit}MACs, torch FLOPs ÷ 2", [_num(r.flops_torch / 2, mac_div) for r in rows]),
