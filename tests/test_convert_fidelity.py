@@ -1,8 +1,6 @@
 """The converter never changes what a model computes without saying so: layers it cannot carry over stay
 vanilla and are listed, or the build is refused naming the layer."""
 
-import math
-
 import pytest
 import torch
 from torch import nn
@@ -215,8 +213,6 @@ def test_study_results_carry_the_list(model_file):
     assert study.layers(0.5).not_converted == expected
     check = study.check(0.5, fvcore=False)
     assert check.ok and check.not_converted == expected
-    assert Study(ref(model_file, "ws_middle")).compare(0.0 + 0.25, fvcore=False).rows[0].params > 0
-    assert math.isclose(study.compare(0.5, fvcore=False).rows[0].mac_ratio, 1.0)
 
 
 @pytest.mark.parametrize("command", [["compare", "--no-time", "--no-fvcore"], ["layers"], ["check", "--no-fvcore"]])
