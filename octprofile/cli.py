@@ -464,7 +464,7 @@ def layers(
     def action() -> None:
         from dataclasses import asdict
 
-        from octprofile.report.tables import layers_table
+        from octprofile.report.tables import layers_table, not_converted_lines
         from octprofile.results import LAYER_COLUMNS
 
         value = parse_alpha(alpha)
@@ -477,8 +477,8 @@ def layers(
         title = (f"{result.model} α={value:g}{'' if design.is_full else ', ' + design.name}, "
                  f"{f'summed to depth {depth}' if depth else 'per layer'} (MACs: multiply-accumulates; s: stride)")
         records = [asdict(row) for row in result.rollup(depth)] if depth else result.records()
-        emit(records, LAYER_COLUMNS, kind, output, lambda: layers_table(result, title, depth, wide, out.width), "",
-             chosen, caption or title, natural_width=wide)
+        emit(records, LAYER_COLUMNS, kind, output, lambda: layers_table(result, title, depth, wide, out.width),
+             "\n".join(not_converted_lines(result.not_converted)), chosen, caption or title, natural_width=wide)
 
     _run(action)
 
@@ -541,7 +541,7 @@ def check(
     def action() -> int:
         from octprofile.report.files import atomic_write, check_writable
         from octprofile.report.junit import check_junit
-        from octprofile.report.tables import check_summary, check_table
+        from octprofile.report.tables import check_summary, check_table, not_converted_lines
         from octprofile.results import CHECK_COLUMNS
 
         values = parse_alphas(",".join(alpha))
@@ -563,7 +563,11 @@ def check(
             return results
 
         results = with_progress(work)
-        emit([r.record() for r in results], CHECK_COLUMNS, kind, output, lambda: check_table(results))
+        several = len(studies) > 1
+        skipped = dict.fromkeys(line for r in results
+                                for line in not_converted_lines(r.not_converted, r.model if several else None))
+        emit([r.record() for r in results], CHECK_COLUMNS, kind, output, lambda: check_table(results),
+             "\n".join(skipped))
         if junit is not None:
             atomic_write(junit, check_junit(results))
             err.print(f"wrote {junit}")

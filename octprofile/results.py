@@ -130,6 +130,7 @@ class SweepResult:
     input_shape: tuple[int, ...]
     rows: list[VariantRow]
     timed: Timed | None = None
+    not_converted: dict[str, str] = field(default_factory=dict)  # conv layers left vanilla: path -> reason
 
     @property
     def backends(self) -> list[str]:
@@ -300,6 +301,7 @@ class LayersResult:
     alpha: float
     input_shape: tuple[int, ...]
     rows: list[LayerRow]
+    not_converted: dict[str, str] = field(default_factory=dict)  # conv layers left vanilla: path -> reason
 
     @property
     def total(self) -> LayerRow:
@@ -417,6 +419,7 @@ class CheckResult:
     design: str = "full"
     params_dropped: int = 0  # weights of the dropped paths, from their shapes
     input_size: int | None = None  # the input side the counters ran at
+    not_converted: dict[str, str] = field(default_factory=dict)  # conv layers left vanilla: path -> reason
 
     @classmethod
     def of(cls, model: str, alpha: float, params_vanilla: int, params_oct: int, macs: int, flops_torch: int,

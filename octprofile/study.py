@@ -10,6 +10,7 @@ The command line, ``octprofile report`` and ``benchmarks/`` all go through here.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from octprofile.analysis.theory import (
     theory_mac_ratio,
 )
 from octprofile.build import build_model
+from octprofile.convert import not_converted
 from octprofile.errors import BadValueError, ConversionError, ResourceError
 from octprofile.models.input_size import smallest_input_size
 from octprofile.models.resolve import ResolvedModel, resolve
@@ -240,7 +242,8 @@ class Study:
         if timed is not None:
             summary = Timed({b: BACKENDS[b].description for b in backends}, timed.context, timed.options.dtype,
                             timed.options.rounds, timed.warnings, {k: t.notes for k, t in timed.timings.items()})
-        return SweepResult(self.model.name, self.input_shape, rows, summary)
+        skipped = {name: reason for v in variants for name, reason in not_converted(v.model).items()}
+        return SweepResult(self.model.name, self.input_shape, rows, summary, skipped)
 
     def _row(self, v: _Variant, base: _Variant, timed: TimingComparison | None, backend: str | None) -> VariantRow:
         count, fv = v.count, v.fvcore
@@ -313,7 +316,8 @@ class Study:
         """One row per conv/linear layer of the Oct model, beside the same layer of the vanilla model."""
         alpha = check_alpha(alpha)
         vanilla = count_model(self.build(0.0, device="meta"), self.input_shape).by_name()
-        octave = count_model(self.build(alpha, device="meta"), self.input_shape)
+        octave_model = self.build(alpha, device="meta")
+        octave = count_model(octave_model, self.input_shape)
         rows = []
         for layer in octave.layers:
             base = vanilla[layer.name]
@@ -328,7 +332,7 @@ class Study:
                 theory_activation_ratio=theory_activation_ratio(layer.alpha_out), params=layer.params,
                 share_of_macs=layer.macs / octave.macs,
                 output_shape=" + ".join("×".join(map(str, shape)) for shape in layer.output_shapes)))
-        return LayersResult(self.model.name, alpha, self.input_shape, rows)
+        return LayersResult(self.model.name, alpha, self.input_shape, rows, not_converted(octave_model))
 
     def blocks(self, alpha: float, timing: TimingOptions = TimingOptions(), *, passes: int = 5,
                progress: Progress | None = None) -> BlocksResult:
@@ -381,9 +385,10 @@ class Study:
         vanilla_params = sum(p.numel() for p in self.build(0.0, device="meta").parameters())
         variant = self._variant("oct", alpha, real=fvcore)
         fv = fvcore_count(variant.model, self.input_shape).macs if fvcore else None
-        return CheckResult.of(self.model.name, alpha, vanilla_params, variant.count.params, variant.count.macs,
-                              variant.flops_torch, fv, variant.design.name, variant.count.params_dropped,
-                              self.input_shape[-1])
+        result = CheckResult.of(self.model.name, alpha, vanilla_params, variant.count.params, variant.count.macs,
+                                variant.flops_torch, fv, variant.design.name, variant.count.params_dropped,
+                                self.input_shape[-1])
+        return dataclasses.replace(result, not_converted=not_converted(variant.model))
 
 
 def _macs_by_block(count: CountResult, blocks: list[str]) -> dict[str, int]:

@@ -11,6 +11,7 @@ import math
 
 from torch import nn
 
+from octprofile.convert.fidelity import NOT_CONVERTED_ATTR, ConvLike, unconvertible_reason
 from octprofile.convert.placement import RULES, PlacementError, Plan, is_depthwise
 from octprofile.errors import ConversionError
 from octprofile.nn import FULL, ChannelSplit, OctBatchNorm2d, OctConv2d, OctDesign, OctPair, check_alpha
@@ -18,10 +19,12 @@ from octprofile.nn.meta import ModuleScope, run_on_meta
 
 
 def execution_order(model: nn.Module, input_shape: tuple[int, ...]) -> list[str]:
-    """Names of the leaf modules in the order one forward pass calls them (repeats kept)."""
+    """Names of the leaf modules (and of conv layers, leaves or not: a parametrized conv holds its
+    parametrizations) in the order one forward pass calls them (repeats kept)."""
     order: list[str] = []
     handles = [module.register_forward_pre_hook(lambda _m, _i, name=name: order.append(name))
-               for name, module in model.named_modules() if not list(module.children())]
+               for name, module in model.named_modules()
+               if not list(module.children()) or isinstance(module, ConvLike)]
     try:
         run_on_meta(model, input_shape)
     except Exception as error:
@@ -56,12 +59,18 @@ def convert(model: nn.Module, alpha: float, family: str, input_shape: tuple[int,
     if alpha == 0.0:
         return model
     modules = dict(model.named_modules())
-    conv_order = list(dict.fromkeys(n for n in order if isinstance(modules[n], nn.Conv2d)))
+    conv_order = list(dict.fromkeys(n for n in order if isinstance(modules[n], ConvLike)))
     try:
         plan = RULES[family](model, alpha, everywhere, conv_order)
     except PlacementError as error:
         raise ConversionError(str(error)) from error
+    skipped = {name: reason for name in conv_order if (reason := unconvertible_reason(modules[name])) is not None}
+    for name, (alpha_in, alpha_out) in plan.items():
+        if (alpha_in, alpha_out) != (0.0, 0.0) and name in skipped:
+            raise ConversionError(f"cannot convert layer '{name}' without changing what the model computes: "
+                                  f"{skipped[name]}")
     apply_plan(model, plan, order, design=design)
+    setattr(model, NOT_CONVERTED_ATTR, skipped)
     validate(model, input_shape)
     return model
 
@@ -73,7 +82,7 @@ def apply_plan(model: nn.Module, plan: Plan, order: list[str], *, design: OctDes
     last_split: ChannelSplit | None = None
     for name in order:
         module = modules[name]
-        if isinstance(module, nn.Conv2d):
+        if isinstance(module, ConvLike):
             alpha_in, alpha_out = plan.get(name, (0.0, 0.0))
             if (alpha_in, alpha_out) == (0.0, 0.0):
                 last_split = None

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from torch import nn
 
+from octprofile.convert.fidelity import unconvertible_reason
+
 Plan = dict[str, tuple[float, float]]
 PlacementRule = Callable[[nn.Module, float, bool, list[str]], Plan]
 
@@ -101,14 +103,29 @@ def mobilenet_v2(model: nn.Module, alpha: float, everywhere: bool, conv_order: l
 def chain(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str]) -> Plan:
     """Any other model, read as a chain of convs in execution order: the first (the stem) stays
     vanilla, the next dense conv enters the octave, the last dense conv leaves it, everything in
-    between is octave. ``everywhere`` changes nothing here: this already is the widest chain."""
+    between is octave. ``everywhere`` changes nothing here: this already is the widest chain.
+
+    A conv the converter cannot replace faithfully (see ``fidelity``) never sits inside the octave
+    region: it cuts the chain, and the octave region is the longest run of convertible convs between
+    such layers, entering and leaving within it, so the cut layer reads and writes plain tensors."""
     convs = dict(model.named_modules())
-    dense = [i for i, name in enumerate(conv_order) if not is_depthwise(convs[name])]
-    entry = next((i for i in dense if i > 0), None)
-    exit_ = dense[-1] if dense else None
-    if entry is None or exit_ is None or exit_ <= entry:
+    runs: list[list[int]] = [[]]
+    for i, name in enumerate(conv_order):
+        if unconvertible_reason(convs[name]) is None:
+            runs[-1].append(i)
+        elif runs[-1]:
+            runs.append([])
+    best: tuple[int, int] | None = None
+    for run in runs:
+        dense = [i for i in run if i > 0 and not is_depthwise(convs[conv_order[i]])]
+        if len(dense) >= 2 and (best is None or dense[-1] - dense[0] > best[1] - best[0]):
+            best = (dense[0], dense[-1])
+    if best is None:
+        blocked = [name for name in conv_order if unconvertible_reason(convs[name]) is not None]
         raise PlacementError(
-            f"an octave chain needs a stem conv and two more dense convs after it; found {len(conv_order)} conv(s)")
+            f"an octave chain needs a stem conv and two more dense convs after it; found {len(conv_order)} conv(s)"
+            + (f", of which {len(blocked)} cannot be converted ({', '.join(blocked)})" if blocked else ""))
+    entry, exit_ = best
     return {name: (0.0 if i == entry else alpha, 0.0 if i == exit_ else alpha)
             for i, name in enumerate(conv_order) if entry <= i <= exit_}
 

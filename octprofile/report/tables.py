@@ -106,12 +106,19 @@ def _timing_warnings(warnings: Sequence[str], verbose: bool) -> list[str]:
     return [f"warning: {warnings[0]} (+{len(warnings) - 1} more: --verbose, or the timing_warnings column)"]
 
 
+def not_converted_lines(layers: dict[str, str], model: str | None = None) -> list[str]:
+    """'not converted: features.3.conv — WSConv2d has its own forward', one line per conv layer the converter
+    left vanilla (``model`` prefixes the layer where several models share one output)."""
+    prefix = f"{model} " if model else ""
+    return [f"not converted: {prefix}{name} — {reason}" for name, reason in layers.items()]
+
+
 def footer(result: SweepResult, verbose: bool = False) -> str:
     """The verdict, what the counts and theory mean, then what the timing compared, where it ran, and any
     warning about its noise. Without ``verbose``: one line each for units, theory and the machine, and at
     most one warning line."""
     fvcore = any(r.macs_fvcore is not None for r in result.rows)
-    lines = [verdict(result),
+    lines = [verdict(result), *not_converted_lines(result.not_converted),
              f"MACs: multiply-accumulates of conv + linear layers; activations: the values they output; "
              f"counts agree: analytic = torch FLOPs ÷ 2{' = fvcore' if fvcore else ''}."]
     if verbose:

@@ -1,0 +1,228 @@
+"""The converter never changes what a model computes without saying so: layers it cannot carry over stay
+vanilla and are listed, or the build is refused naming the layer."""
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from octprofile.build import build_model
+from octprofile.cli import app
+from octprofile.convert import convert, not_converted, unconvertible
+from octprofile.errors import ConversionError
+from octprofile.nn import OctConv2d
+from octprofile.study import Study
+
+MODEL = '''
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrizations
+
+
+class WSConv2d(nn.Conv2d):
+    """Weight standardisation: its own forward."""
+
+    def forward(self, x):
+        w = self.weight
+        w = (w - w.mean(dim=(1, 2, 3), keepdim=True)) / (w.std(dim=(1, 2, 3), keepdim=True) + 1e-5)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, conv=nn.Conv2d):
+        super().__init__()
+        self.conv = conv(cin, cout, 3, padding=1)
+        self.bn = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.bn(self.conv(x)))
+
+
+class Net(nn.Module):
+    def __init__(self, kind=None, where=3):
+        super().__init__()
+        blocks = [Block(3, 16), Block(16, 16), Block(16, 32), Block(32, 32), Block(32, 32), Block(32, 32)]
+        conv = blocks[where].conv
+        if kind == "ws":
+            blocks[where] = Block(conv.in_channels, conv.out_channels, WSConv2d)
+        elif kind == "weight_norm":
+            parametrizations.weight_norm(conv)
+        elif kind == "spectral_norm":
+            parametrizations.spectral_norm(conv)
+        elif kind == "transpose":
+            blocks[where].conv = nn.ConvTranspose2d(conv.in_channels, conv.out_channels, 3, padding=1)
+        self.features = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(32, 10)
+        self.input_size = 32
+
+    def forward(self, x):
+        return self.fc(self.pool(self.features(x)).flatten(1))
+
+
+def ws_last():
+    return Net("ws", 5)
+
+
+def ws_middle():
+    return Net("ws", 3)
+
+
+def ws_stem():
+    return Net("ws", 0)
+
+
+def weight_norm_middle():
+    return Net("weight_norm", 3)
+
+
+def spectral_norm_last():
+    return Net("spectral_norm", 5)
+
+
+def transpose_middle():
+    return Net("transpose", 3)
+
+
+def only_ws():
+    return nn.Sequential(WSConv2d(3, 8, 3), WSConv2d(8, 8, 3), WSConv2d(8, 8, 3), nn.Flatten())
+'''
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fidelity") / "fidelity_net.py"
+    path.write_text(MODEL)
+    return path
+
+
+def ref(model_file, name):
+    return f"{model_file}:{name}"
+
+
+def conv_types(model):
+    return {name: type(module).__name__ for name, module in model.named_modules() if name.endswith(".conv")}
+
+
+def test_a_conv_with_its_own_forward_at_the_exit_stays_vanilla_and_is_listed(model_file):
+    model = build_model(ref(model_file, "ws_last"), 0.5, seed=0)
+    kinds = conv_types(model)
+    assert kinds["features.5.conv"] == "WSConv2d"
+    assert kinds["features.1.conv"] == kinds["features.4.conv"] == "OctConv2d"  # the octave leaves before it
+    assert not_converted(model) == {"features.5.conv": "WSConv2d has its own forward"}
+
+
+def test_a_vanilla_ws_layer_computes_what_it_computed_before_conversion(model_file):
+    import copy
+
+    from octprofile.models.resolve import resolve
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 32, 32)
+    vanilla = resolve(ref(model_file, "ws_last")).build_vanilla().eval()
+    octave = convert(copy.deepcopy(vanilla), 0.5, "chain", (1, 3, 32, 32)).eval()
+    assert type(octave.features[5].conv).__name__ == "WSConv2d"
+    outputs = {}
+    for name, model in (("vanilla", vanilla), ("oct", octave)):
+        # the same input into the WS layer: its output is what vanilla's layer computes
+        with torch.no_grad():
+            outputs[name] = model.features[5].conv(x.new_ones(1, 32, 8, 8))
+            assert torch.isfinite(model(x)).all()
+    torch.testing.assert_close(outputs["oct"], outputs["vanilla"], rtol=0, atol=0)
+
+
+def test_a_ws_layer_inside_the_chain_cuts_the_octave_region_around_it(model_file):
+    model = build_model(ref(model_file, "ws_middle"), 0.5, seed=0).eval()
+    kinds = conv_types(model)
+    assert kinds["features.3.conv"] == "WSConv2d"
+    octave = {name: (m.alpha_in, m.alpha_out) for name, m in model.named_modules() if isinstance(m, OctConv2d)}
+    assert octave and "features.3.conv" not in octave
+    # the region is a contiguous run entering at 0 and leaving at 0: the WS conv reads a plain tensor
+    assert next(iter(octave.values()))[0] == 0.0 and list(octave.values())[-1][1] == 0.0
+    with torch.no_grad():
+        assert torch.isfinite(model(torch.randn(1, 3, 32, 32))).all()
+
+
+def test_a_forward_hook_on_a_conv_still_fires_after_conversion(model_file):
+    from octprofile.models.resolve import resolve
+
+    model = resolve(ref(model_file, "ws_middle")).build_vanilla()  # any chain model; hook a plain conv in it
+    calls = []
+    model.features[2].conv.register_forward_hook(lambda _m, _i, out: calls.append(out.shape))
+    convert(model, 0.5, "chain", (1, 3, 32, 32))
+    assert type(model.features[2].conv) is nn.Conv2d
+    assert not_converted(model)["features.2.conv"] == "Conv2d has forward hooks"
+    calls.clear()
+    with torch.no_grad():
+        assert torch.isfinite(model.eval()(torch.randn(1, 3, 32, 32))).all()
+    assert calls == [torch.Size([1, 32, 32, 32])]
+
+
+@pytest.mark.parametrize("name, layer", [("weight_norm_middle", "features.3.conv"),
+                                         ("spectral_norm_last", "features.5.conv")])
+def test_a_parametrized_conv_stays_vanilla_with_real_weights_and_finite_outputs(model_file, name, layer):
+    model = build_model(ref(model_file, name), 0.5, seed=0).eval()
+    conv = model.get_submodule(layer)
+    assert not isinstance(conv, OctConv2d)
+    assert not conv.weight.is_meta and torch.isfinite(conv.weight).all()
+    assert "parametrized weight" in not_converted(model)[layer]
+    with torch.no_grad():
+        assert torch.isfinite(model(torch.randn(2, 3, 32, 32))).all()
+
+
+def test_a_transposed_conv_in_the_region_is_listed_and_nothing_crashes(model_file):
+    model = build_model(ref(model_file, "transpose_middle"), 0.5, seed=0).eval()
+    assert type(model.features[3].conv) is nn.ConvTranspose2d
+    assert not_converted(model) == {
+        "features.3.conv": "ConvTranspose2d is not a Conv2d; only Conv2d layers are converted"}
+    with torch.no_grad():
+        assert torch.isfinite(model(torch.randn(1, 3, 32, 32))).all()
+
+
+def test_unconvertible_lists_the_layers_of_a_vanilla_model(model_file):
+    from octprofile.models.resolve import resolve
+
+    assert unconvertible(resolve(ref(model_file, "ws_middle")).build_vanilla()) == {
+        "features.3.conv": "WSConv2d has its own forward"}
+
+
+def test_a_model_with_nothing_convertible_is_refused_in_one_line(model_file):
+    with pytest.raises(ConversionError, match=r"3 cannot be converted \(0, 1, 2\)") as caught:
+        build_model(ref(model_file, "only_ws"), 0.5)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_family_rule_that_plans_an_unconvertible_conv_is_refused_naming_its_path():
+    from octprofile.models.resolve import resolve
+
+    with torch.device("meta"):
+        model = resolve("resnet18").build_vanilla()
+    model.layer2.get_submodule("0.conv1").register_forward_pre_hook(lambda _m, _i: None)
+    with pytest.raises(ConversionError, match=r"^cannot convert layer 'layer2\.0\.conv1' .*forward pre hooks$"):
+        convert(model, 0.5, "resnet", (1, 3, 224, 224))
+
+
+def test_study_results_carry_the_list(model_file):
+    study = Study(ref(model_file, "ws_middle"))
+    expected = {"features.3.conv": "WSConv2d has its own forward"}
+    assert study.compare(0.5, fvcore=False).not_converted == expected
+    assert study.layers(0.5).not_converted == expected
+    check = study.check(0.5, fvcore=False)
+    assert check.ok and check.not_converted == expected
+
+
+@pytest.mark.parametrize("command", [["compare", "--no-time", "--no-fvcore"], ["layers"], ["check", "--no-fvcore"]])
+def test_the_cli_prints_not_converted_lines(model_file, command):
+    result = runner.invoke(app, [command[0], ref(model_file, "ws_middle"), *command[1:]], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "not converted: features.3.conv — WSConv2d has its own forward" in result.output
+
+
+def test_the_cli_refuses_in_one_line_with_exit_2(model_file):
+    result = runner.invoke(app, ["compare", ref(model_file, "only_ws"), "--no-time", "--no-fvcore"])
+    assert result.exit_code == 2
+    assert "cannot be converted (0, 1, 2)" in result.output
