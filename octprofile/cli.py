@@ -203,9 +203,11 @@ def export_options(fmt: str, columns: str | None, caption: str | None, available
 
 
 def emit(records: list[dict], columns, fmt: str, output: Path | None, table: Callable, footer: str = "",
-         chosen: tuple[str, ...] | None = None, caption: str | None = None, natural_width: bool = False) -> None:
+         chosen: tuple[str, ...] | None = None, caption: str | None = None, natural_width: bool = False,
+         files=None) -> None:
     """The table (and footer) on stdout, or the records (``chosen`` columns) in a file format; ``natural_width``:
-    print the table as wide as it needs (--wide), never cut to the terminal."""
+    print the table as wide as it needs (--wide), never cut to the terminal. ``files`` (an ``AtomicFiles``):
+    stage the output there, to be renamed into place with the command's other outputs."""
     from rich.measure import Measurement
 
     from octprofile.report.files import atomic_write
@@ -229,6 +231,8 @@ def emit(records: list[dict], columns, fmt: str, output: Path | None, table: Cal
     text = render_rows(records, columns, fmt, chosen, caption)
     if output is None:
         sys.stdout.write(text)
+    elif files is not None:
+        files.write(output, text)
     else:
         atomic_write(output, text)
         err.print(f"wrote {output}")
@@ -377,7 +381,7 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
              device, threads, dtype, rounds, fvcore, fmt, output, plot=None, verbose=False, wide=False, columns=None,
              caption=None) -> None:
     """compare and sweep: check every option, run the study, render, and draw the plot if asked."""
-    from octprofile.report.files import atomic_write, check_writable
+    from octprofile.report.files import AtomicFiles, check_distinct, check_writable
     from octprofile.report.plots import plot_format, plot_title, sweep_plot
     from octprofile.report.tables import footer, latency_table, profile_table
     from octprofile.results import COMPARE_COLUMNS
@@ -385,7 +389,10 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
     timing = timing_options(time_, device, threads, dtype, backend, rounds)
     kind = output_format(fmt, output)
     chosen = export_options(kind, columns, caption, COMPARE_COLUMNS)
-    plot_kind = plot_format(check_writable(plot)) if plot else None
+    check_distinct({"--output": output, "--plot": plot})
+    plot_kind = plot_format(plot) if plot else None
+    if plot:
+        check_writable(plot)
     study = study_for(model, input_size, batch_size, width_mult, placement, design)
     if is_compare:
         result = with_progress(lambda p: study.compare(alphas[0], fvcore=fvcore, timing=timing, progress=p))
@@ -394,11 +401,13 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
     what = (f"α={alphas[0]:g}" if is_compare else "α sweep") + ("" if design.is_full else f", {design.name}")
     title = f"{study.model.name} at {result.input_shape[-1]}², batch {result.input_shape[0]}, {what}"
     tables = [profile_table(result, title, wide), *([latency_table(result)] if result.timed else [])]
-    emit(result.records(), COMPARE_COLUMNS, kind, output, lambda: Group(*tables), footer(result, verbose), chosen,
-         caption or title)
-    if plot:
-        atomic_write(plot, sweep_plot(result, plot_title(result), plot_kind))
-        err.print(f"wrote {plot}")
+    with AtomicFiles() as files:  # --output and --plot: both files or neither
+        emit(result.records(), COMPARE_COLUMNS, kind, output, lambda: Group(*tables), footer(result, verbose),
+             chosen, caption or title, files=files)
+        if plot:
+            files.write(plot, sweep_plot(result, plot_title(result), plot_kind))
+    for path in files.written:
+        err.print(f"wrote {path}")
 
 
 @app.command()
@@ -539,7 +548,7 @@ def check(
     Example: octprofile check resnet50 mobilenet_v2 --alpha 0.25 --alpha 0.5 --junit check.xml
     """
     def action() -> int:
-        from octprofile.report.files import atomic_write, check_writable
+        from octprofile.report.files import AtomicFiles, check_distinct, check_writable
         from octprofile.report.junit import check_junit
         from octprofile.report.tables import check_summary, check_table, not_converted_lines
         from octprofile.results import CHECK_COLUMNS
@@ -548,8 +557,7 @@ def check(
         kind = output_format(fmt, output)
         if junit is not None:
             check_writable(junit)
-            if output is not None and junit.resolve() == output.resolve():
-                raise BadValueError(f"--junit and --output both name {str(junit)!r}; give them different files")
+            check_distinct({"--junit": junit, "--output": output})
         design = design_of(hl, lh, downsample)
         studies = [study_for(name, input_size, 1, width_mult, placement, design) for name in models_]
         jobs = [(study, a) for study in studies for a in values]
@@ -566,11 +574,13 @@ def check(
         several = len(studies) > 1
         skipped = dict.fromkeys(line for r in results
                                 for line in not_converted_lines(r.not_converted, r.model if several else None))
-        emit([r.record() for r in results], CHECK_COLUMNS, kind, output, lambda: check_table(results),
-             "\n".join(skipped))
-        if junit is not None:
-            atomic_write(junit, check_junit(results))
-            err.print(f"wrote {junit}")
+        with AtomicFiles() as files:  # --output and --junit: both files or neither
+            emit([r.record() for r in results], CHECK_COLUMNS, kind, output, lambda: check_table(results),
+                 "\n".join(skipped), files=files)
+            if junit is not None:
+                files.write(junit, check_junit(results))
+        for path in files.written:
+            err.print(f"wrote {path}")
         # the last line, unwrapped so CI logs can grep it; on stderr when stdout carries data
         (out if kind == "table" else err).print(check_summary(results), highlight=False, soft_wrap=True)
         return 0 if all(r.ok for r in results) else 1

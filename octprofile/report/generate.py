@@ -12,7 +12,7 @@ from pathlib import Path
 from octprofile.analysis.counting import count_model
 from octprofile.build import build_model
 from octprofile.models import list_models, resolve
-from octprofile.report.files import atomic_write
+from octprofile.report.files import AtomicFiles, check_writable
 from octprofile.report.formats import to_csv, to_markdown
 from octprofile.report.plots import plot_title, sweep_plot
 from octprofile.report.published import PUBLISHED
@@ -47,24 +47,30 @@ def published_rows() -> list[dict]:
 
 def generate_report(output_dir: str | Path, models: Sequence[str] | None = None, plots: bool = True,
                     progress: Callable[[str, int, int], None] | None = None) -> list[Path]:
-    """Write sweep CSV/Markdown (+ plots) for each backbone and the published-figures table."""
+    """Write sweep CSV/Markdown (+ plots) for each backbone and the published-figures table.
+
+    All or nothing: every file is staged beside its target and the set is renamed into place only at the end, so
+    a failure or an interrupt leaves the previous files as they were (and no temporary files)."""
     output_dir = Path(output_dir)
     models = list(models or list_models())
-    written, all_rows = [], []
-    for index, name in enumerate(models, 1):
-        result = Study(name).sweep(REPORT_ALPHAS, fvcore=False)
-        all_rows += result.records()
-        if plots:
-            written.append(atomic_write(output_dir / f"sweep_{name}.png",
-                                        sweep_plot(result, plot_title(result), "png")))
+    names = [f"sweep_{name}.png" for name in models] if plots else []
+    for name in [*names, "sweep.csv", "sweep.md", "published.md"]:
+        check_writable(output_dir / name)  # before any work
+    all_rows = []
+    with AtomicFiles() as files:
+        for index, name in enumerate(models, 1):
+            result = Study(name).sweep(REPORT_ALPHAS, fvcore=False)
+            all_rows += result.records()
+            if plots:
+                files.write(output_dir / f"sweep_{name}.png", sweep_plot(result, plot_title(result), "png"))
+            if progress:
+                progress(f"sweep {name}", index, len(models) + 1)
+        files.write(output_dir / "sweep.csv", to_csv(all_rows, SWEEP_COLUMNS))
+        files.write(output_dir / "sweep.md", _sweep_markdown(all_rows))
+        files.write(output_dir / "published.md", _published_markdown(published_rows()))
         if progress:
-            progress(f"sweep {name}", index, len(models) + 1)
-    written.append(atomic_write(output_dir / "sweep.csv", to_csv(all_rows, SWEEP_COLUMNS)))
-    written.append(atomic_write(output_dir / "sweep.md", _sweep_markdown(all_rows)))
-    written.append(atomic_write(output_dir / "published.md", _published_markdown(published_rows())))
-    if progress:
-        progress("published figures", len(models) + 1, len(models) + 1)
-    return written
+            progress("published figures", len(models) + 1, len(models) + 1)
+    return files.written
 
 
 def _sweep_markdown(rows: Sequence[dict]) -> str:
