@@ -16,18 +16,32 @@ from pathlib import Path
 
 import typer
 from rich.console import Console, Group
+from rich.markup import escape
 
 from octprofile.errors import BadValueError, OctprofileError
 
 app = typer.Typer(help="What Octave Convolution really buys on a backbone: params, MACs (multiply-accumulates), "
                   "activation memory and latency, vanilla vs Oct.", no_args_is_help=True,
                   pretty_exceptions_enable=False, rich_markup_mode=None)  # plain help: wraps, never cuts
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """Rich would exit 1 here; let main() end quietly with BROKEN_PIPE_EXIT instead."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
 # A terminal, or an explicit COLUMNS, sets the width; piped output without COLUMNS gets room for every number.
-out = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 220)
-err = Console(stderr=True, width=None if sys.stderr.isatty() or "COLUMNS" in os.environ else 220)
+out = _Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 220)
+err = _Console(stderr=True, width=None if sys.stderr.isatty() or "COLUMNS" in os.environ else 220)
 STATE = {"debug": False}
 DEFAULT_ALPHAS = "0,0.125,0.25,0.5,0.75"
 INTERNAL_ERROR_EXIT = 3
+INTERRUPTED_EXIT = 130  # 128 + SIGINT
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE, what a C tool killed by the closed pipe returns
+LIMITS = {"--batch-size": 2**20, "--input-size": 2**15, "--rounds": 10**6, "--passes": 10**6}
+MAX_WIDTH_MULT = 64.0
 SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown", ".tex": "latex"}
 
 
@@ -81,31 +95,30 @@ def parse_backends(values: list[str]) -> tuple[str, ...] | str:
 
 def _run(action: Callable[[], int | None]) -> None:
     """Run a command body; map what escapes it to one line on stderr and an exit code."""
-    from octprofile.report.tables import profile_table
-    from octprofile.study import SweepInterrupted
-
     try:
         code = action()
     except typer.Exit:
         raise
-    except SweepInterrupted as interrupted:
-        if interrupted.result is not None:
+    except KeyboardInterrupt as interrupted:  # a SweepInterrupted carries what finished before it
+        if getattr(interrupted, "result", None) is not None:
+            from octprofile.report.tables import profile_table
+
             out.print(profile_table(interrupted.result, "finished before the interruption (nothing was written)"))
-        err.print(str(interrupted), highlight=False)
-        raise typer.Exit(130) from None
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        raise typer.Exit(130) from None
+        err.print(str(interrupted) or "interrupted", highlight=False, markup=False)
+        STATE["interrupt_reported"] = True
+        raise typer.Exit(INTERRUPTED_EXIT) from None
+    except BrokenPipeError:
+        exit_quietly_on_closed_pipe()  # the reader went away (before Click turns it into a quiet exit 1)
     except OctprofileError as error:
         if STATE["debug"]:
             traceback.print_exc()
-        err.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(error.exit_code) from None
     except Exception as error:  # noqa: BLE001 - a bug, not bad input: say so, never blame the user
         if STATE["debug"]:
             traceback.print_exc()
         first_line = str(error).splitlines()[0] if str(error) else ""
-        err.print(f"[bold red]internal error:[/] {type(error).__name__}: {first_line} "
+        err.print(f"[bold red]internal error:[/] {type(error).__name__}: {escape(first_line)} "
                   "(this is a bug in octprofile; rerun with --debug for the traceback)",
                   highlight=False, soft_wrap=True)
         raise typer.Exit(INTERNAL_ERROR_EXIT) from None
@@ -135,8 +148,12 @@ def parse_alphas(text: str) -> list[float]:
 
 
 def positive(value: int | None, option: str) -> int | None:
+    """A positive integer, and not absurd: huge values would overflow tensor sizes long before any memory check."""
     if value is not None and value <= 0:
         raise BadValueError(f"{option} must be a positive integer, got {value}")
+    limit = LIMITS.get(option)
+    if value is not None and limit is not None and value > limit:
+        raise BadValueError(f"{option} {value} is above the largest octprofile accepts ({limit})")
     return value
 
 
@@ -161,8 +178,8 @@ def study_for(model: str, input_size: int | None, batch_size: int, width_mult: f
 
     options = {}
     if width_mult is not None:
-        if math.isnan(width_mult) or not width_mult > 0:
-            raise BadValueError(f"--width-mult must be positive, got {width_mult}")
+        if not math.isfinite(width_mult) or not 0 < width_mult <= MAX_WIDTH_MULT:
+            raise BadValueError(f"--width-mult must be a positive number up to {MAX_WIDTH_MULT:g}, got {width_mult}")
         options["width_mult"] = width_mult
     return Study(model, StudyOptions(positive(input_size, "--input-size"), positive(batch_size, "--batch-size"),
                                      placement.value, options, design=design or FULL))
@@ -183,6 +200,9 @@ def timing_options(time_: bool, device: Device, threads: int | None, dtype: DTyp
     if not time_:
         return None
     positive(threads, "--threads")
+    cores = os.cpu_count() or 1
+    if threads is not None and threads > cores:
+        raise BadValueError(f"--threads {threads} is more than the {cores} CPU cores of this machine")
     positive(rounds, "--rounds")
     if dtype is DType.float16 and resolved.type != "cuda":
         raise BadValueError("--dtype float16 needs a CUDA GPU; on CPU use float32 or bfloat16")
@@ -235,7 +255,7 @@ def emit(records: list[dict], columns, fmt: str, output: Path | None, table: Cal
         files.write(output, text)
     else:
         atomic_write(output, text)
-        err.print(f"wrote {output}")
+        err.print(f"wrote {output}", markup=False)
 
 
 def with_progress(work: Callable):
@@ -407,7 +427,7 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
         if plot:
             files.write(plot, sweep_plot(result, plot_title(result), plot_kind))
     for path in files.written:
-        err.print(f"wrote {path}")
+        err.print(f"wrote {path}", markup=False)
 
 
 @app.command()
@@ -580,7 +600,7 @@ def check(
             if junit is not None:
                 files.write(junit, check_junit(results))
         for path in files.written:
-            err.print(f"wrote {path}")
+            err.print(f"wrote {path}", markup=False)
         # the last line, unwrapped so CI logs can grep it; on stderr when stdout carries data
         (out if kind == "table" else err).print(check_summary(results), highlight=False, soft_wrap=True)
         return 0 if all(r.ok for r in results) else 1
@@ -609,21 +629,42 @@ def report(
             get_spec(name)
         written = with_progress(lambda progress: generate_report(output_dir, models_, plots, progress))
         for path in written:
-            err.print(f"wrote {path}")
+            err.print(f"wrote {path}", markup=False)
 
     _run(action)
 
 
 def main() -> None:
-    """Entry point: usage errors (Typer's own, e.g. an unknown --format) also end in one line."""
-    if len(sys.argv) <= 1:
-        app(prog_name="octprofile")  # no arguments: Typer prints the help
+    """Entry point: usage errors (Typer's own, e.g. an unknown --format) also end in one line; Ctrl-C at any
+    moment ends with "interrupted" and exit 130; a closed pipe (``octprofile models | head -1``) ends quietly
+    with exit 141, as a C tool killed by SIGPIPE would."""
     try:
+        if len(sys.argv) <= 1:
+            app(prog_name="octprofile")  # no arguments: Typer prints the help
         code = app(prog_name="octprofile", standalone_mode=False)
-    except typer.Abort:
-        err.print("interrupted")
-        sys.exit(130)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("interrupted", markup=False)
+        sys.exit(INTERRUPTED_EXIT)
+    except BrokenPipeError:
+        exit_quietly_on_closed_pipe()
+    except SystemExit as exiting:
+        if exiting.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            exit_quietly_on_closed_pipe()  # Click's own closed-pipe exit (e.g. --help | true)
+        raise
     except typer.TyperException as error:
-        err.print(f"[bold red]error:[/] {error.format_message()}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(error.format_message())}", highlight=False)
         sys.exit(getattr(error, "exit_code", 2))
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        exit_quietly_on_closed_pipe()
+    if code == INTERRUPTED_EXIT and not STATE.get("interrupt_reported"):
+        err.print("interrupted", markup=False)  # Typer turned a Ctrl-C outside _run into a silent exit 130
     sys.exit(code or 0)
+
+
+def exit_quietly_on_closed_pipe() -> None:
+    """Python's documented recipe: point stdout at devnull so the flush at exit cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(BROKEN_PIPE_EXIT)

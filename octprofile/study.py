@@ -31,7 +31,7 @@ from octprofile.analysis.theory import (
 )
 from octprofile.build import build_model
 from octprofile.convert import not_converted
-from octprofile.errors import BadValueError, ConversionError, ResourceError
+from octprofile.errors import BadValueError, ConversionError, CustomModelError, ResourceError
 from octprofile.models.input_size import smallest_input_size
 from octprofile.models.resolve import ResolvedModel, resolve
 from octprofile.nn import ABLATIONS, FULL, PATHS, OctDesign, check_alpha
@@ -111,11 +111,15 @@ class Study:
         (``design`` overrides the study's)."""
         o = self.options
         try:
-            return build_model(self.model, alpha, placement=o.placement, device=device, input_size=o.input_size,
-                               design=design or o.design, seed=o.seed, **o.model_options)
+            model = build_model(self.model, alpha, placement=o.placement, device=device, input_size=o.input_size,
+                                design=design or o.design, seed=o.seed, **o.model_options)
         except ConversionError:
             self._check_input_size()
             raise
+        if device != "meta" and any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+            raise CustomModelError(f"model {self.model.name} is on the meta device (its tensors hold no data); "
+                                   "build it on a real device (cpu or cuda) to run it")
+        return model
 
     def _check_input_size(self) -> None:
         """When the vanilla model cannot run at the asked size, say so and name the smallest that runs."""
@@ -292,6 +296,8 @@ class Study:
         """Timing and fvcore allocate real activations: refuse up front, with the estimate, when they would
         not fit. Live activations of one forward pass stay under the sum of all layer outputs; twice that,
         plus the weights of the variants, leaves room for the allocator."""
+        if vanilla.macs == 0:  # every ratio divides by it
+            raise BadValueError(f"model {self.model.name} has no conv or linear layer: nothing to compare")
         weights = 8 * vanilla.params
         ram = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         needs = []

@@ -1,13 +1,16 @@
 """A user's model given as ``package.module:callable`` or ``path/to/file.py:callable``.
 
 Loading it imports and runs the user's code (as ``python file.py`` would); nothing is fetched
-from the network.
+from the network. The working directory (and a file's own folder) is appended to ``sys.path`` only
+here, after octprofile's own imports, so a user's ``rich.py`` never shadows a dependency. Anything the
+user's code raises, ``sys.exit`` included, becomes a one-line ``CustomModelError``.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -32,6 +35,8 @@ def load_custom_model(reference: str) -> nn.Module:
         raise CustomModelError(f"{reference!r} is not callable")
     try:
         model = factory()
+    except SystemExit as error:  # the user's code must not end octprofile (check would exit 0 unchecked)
+        raise CustomModelError(f"{reference} called sys.exit({error.code!r}) instead of returning a model") from None
     except Exception as error:  # the user's code: report its failure in one line
         raise CustomModelError(f"{reference} raised {type(error).__name__}: {error}") from error
     if not isinstance(model, nn.Module):
@@ -39,17 +44,33 @@ def load_custom_model(reference: str) -> nn.Module:
     return model
 
 
+def _search_also(folder: str) -> None:
+    """Let the user's code import its neighbours, after everything installed (never shadowing it)."""
+    folder = os.path.abspath(folder)
+    if folder not in (os.path.abspath(p or os.curdir) for p in sys.path):
+        sys.path.append(folder)
+
+
 def _import_target(target: str, reference: str):
-    if target.endswith(".py") or "/" in target:
-        path = Path(target)
+    path = Path(target)
+    looks_like_file = "/" in target or os.sep in target or (path.suffix != ".py" and path.is_file())
+    if looks_like_file and path.suffix != ".py":
+        raise CustomModelError(f"custom model file {target!r} is not a .py file; give path/to/file.py:callable "
+                               "or package.module:callable")
+    _search_also(os.curdir)
+    if target.endswith(".py"):
         if not path.is_file():
             raise CustomModelError(f"custom model file {target!r} does not exist")
+        _search_also(str(path.parent))
         module_name = f"octprofile_user_{path.stem}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         try:
             spec.loader.exec_module(module)
+        except SystemExit as error:
+            sys.modules.pop(module_name, None)
+            raise CustomModelError(f"importing {target} called sys.exit({error.code!r})") from None
         except Exception as error:
             sys.modules.pop(module_name, None)
             raise CustomModelError(f"importing {target} raised {type(error).__name__}: {error}") from error
@@ -58,5 +79,7 @@ def _import_target(target: str, reference: str):
         return importlib.import_module(target)
     except ImportError as error:
         raise CustomModelError(f"cannot import module {target!r} ({error})") from error
+    except SystemExit as error:
+        raise CustomModelError(f"importing {target} called sys.exit({error.code!r})") from None
     except Exception as error:
         raise CustomModelError(f"importing {target} raised {type(error).__name__}: {error}") from error
