@@ -246,7 +246,7 @@ def emit(records: list[dict], columns, fmt: str, output: Path | None, table: Cal
                 console.print(rendered)
             sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
         if footer:
-            out.print(footer, highlight=False)
+            out.print(footer, highlight=False, markup=False)  # names from user code may hold brackets
         return
     text = render_rows(records, columns, fmt, chosen, caption)
     if output is None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from octprofile.errors import BadValueError
+
 # (output channels, stride of the depthwise conv) for the 13 blocks
 BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
           (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
@@ -27,6 +29,9 @@ class MobileNetV1(nn.Module):
         super().__init__()
         if not width_mult > 0:
             raise ValueError(f"width_mult must be positive, got {width_mult}")
+        if int(32 * width_mult) < 1:  # the narrowest layer (the stem's 32 channels) would have none
+            raise BadValueError(f"width_mult {width_mult} leaves MobileNet v1's 32-channel stem with no channel; "
+                             f"the smallest that builds is {1 / 32:g}")
         channels = int(32 * width_mult)
         self.stem = conv_bn_relu(3, channels, 3, 2)
         blocks = []

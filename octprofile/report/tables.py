@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich import box
+from rich.markup import escape
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.measure import Measurement
 from rich.table import Table
@@ -153,7 +154,7 @@ def profile_table(result: SweepResult, title: str, wide: bool = False) -> Table:
     mac_div, mac_unit = _scale([r.macs for r in rows])
     act_div, act_unit = _scale([r.activations for r in rows])
     param_div, param_unit = _scale([r.params for r in rows])
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     table.add_column("", justify="left")
     for r in rows:  # the header names the variant and its α, so no row repeats it
         table.add_column(_variant_label(r), justify="right")
@@ -218,7 +219,7 @@ def ablation_table(result: AblationResult, title: str) -> Table:
     """Counts, one row per variant: against vanilla and against the full OctConv."""
     rows = [r for r in result.rows if r.backend == result.rows[0].backend]
     mac_div, mac_unit = _scale([r.macs for r in rows])
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     headers = ("variant", "params\nM", "dropped\nM", f"{mac_unit}MACs", "MACs\n÷ van.", "MACs\n÷ full",
                "act.\n÷ van.", "act.\n÷ full")
     for header in headers:
@@ -312,7 +313,7 @@ def layers_table(result: LayersResult, title: str, depth: int = 0, wide: bool = 
                     ("params", lambda r: f"{r.params:,}"), ("output C×H×W", lambda r: r.output_shape)]
     cells = [[cell(r) for _, cell in columns] for r in [*rows, result.total]]
     # no vertical rules, one space between columns, numbers exactly as wide as they are: the default fits 80
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False,
+    table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False,
                   show_edge=False)
     widths = [max(len(line) for text in [header, *(row[i] for row in cells)] for line in text.split("\n"))
               for i, (header, _) in enumerate(columns)]
@@ -332,7 +333,7 @@ def layers_table(result: LayersResult, title: str, depth: int = 0, wide: bool = 
 
 def blocks_table(result: BlocksResult, title: str) -> Table:
     """Per block: MAC ratio beside time ratio, and the milliseconds the MAC saving does not explain."""
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     for header in ("block", "MACs\n÷", "vanilla\nms", "oct\nms", "time ÷\n(IQR)", "excess\nms", "% of\ntime"):
         table.add_column(header, justify="left" if header == "block" else "right")
     for r in result.rows:
@@ -373,7 +374,7 @@ def _wide_check_table(results: Sequence[CheckResult], title: str) -> Table:
     """One line per model and alpha, a column per counter that ran."""
     ablated = any(r.design != "full" for r in results)
     counters = counters_ran(results)
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     headers = ("model", "α", *(("design", "dropped") if ablated else ()), "params vanilla", "params oct",
                *(f"MACs {name}" if name != "FlopCounterMode" else COUNTER_WORDS[name] for name in counters), "result")
     for header in headers:
@@ -390,7 +391,7 @@ def _narrow_check_table(results: Sequence[CheckResult], title: str) -> Table:
     """The same values stacked, for 80 columns: params and each counter's MACs one per line; the failures
     are left to the summary line, which names them in full."""
     ablated = any(r.design != "full" for r in results)
-    table = Table(title=title, title_justify="left", show_lines=True)
+    table = Table(title=escape(title), title_justify="left", show_lines=True)
     table.add_column("model")
     for header in ("α", "params", "MACs by counter"):
         table.add_column(header, justify="right", no_wrap=True)
