@@ -141,8 +141,9 @@ def test_a_width_multiplier_that_empties_a_layer_is_one_line():
 
 def test_brackets_in_a_model_path_are_printed_as_written(tmp_path):
     model = tmp_path / "[red]net.py"
-    model.write_text("import torch.nn as nn\n\ndef net():\n    return nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, "
-                     "padding=1) for i in range(4)], nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))\n")
+    model.write_text("import torch.nn as nn\n\ndef net():\n    return nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, "
+                     "3, padding=1) for i in range(4)], nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))\n")
     result = CliRunner().invoke(app, ["compare", f"{model}:net", "--input-size", "16", "--no-time", "--no-fvcore"])
     assert result.exit_code == 0, result.output
-    assert f"{model}:net at 16²" in result.output.replace("\n", "")  # the title keeps '[red]' instead of reading it as a colour
+    # the title keeps '[red]' instead of reading it as a colour
+    assert f"{model}:net at 16²" in result.output.replace("\n", "")
