@@ -301,6 +301,8 @@ BackendOpt = typer.Option(["eager"], "--backend", metavar="NAME[,NAME...]",
                                "folded, channels_last, cached kernels; OctConv path fusion), compile "
                                "(torch.compile), onnxruntime (ONNX export, optional extra). Several "
                                "(repeat or comma-separate) are timed in the same rounds; all: every one installed.")
+AlphaOpt = typer.Option("0.5", "--alpha", metavar="A", help="Low-frequency ratio α in [0, 1).")
+OctAlphaOpt = typer.Option("0.5", "--alpha", metavar="A", help="Low-frequency ratio α in (0, 1).")
 Rounds = typer.Option(10, "--rounds", metavar="N", help="Interleaved timing rounds.")
 Verbose = typer.Option(False, "--verbose", "-v", show_default=False,
                        help="Explain every figure and list every timing warning.")
@@ -355,8 +357,7 @@ def models(fmt: Format = FormatOpt, output: Path | None = OutputOpt, columns_: s
 
 @app.command()
 def compare(
-    model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", metavar="A",
-                                                     help="Low-frequency ratio α in [0, 1)."),
+    model: str = ModelArg, alpha: str = AlphaOpt,
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
     time_: bool = Time, backend: list[str] = BackendOpt,
@@ -432,8 +433,7 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
 
 @app.command()
 def ablate(
-    model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", metavar="A",
-                                                     help="Low-frequency ratio α in (0, 1)."),
+    model: str = ModelArg, alpha: str = OctAlphaOpt,
     variants: str = typer.Option("full,no-hl,no-lh,no-exchange,strided", "--variants", metavar="NAME[,NAME...]",
                                  help="Comma-separated designs: full, no-hl, no-lh, no-exchange, strided, or "
                                       "'+' combinations (no-hl+strided); full is always included."),
@@ -473,8 +473,7 @@ def ablate(
 
 @app.command()
 def layers(
-    model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", metavar="A",
-                                                     help="Low-frequency ratio α in [0, 1)."),
+    model: str = ModelArg, alpha: str = AlphaOpt,
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
     depth: int = typer.Option(0, "--depth", metavar="N",
@@ -514,8 +513,7 @@ def layers(
 
 @app.command()
 def blocks(
-    model: str = ModelArg, alpha: str = typer.Option("0.5", "--alpha", metavar="A",
-                                                     help="Low-frequency ratio α in (0, 1)."),
+    model: str = ModelArg, alpha: str = OctAlphaOpt,
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
     backend: str = typer.Option("eager", "--backend", metavar="NAME",

@@ -250,6 +250,10 @@ class AblationResult:
     def alpha(self) -> float:
         return next(row.alpha for row in self.rows if row.alpha > 0)
 
+    def variant_rows(self) -> list[AblationRow]:
+        """One row per variant (its counts are the same on every backend): the first backend's."""
+        return [row for row in self.rows if row.backend == self.rows[0].backend]
+
     def row(self, variant: str, backend: str | None = None) -> AblationRow:
         backend = backend or (self.sweep.backends[0] if self.sweep.backends else None)
         return next(row for row in self.rows if row.variant == variant and row.backend == backend)

@@ -36,6 +36,7 @@ from octprofile.models.input_size import smallest_input_size
 from octprofile.models.resolve import ResolvedModel, resolve
 from octprofile.nn import ABLATIONS, FULL, PATHS, OctDesign, check_alpha
 from octprofile.results import (
+    ABLATION_COLUMNS,
     AblationResult,
     AblationRow,
     BlockRow,
@@ -182,25 +183,15 @@ class Study:
 
     def _ablation_row(self, row: VariantRow, sweep: SweepResult, timed: TimingComparison | None) -> AblationRow:
         full = sweep.row(FULL.name, row.backend)
-        vs_full = None
-        if timed is not None and row.alpha > 0:
-            vs_full = timed.ratio(row.variant, row.backend, base=FULL.name)
         octave = row.alpha > 0
+        vs_full = timed.ratio(row.variant, row.backend, base=FULL.name) if timed is not None and octave else None
         return AblationRow(
-            model=row.model, variant=row.variant, alpha=row.alpha, design=row.design, params=row.params,
-            params_dropped=row.params_dropped, params_ratio=row.params / sweep.vanilla.params, macs=row.macs,
-            macs_fvcore=row.macs_fvcore, flops_torch=row.flops_torch, counts_agree=row.counts_agree,
-            mac_ratio=row.mac_ratio, mac_ratio_vs_full=row.macs / full.macs if octave else None,
-            activations=row.activations, activation_ratio=row.activation_ratio,
+            **{name: getattr(row, name) for name in ABLATION_COLUMNS if hasattr(row, name)},  # as in the compare row
+            params_ratio=row.params / sweep.vanilla.params,
+            mac_ratio_vs_full=row.macs / full.macs if octave else None,
             activation_ratio_vs_full=row.activations / full.activations if octave else None,
-            pool_ops=row.pool_ops, upsample_ops=row.upsample_ops, add_ops=row.add_ops,
-            latency_ms=row.latency_ms, latency_iqr_ms=row.latency_iqr_ms, latency_ratio=row.latency_ratio,
-            latency_ratio_iqr=row.latency_ratio_iqr,
             latency_ratio_vs_full=vs_full.median if vs_full else None,
-            latency_ratio_vs_full_iqr=vs_full.iqr if vs_full else None,
-            backend=row.backend, input_size=row.input_size, batch_size=row.batch_size, placement=row.placement,
-            device=row.device, device_name=row.device_name, cpu_isa=row.cpu_isa, threads=row.threads,
-            torch_version=row.torch_version, dtype=row.dtype, timing_rounds=row.timing_rounds)
+            latency_ratio_vs_full_iqr=vs_full.iqr if vs_full else None)
 
     def _measure(self, specs: list[tuple[str, float, OctDesign]], fvcore: bool, timing: TimingOptions | None,
                  progress: Progress | None, what: str) -> tuple[list[_Variant], TimingComparison | None]:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from octprofile.nn import OctConv2d, OctPair
+from octprofile.nn.pair import pooled_size
 
 OTHER_WORK = ("pool", "upsample", "add", "bn")
 
@@ -115,9 +116,7 @@ def _octconv_other_work(conv: OctConv2d, x, output) -> dict[str, int]:
     pool = 0
     for branch, level in pooled:
         n, channels, height, width = inputs[branch].shape
-        for _ in range(level):
-            height, width = (height + 1) // 2, (width + 1) // 2
-        pool += 4 * n * channels * height * width
+        pool += 4 * n * channels * pooled_size(height, level) * pooled_size(width, level)
     upsample = sum(numel(outputs["h"]) for route in routes.values() if route.upsample)
     add = sum(numel(outputs[branch]) for branch in outputs if sum(name[1] == branch for name in routes) == 2)
     return {"pool": pool, "upsample": upsample, "add": add}

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from octprofile.nn.design import FULL, OctDesign
-from octprofile.nn.pair import OctPair, pool2x, upsample2x
+from octprofile.nn.pair import OctPair, PooledInputs, upsample2x
 from octprofile.nn.split import ChannelSplit, check_alpha
 
 PATHS = ("hh", "hl", "lh", "ll")
@@ -178,14 +178,7 @@ class OctConv2d(nn.Module):
         return x, None
 
     def forward(self, x):
-        x_h, x_l = self._unpack(x)
-        pooled = {("h", 0): x_h, ("l", 0): x_l}  # inputs pooled n times, shared by the paths that read them
-
-        def read(branch: str, pools: int) -> torch.Tensor:
-            if (branch, pools) not in pooled:
-                pooled[branch, pools] = pool2x(read(branch, pools - 1))
-            return pooled[branch, pools]
-
+        read = PooledInputs(*self._unpack(x))
         outputs: dict[str, torch.Tensor] = {}
         for name in self.active_paths():  # H->H first: L->H upsamples to its size
             route = self.route(name)

@@ -31,6 +31,26 @@ def pool2x(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(x, 2, ceil_mode=True)
 
 
+def pooled_size(size: int, times: int = 1) -> int:
+    """A side after ``times`` 2x2 average pools (ceil mode, as ``pool2x``)."""
+    for _ in range(times):
+        size = (size + 1) // 2
+    return size
+
+
+class PooledInputs:
+    """The (high, low) inputs of an octave layer and their pooled versions, each pooled once however many
+    paths read it: ``inputs("h", 2)`` is X_H pooled twice."""
+
+    def __init__(self, high: torch.Tensor, low: torch.Tensor | None) -> None:
+        self._made = {("h", 0): high, ("l", 0): low}
+
+    def __call__(self, branch: str, pools: int) -> torch.Tensor:
+        if (branch, pools) not in self._made:
+            self._made[branch, pools] = pool2x(self(branch, pools - 1))
+        return self._made[branch, pools]
+
+
 def upsample2x(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
     """Nearest 2x upsampling cropped to ``size``, so output pixel i reads input pixel i // 2."""
     up = F.interpolate(x, scale_factor=2.0, mode="nearest")

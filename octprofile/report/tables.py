@@ -128,7 +128,9 @@ def footer(result: SweepResult, verbose: bool = False) -> str:
                      "layer: 1−¾α(2−α) (activations 1−¾α), a single octave layer's ratio, not a target for the "
                      "network, whose stem, last stage and classifier stay vanilla.")
     else:
-        lines.append("Theory, one layer: a single octave layer's ratio, not the network's (--verbose explains).")
+        lines.append("Theory, this network: each layer's closed form weighted by its vanilla MACs (equal to the "
+                     "count unless floor(α·c) rounds); one layer: 1−¾α(2−α), a single layer's ratio, which no "
+                     "network reaches.")
     timed = result.timed
     if timed is not None:
         c = timed.context
@@ -217,7 +219,7 @@ def _plain_ratio(value) -> str:
 
 def ablation_table(result: AblationResult, title: str) -> Table:
     """Counts, one row per variant: against vanilla and against the full OctConv."""
-    rows = [r for r in result.rows if r.backend == result.rows[0].backend]
+    rows = result.variant_rows()
     mac_div, mac_unit = _scale([r.macs for r in rows])
     table = Table(title=escape(title), title_justify="left")
     headers = ("variant", "params\nM", "dropped\nM", f"{mac_unit}MACs", "MACs\n÷ van.", "MACs\n÷ full",
@@ -257,7 +259,7 @@ def _other_work_change(row, full) -> str:
 
 
 def ablation_footer(result: AblationResult, verbose: bool = False) -> str:
-    rows = [r for r in result.rows if r.backend == result.rows[0].backend]
+    rows = result.variant_rows()
     vanilla = next(r for r in rows if r.alpha == 0)
     full = next(r for r in rows if r.variant == result.full)
     params_ok = all(r.params == vanilla.params - r.params_dropped for r in rows)

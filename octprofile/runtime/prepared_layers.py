@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from octprofile.nn import OctConv2d, OctPair, pool2x, upsample2x
+from octprofile.nn.pair import PooledInputs, pooled_size
 from octprofile.runtime.folding import fold
 from octprofile.runtime.kernels import channels_last, make_kernel
 
@@ -36,9 +37,7 @@ class _ShapeCache:
 
 def _pooled(shape: torch.Size, times: int = 1) -> torch.Size:
     n, c, h, w = shape
-    for _ in range(times):
-        h, w = (h + 1) // 2, (w + 1) // 2
-    return torch.Size((n, c, h, w))
+    return torch.Size((n, c, pooled_size(h, times), pooled_size(w, times)))
 
 
 def add_upsampled_(y: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -162,14 +161,10 @@ class PathsPlan:
 
     def __call__(self, x_h, x_l):
         k, routes = self.kernels, self.routes
-        pooled = {("h", 0): x_h, ("l", 0): x_l}
+        inputs = PooledInputs(x_h, x_l)
 
         def read(name: str) -> torch.Tensor:
-            branch, pools = name[0], routes[name].pools
-            for level in range(1, pools + 1):
-                if (branch, level) not in pooled:
-                    pooled[branch, level] = pool2x(pooled[branch, level - 1])
-            return pooled[branch, pools]
+            return inputs(name[0], routes[name].pools)
 
         y_h = k["hh"](read("hh"))
         if "lh" in k:
