@@ -144,7 +144,7 @@ def parse_alphas(text: str) -> list[float]:
     if not all(items):
         raise BadValueError(f"--alphas {text!r} has an empty element; give a comma-separated list like "
                             f"{DEFAULT_ALPHAS}")
-    return sorted(set(parse_alpha(item, f"--alphas element {item!r}:") for item in items))
+    return sorted(set(parse_alpha(item, "α value") for item in items))
 
 
 def positive(value: int | None, option: str) -> int | None:
@@ -496,12 +496,12 @@ def layers(
         from octprofile.results import LAYER_COLUMNS
 
         value = parse_alpha(alpha)
+        if depth < 0:
+            raise BadValueError(f"--depth must be 0 (every layer) or more, got {depth}")
         kind = output_format(fmt, output)
         chosen = export_options(kind, columns, caption, LAYER_COLUMNS)
         design = design_of(hl, lh, downsample)
         result = study_for(model, input_size, batch_size, width_mult, placement, design).layers(value)
-        if depth < 0:
-            raise BadValueError(f"--depth must be 0 (every layer) or more, got {depth}")
         title = (f"{result.model} α={value:g}{'' if design.is_full else ', ' + design.name}, "
                  f"{f'summed to depth {depth}' if depth else 'per layer'} (MACs: multiply-accumulates; s: stride)")
         records = [asdict(row) for row in result.rollup(depth)] if depth else result.records()
