@@ -135,11 +135,9 @@ def footer(result: SweepResult, verbose: bool = False) -> str:
     if timed is not None:
         c = timed.context
         isa = f", {c.isa}" if c.isa else ""
-        if verbose:
-            lines.append("latency: on each backend, both variants prepared alike; every variant on every backend "
-                         f"timed in the same {timed.rounds} interleaved rounds; ratios are medians of per-round "
-                         "ratios")
-            lines += [f"  {name}: {description}" for name, description in timed.backends.items()]
+        # what was compared stays in every footer: both sides prepared alike, and how
+        lines.append("latency: vanilla and Oct prepared alike on each backend, timed in the same interleaved rounds:")
+        lines += [f"  {name}: {description}" for name, description in timed.backends.items()]
         lines += headline(result)
         if sum(r.alpha > 0 for r in result.variant_rows()) > 1:
             lines += [f"break-even α on {b}: {result.break_even(b).describe()}" for b in result.backends]
@@ -279,8 +277,8 @@ def ablation_footer(result: AblationResult, verbose: bool = False) -> str:
     timed = result.sweep.timed
     if timed is not None:
         c = timed.context
-        if verbose:
-            lines += [f"  {name}: {description}" for name, description in timed.backends.items()]
+        lines.append("latency: every variant prepared alike on each backend, timed in the same interleaved rounds:")
+        lines += [f"  {name}: {description}" for name, description in timed.backends.items()]
         lines.append(f"timed on {c.device_name} ({c.device}{', ' + c.isa if c.isa else ''}), {c.threads} threads, "
                      f"{timed.dtype}, torch {c.torch_version}, {timed.rounds} interleaved rounds")
         lines += _timing_warnings(timed.warnings, verbose)
