@@ -10,7 +10,8 @@ import math
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 
@@ -99,11 +100,7 @@ def _run(action: Callable[[], int | None]) -> None:
         code = action()
     except typer.Exit:
         raise
-    except KeyboardInterrupt as interrupted:  # a SweepInterrupted carries what finished before it
-        if getattr(interrupted, "result", None) is not None:
-            from octprofile.report.tables import profile_table
-
-            out.print(profile_table(interrupted.result, "finished before the interruption (nothing was written)"))
+    except KeyboardInterrupt as interrupted:  # partial_on_interrupt has shown what finished, if anything did
         err.print(str(interrupted) or "interrupted", highlight=False, markup=False)
         STATE["interrupt_reported"] = True
         raise typer.Exit(INTERRUPTED_EXIT) from None
@@ -124,6 +121,21 @@ def _run(action: Callable[[], int | None]) -> None:
         raise typer.Exit(INTERNAL_ERROR_EXIT) from None
     if code:
         raise typer.Exit(code)
+
+
+@contextmanager
+def partial_on_interrupt(show: Callable[[object, str], None]) -> Iterator[None]:
+    """On Ctrl-C during a study, ``show(partial_result, title_note)`` what finished, on stdout and in the
+    format asked (never into --output or --plot files, which stay all-or-nothing), then end as interrupted."""
+    try:
+        yield
+    except KeyboardInterrupt as stop:  # a StudyInterrupted carries what finished
+        partial = getattr(stop, "result", None)
+        if partial is None:
+            raise
+        show(partial, f" (PARTIAL: {stop})")
+        raise KeyboardInterrupt(f"{stop}; the partial result above is all that finished, no file was written"
+                                ) from None
 
 
 # ---- parsing options into values (checked before any work starts) ----
@@ -415,16 +427,21 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
     if plot:
         check_writable(plot)
     study = study_for(model, input_size, batch_size, width_mult, placement, design)
-    if is_compare:
-        result = with_progress(lambda p: study.compare(alphas[0], fvcore=fvcore, timing=timing, progress=p))
-    else:
-        result = with_progress(lambda p: study.sweep(alphas, fvcore=fvcore, timing=timing, progress=p))
     what = (f"α={alphas[0]:g}" if is_compare else "α sweep") + ("" if design.is_full else f", {design.name}")
-    title = f"{study.model.name} at {result.input_shape[-1]}², batch {result.input_shape[0]}, {what}"
-    tables = [profile_table(result, title, wide), *([latency_table(result)] if result.timed else [])]
-    with AtomicFiles() as files:  # --output and --plot: both files or neither
-        emit(result.records(), COMPARE_COLUMNS, kind, output, lambda: Group(*tables), footer(result, verbose),
+
+    def show(result, destination: Path | None, files=None, partial: str = "") -> None:
+        title = f"{study.model.name} at {result.input_shape[-1]}², batch {result.input_shape[0]}, {what}{partial}"
+        tables = [profile_table(result, title, wide), *([latency_table(result)] if result.timed else [])]
+        emit(result.records(), COMPARE_COLUMNS, kind, destination, lambda: Group(*tables), footer(result, verbose),
              chosen, caption or title, files=files)
+
+    with partial_on_interrupt(lambda result, note: show(result, None, partial=note)):
+        if is_compare:
+            result = with_progress(lambda p: study.compare(alphas[0], fvcore=fvcore, timing=timing, progress=p))
+        else:
+            result = with_progress(lambda p: study.sweep(alphas, fvcore=fvcore, timing=timing, progress=p))
+    with AtomicFiles() as files:  # --output and --plot: both files or neither
+        show(result, output, files)
         if plot:
             files.write(plot, sweep_plot(result, plot_title(result), plot_kind))
     for path in files.written:
@@ -461,12 +478,17 @@ def ablate(
         kind = output_format(fmt, output)
         chosen = export_options(kind, columns, caption, ABLATION_COLUMNS)
         study = study_for(model, input_size, batch_size, width_mult, placement)
-        result = with_progress(lambda p: study.ablate(value, designs, fvcore=fvcore, timing=timing, progress=p))
-        title = (f"{study.model.name} at {result.sweep.input_shape[-1]}², batch {result.sweep.input_shape[0]}, "
-                 f"α={value:g}: OctConv ablation")
-        tables = [ablation_table(result, title), *([ablation_latency_table(result)] if result.sweep.timed else [])]
-        emit(result.records(), ABLATION_COLUMNS, kind, output, lambda: Group(*tables),
-             ablation_footer(result, verbose), chosen, caption or title)
+
+        def show(result, destination: Path | None, partial: str = "") -> None:
+            title = (f"{study.model.name} at {result.sweep.input_shape[-1]}², batch {result.sweep.input_shape[0]}, "
+                     f"α={value:g}: OctConv ablation{partial}")
+            tables = [ablation_table(result, title), *([ablation_latency_table(result)] if result.sweep.timed else [])]
+            emit(result.records(), ABLATION_COLUMNS, kind, destination, lambda: Group(*tables),
+                 ablation_footer(result, verbose), chosen, caption or title)
+
+        with partial_on_interrupt(lambda result, note: show(result, None, note)):
+            result = with_progress(lambda p: study.ablate(value, designs, fvcore=fvcore, timing=timing, progress=p))
+        show(result, output)
 
     _run(action)
 

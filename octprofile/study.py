@@ -53,19 +53,20 @@ from octprofile.runtime.block_timing import BETWEEN_BLOCKS, block_names, time_bl
 from octprofile.runtime.context import machine_context, resolve_device
 from octprofile.runtime.prepare import BACKENDS
 from octprofile.runtime.stats import iqr, noise_warning
-from octprofile.runtime.timing import TimingComparison, TimingOptions, time_variants
+from octprofile.runtime.timing import TimingComparison, TimingInterrupted, TimingOptions, time_variants
 
 Progress = Callable[[str, int, int], None]
 
 
-class SweepInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a sweep; ``result`` holds the variants that finished counting (with their ratios)."""
+class StudyInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a study. ``result`` holds what finished (same type as the study's result, its rows or
+    rounds cut short; None when nothing did), ``timing`` the rounds of timing that finished; the message says
+    how far it got."""
 
-    def __init__(self, result: SweepResult | None, total: int, what: str = "α values") -> None:
-        done = len(result.rows) if result else 0
-        super().__init__(f"interrupted after {done} of {total} {what}")
+    def __init__(self, result, message: str, timing: TimingComparison | None = None) -> None:
+        super().__init__(message)
         self.result = result
-        self.total = total
+        self.timing = timing
 
 
 @dataclass(frozen=True)
@@ -177,8 +178,14 @@ class Study:
         if FULL not in designs:
             designs.insert(0, FULL)
         specs = [("vanilla", 0.0, FULL), *((d.name, alpha, d) for d in designs)]
-        variants, timed = self._measure(specs, fvcore, timing, progress, "variants")
-        sweep = self._result(variants, timed)
+        try:
+            variants, timed = self._measure(specs, fvcore, timing, progress, "variants")
+        except StudyInterrupted as stop:  # the ablation of what finished, when the full design did
+            finished = stop.result is not None and any(row.variant == FULL.name for row in stop.result.rows)
+            raise StudyInterrupted(self._ablation(stop.result, stop.timing) if finished else None, str(stop)) from None
+        return self._ablation(self._result(variants, timed), timed)
+
+    def _ablation(self, sweep: SweepResult, timed: TimingComparison | None) -> AblationResult:
         return AblationResult(sweep, FULL.name, [self._ablation_row(row, sweep, timed) for row in sweep.rows])
 
     def _ablation_row(self, row: VariantRow, sweep: SweepResult, timed: TimingComparison | None) -> AblationRow:
@@ -220,13 +227,21 @@ class Study:
                     tick(f"fvcore {variant.name} α={variant.alpha:g}")
         except KeyboardInterrupt:
             partial = self._result(variants) if any(v.alpha == 0 for v in variants) else None
-            raise SweepInterrupted(partial, len(specs), what) from None
+            checked = sum(v.fvcore is not None for v in variants)
+            also = f" (fvcore on {checked})" if fvcore and checked < len(variants) else ""
+            message = f"interrupted after counting {len(variants)} of {len(specs)} {what}{also}"
+            raise StudyInterrupted(partial, message) from None
         timed = None
         if timing is not None:
             vanilla = next(v for v in variants if v.alpha == 0)
             tick.announce(f"preparing {len(variants)} variants on {', '.join(timing.backends)}")
-            timed = time_variants({v.name: v.model for v in variants}, self.input_shape, timing, base=vanilla.name,
-                                  on_progress=tick.rounds("timing", timing.rounds))
+            try:
+                timed = time_variants({v.name: v.model for v in variants}, self.input_shape, timing,
+                                      base=vanilla.name, on_progress=tick.rounds("timing", timing.rounds))
+            except TimingInterrupted as stop:  # the counts are complete; keep the rounds that finished
+                raise StudyInterrupted(self._result(variants, stop.comparison), str(stop), stop.comparison) from None
+            except KeyboardInterrupt:  # while preparing: the counts are complete, no latency
+                raise StudyInterrupted(self._result(variants), "interrupted while preparing to time") from None
         return variants, timed
 
     def _result(self, variants: list[_Variant], timed: TimingComparison | None = None) -> SweepResult:

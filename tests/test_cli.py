@@ -304,8 +304,84 @@ def test_ctrl_c_during_a_sweep_prints_what_finished_and_exits_130(monkeypatch, t
     target = tmp_path / "sweep.csv"
     result = invoke("sweep", "resnet20_cifar", "--alphas", "0,0.25,0.5", "--output", target, *FAST)
     assert result.exit_code == 130
-    assert "interrupted after 2 of 3" in result.output and "0.25" in result.stdout
+    assert "interrupted after counting 2 of 3" in result.output and "0.25" in result.stdout
     assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def _interrupt_nth_count(monkeypatch, n):
+    from octprofile import study
+
+    real_count, calls = study.count_model, []
+
+    def count(model, shape, **kwargs):
+        calls.append(shape)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return real_count(model, shape, **kwargs)
+
+    monkeypatch.setattr(study, "count_model", count)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "markdown"])
+def test_ctrl_c_gives_what_finished_in_the_format_asked_and_says_it_is_partial(monkeypatch, fmt):
+    _interrupt_nth_count(monkeypatch, 3)
+    result = invoke("sweep", "resnet20_cifar", "--alphas", "0,0.25,0.5", "--format", fmt, *FAST)
+    assert result.exit_code == 130
+    if fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+        assert [float(row["alpha"]) for row in rows] == [0.0, 0.25]
+    elif fmt == "json":
+        assert [row["alpha"] for row in json.loads(result.stdout)] == [0.0, 0.25]
+    else:
+        assert "PARTIAL: interrupted after counting 2 of 3" in result.stdout  # in the caption
+        assert "| 0.5 " not in result.stdout
+    assert "partial result above is all that finished" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_ctrl_c_while_timing_keeps_the_rounds_every_variant_finished(monkeypatch):
+    from torch.utils import benchmark
+
+    real, calls = benchmark.Timer.blocked_autorange, []
+
+    def measure(timer, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 6:  # two variants: rounds 1 and 2 complete, round 3 half done
+            raise KeyboardInterrupt
+        return real(timer, *args, **kwargs)
+
+    monkeypatch.setattr(benchmark.Timer, "blocked_autorange", measure)
+    result = invoke("compare", "resnet20_cifar", "--alpha", "0.5", "--rounds", "4", "--threads", "1",
+                    "--backend", "plain", "--no-fvcore", "--format", "json")
+    assert result.exit_code == 130, result.output
+    rows = json.loads(result.stdout)
+    assert [row["variant"] for row in rows] == ["vanilla", "oct"]
+    assert all(row["latency_ms"] > 0 for row in rows)
+    assert "interrupted while timing, after 2 of 4 rounds" in result.stderr
+
+
+def test_ctrl_c_in_python_raises_study_interrupted_with_the_finished_rounds(monkeypatch):
+    from torch.utils import benchmark
+
+    from octprofile.runtime.timing import TimingOptions
+    from octprofile.study import Study, StudyInterrupted
+
+    real, calls = benchmark.Timer.blocked_autorange, []
+
+    def measure(timer, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real(timer, *args, **kwargs)
+
+    monkeypatch.setattr(benchmark.Timer, "blocked_autorange", measure)
+    options = TimingOptions(rounds=3, threads=1, backends=("plain",), warmup=1, min_run_time=0.001)
+    with pytest.raises(StudyInterrupted) as stopped:
+        Study("resnet20_cifar").compare(0.5, fvcore=False, timing=options)
+    partial = stopped.value.result
+    assert partial.timed.rounds == 2 and stopped.value.timing.options.rounds == 2
+    assert any("partial timing" in warning for warning in partial.timed.warnings)
+    assert len(stopped.value.timing.timing("oct").samples_ms) == 2
 
 
 def test_readme_documents_every_output_column():

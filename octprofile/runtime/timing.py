@@ -14,7 +14,7 @@ import os
 import statistics
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -162,11 +162,21 @@ def time_variants(models: Mapping[str, nn.Module], input_shape: tuple[int, ...],
         peaks = {key: measure_peak(runner, inputs[key])
                  if options.memory and BACKENDS[key[1]].torch_memory else None for key, runner in prepared.items()}
         load = OtherLoad().start()
-        samples = _interleaved_rounds(prepared, inputs, threads, options, on_progress)
+        try:
+            samples = _interleaved_rounds(prepared, inputs, threads, options, on_progress)
+        except _RoundsInterrupted as stop:
+            samples = stop.samples
         other_load = load.stop()
+    rounds = len(samples[keys[0]])
+    if rounds == 0:  # interrupted before one round was complete: nothing to compare
+        raise TimingInterrupted(None, options.rounds)
     timings = {key: Timing(*key, statistics.median(samples[key]), iqr(samples[key]), samples[key],
                            prepared[key].prepare_seconds, peaks[key], prepared[key].notes) for key in keys}
-    comparison = TimingComparison(timings, base, [], machine_context(device, threads, other_load), options)
+    finished = replace(options, rounds=rounds)
+    comparison = TimingComparison(timings, base, [], machine_context(device, threads, other_load), finished)
+    if rounds < options.rounds:
+        comparison.warnings.append(f"interrupted: {rounds} of {options.rounds} rounds finished (partial timing)")
+        raise TimingInterrupted(comparison, options.rounds)
     comparison.warnings += _noise_warnings(comparison)
     if device.type == "cpu" and other_load is not None:
         contention = cpu_contention_warning(threads, other_load, os.cpu_count() or 1)
@@ -264,10 +274,30 @@ def _interleaved_rounds(runners: Mapping[Hashable, PreparedModel], inputs: Mappi
               for name, model in runners.items()}
     samples: dict[Hashable, list[float]] = {name: [] for name in runners}
     total, done = options.rounds * len(timers), 0
-    for _ in range(options.rounds):
-        for name, timer in timers.items():
-            samples[name].append(timer.blocked_autorange(min_run_time=options.min_run_time).median * 1e3)
-            done += 1
-            if on_progress is not None:
-                on_progress(done, total)
+    try:
+        for _ in range(options.rounds):
+            for name, timer in timers.items():
+                samples[name].append(timer.blocked_autorange(min_run_time=options.min_run_time).median * 1e3)
+                done += 1
+                if on_progress is not None:
+                    on_progress(done, total)
+    except KeyboardInterrupt:
+        complete = done // len(timers)  # a round counts only when every runner had its turn
+        raise _RoundsInterrupted({name: taken[:complete] for name, taken in samples.items()}) from None
     return samples
+
+
+class _RoundsInterrupted(KeyboardInterrupt):
+    def __init__(self, samples: dict[Hashable, list[float]]) -> None:
+        super().__init__()
+        self.samples = samples
+
+
+class TimingInterrupted(KeyboardInterrupt):
+    """Ctrl-C while timing. ``comparison``: the rounds every runner finished (``options.rounds`` says how many,
+    with a warning saying it is partial), or None when not one round was complete."""
+
+    def __init__(self, comparison: TimingComparison | None, planned_rounds: int) -> None:
+        done = comparison.options.rounds if comparison else 0
+        super().__init__(f"interrupted while timing, after {done} of {planned_rounds} rounds")
+        self.comparison = comparison
