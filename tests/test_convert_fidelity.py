@@ -1,6 +1,8 @@
 """The converter never changes what a model computes without saying so: layers it cannot carry over stay
 vanilla and are listed, or the build is refused naming the layer."""
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -84,6 +86,24 @@ def spectral_norm_last():
 
 def transpose_middle():
     return Net("transpose", 3)
+
+
+class Summary(nn.Module):
+    """Runs a conv, then reads its output as a tensor in its own code (x.mean)."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y * y.mean(dim=(2, 3), keepdim=True)
+
+
+def summary_middle():
+    net = Net()
+    net.features[3] = nn.Sequential(net.features[3], Summary(32))
+    return net
 
 
 def only_ws():
@@ -226,3 +246,56 @@ def test_the_cli_refuses_in_one_line_with_exit_2(model_file):
     result = runner.invoke(app, ["compare", ref(model_file, "only_ws"), "--no-time", "--no-fvcore"])
     assert result.exit_code == 2
     assert "cannot be converted (0, 1, 2)" in result.output
+
+
+@pytest.mark.parametrize("layer", ["layer2.0.relu", "layer2.0.bn1", "layer3.1"])
+def test_a_hooked_layer_inside_the_octave_region_is_refused_naming_it(layer):
+    from octprofile.models.resolve import resolve
+
+    with torch.device("meta"):
+        model = resolve("resnet18").build_vanilla()
+    model.get_submodule(layer).register_forward_hook(lambda _m, _i, _o: None)
+    with pytest.raises(ConversionError, match=rf"^layer '{re.escape(layer)}' \(\w+\) lies inside the octave region "
+                                              r"and has forward hooks: .*\(high, low\) pair"):
+        convert(model, 0.5, "resnet", (1, 3, 224, 224))
+
+
+def test_a_hook_outside_the_octave_region_is_kept_and_sees_tensors():
+    from octprofile.models.resolve import resolve
+
+    model = resolve("resnet18").build_vanilla()
+    seen = []
+    for name in ("avgpool", "fc", "conv1", "bn1"):
+        model.get_submodule(name).register_forward_hook(lambda _m, inputs, _o, name=name: seen.append(
+            (name, type(inputs[0]))))
+    convert(model, 0.5, "resnet", (1, 3, 64, 64))
+    assert isinstance(model.layer2[0].conv1, OctConv2d)
+    seen.clear()  # the converter's own dry runs called them too
+    with torch.no_grad():
+        model.eval()(torch.randn(1, 3, 64, 64))
+    assert seen == [(name, torch.Tensor) for name in ("conv1", "bn1", "avgpool", "fc")]
+
+
+def test_the_cli_refuses_a_hooked_layer_in_the_region_in_one_line(tmp_path):
+    path = tmp_path / "hooked_net.py"
+    path.write_text("import torchvision\n\ndef net():\n    model = torchvision.models.resnet18()\n"
+                    "    model.layer2[0].relu.register_forward_hook(lambda m, i, o: None)\n    return model\n")
+    result = runner.invoke(app, ["compare", f"{path}:net", "--no-time", "--no-fvcore"])
+    assert result.exit_code == 2, result.output
+    assert "layer 'layer2.0.relu' (ReLU) lies inside the octave region" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_failure_in_a_parents_own_code_names_the_parent_not_its_last_child(model_file):
+    from octprofile.models.resolve import resolve
+
+    model = resolve(ref(model_file, "summary_middle")).build_vanilla()
+    with pytest.raises(ConversionError, match=r"^layer 'features\.3\.1' \(Summary\) cannot run on the octave"):
+        convert(model, 0.5, "chain", (1, 3, 32, 32))
+
+
+def test_a_failure_in_a_leaf_names_the_leaf():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 16, 3, padding=1), nn.PixelShuffle(2),
+                          nn.Conv2d(4, 8, 3, padding=1), nn.Conv2d(8, 8, 1), nn.Flatten(), nn.Linear(8 * 32 * 32, 4))
+    with pytest.raises(ConversionError, match=r"^layer '2' \(PixelShuffle\) cannot run on the octave"):
+        convert(model, 0.5, "chain", (1, 3, 16, 16))

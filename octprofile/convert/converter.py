@@ -11,7 +11,7 @@ import math
 
 from torch import nn
 
-from octprofile.convert.fidelity import NOT_CONVERTED_ATTR, ConvLike, unconvertible_reason
+from octprofile.convert.fidelity import NOT_CONVERTED_ATTR, ConvLike, hook_kinds, unconvertible_reason
 from octprofile.convert.placement import RULES, PlacementError, Plan, is_depthwise
 from octprofile.errors import ConversionError
 from octprofile.nn import FULL, ChannelSplit, OctBatchNorm2d, OctConv2d, OctDesign, OctPair, check_alpha
@@ -69,9 +69,11 @@ def convert(model: nn.Module, alpha: float, family: str, input_shape: tuple[int,
         if (alpha_in, alpha_out) != (0.0, 0.0) and name in skipped:
             raise ConversionError(f"cannot convert layer '{name}' without changing what the model computes: "
                                   f"{skipped[name]}")
+    # hooks on other layers are kept, but a hooked layer inside the octave region would hand them the pair
+    hooked = {name: hooks for name, module in modules.items() if name and (hooks := hook_kinds(module))}
     apply_plan(model, plan, order, design=design)
     setattr(model, NOT_CONVERTED_ATTR, skipped)
-    validate(model, input_shape)
+    validate(model, input_shape, hooked)
     return model
 
 
@@ -105,8 +107,9 @@ def apply_plan(model: nn.Module, plan: Plan, order: list[str], *, design: OctDes
             last_split = None
 
 
-def validate(model: nn.Module, input_shape: tuple[int, ...]) -> None:
-    """Run the converted model on meta tensors; a layer that cannot take the octave pair is named."""
+def validate(model: nn.Module, input_shape: tuple[int, ...], hooked: dict[str, str] | None = None) -> None:
+    """Run the converted model on meta tensors; a layer that cannot take the octave pair is named, and so is
+    a layer of ``hooked`` ({name: its hooks}, taken before conversion) that would be called with the pair."""
     scope = ModuleScope()
     try:
         with scope.watch(model):
@@ -114,5 +117,11 @@ def validate(model: nn.Module, input_shape: tuple[int, ...]) -> None:
     except Exception as error:
         raise ConversionError(
             f"layer {scope.current()} cannot run on the octave model: {error}") from error
+    for name in dict.fromkeys(scope.called_with_pair):
+        if name in (hooked or {}):
+            raise ConversionError(
+                f"layer '{name}' ({type(model.get_submodule(name)).__name__}) lies inside the octave region and "
+                f"has {hooked[name]}: they would be called with the (high, low) pair instead of a tensor; "
+                "remove them to convert this model")
     if isinstance(output, OctPair):
         raise ConversionError("the model still returns an octave pair: no conv leaves the octave before the output")

@@ -29,13 +29,19 @@ def unconvertible_reason(module: nn.Module) -> str | None:
     if "forward" in vars(module) or type(module).forward is not nn.Conv2d.forward \
             or type(module)._conv_forward is not nn.Conv2d._conv_forward:
         return f"{kind} has its own forward"
-    hooks = [what for what, table in (("forward", module._forward_hooks), ("forward pre", module._forward_pre_hooks),
+    hooks = hook_kinds(module)
+    if hooks:
+        return f"{kind} has {hooks}"
+    return None
+
+
+def hook_kinds(module: nn.Module) -> str:
+    """The kinds of hooks registered on ``module`` ("forward and backward hooks"), or "" when none."""
+    kinds = [what for what, table in (("forward", module._forward_hooks), ("forward pre", module._forward_pre_hooks),
                                       ("backward", module._backward_hooks),
                                       ("backward pre", getattr(module, "_backward_pre_hooks", {})))
              if table]
-    if hooks:
-        return f"{kind} has {' and '.join(hooks)} hooks"
-    return None
+    return f"{' and '.join(kinds)} hooks" if kinds else ""
 
 
 def unconvertible(model: nn.Module) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import ExitStack, contextmanager
 
 import torch
@@ -54,11 +55,13 @@ def run_on_meta(model: nn.Module, input_shape: tuple[int, ...], dtype=torch.floa
 
 
 class ModuleScope:
-    """Tracks which module is running, innermost last, through forward hooks."""
+    """Tracks which module is running, innermost last, through forward hooks: which one raised, and which
+    ones were called with an octave (high, low) pair."""
 
     def __init__(self) -> None:
         self.stack: list[tuple[str, nn.Module]] = []
-        self.deepest: tuple[str, nn.Module] | None = None
+        self.failed: tuple[str, nn.Module] | None = None
+        self.called_with_pair: list[str] = []
 
     @contextmanager
     def watch(self, model: nn.Module):
@@ -73,16 +76,23 @@ class ModuleScope:
                 handle.remove()
 
     def _enter(self, name: str):
-        def hook(module, _inputs):
+        from octprofile.nn.pair import OctPair
+
+        def hook(module, inputs):
             self.stack.append((name, module))
-            self.deepest = (name, module)
+            if any(isinstance(value, OctPair) for value in inputs):
+                self.called_with_pair.append(name)
         return hook
 
-    def _leave(self, _module, _inputs, _output):
+    def _leave(self, _module, _inputs, output):
+        # torch calls always_call hooks from its exception handler when forward raised: the first module
+        # to leave while an exception is in flight is the one it came from
+        if output is None and sys.exc_info()[0] is not None and self.failed is None and self.stack:
+            self.failed = self.stack[-1]
         if self.stack:
             self.stack.pop()
 
     def current(self) -> str:
-        """The running module as 'name (Type)'; on an exception, the one that raised."""
-        name, module = self.stack[-1] if self.stack else (self.deepest or ("<model>", None))
+        """The running module as 'name (Type)'; after an exception, the innermost module it came from."""
+        name, module = self.failed or (self.stack[-1] if self.stack else ("<model>", None))
         return f"'{name or '<model>'}' ({type(module).__name__})"
