@@ -150,6 +150,14 @@ def parse_alpha(text: str, what: str = "--alpha") -> float:
     return value
 
 
+def parse_octave_alpha(text: str, needs: str) -> float:
+    """``--alpha`` of a command that puts an Oct model beside vanilla: in (0, 1)."""
+    value = parse_alpha(text)
+    if value == 0:
+        raise BadValueError(f"--alpha 0 is the vanilla model; {needs} needs an α above 0")
+    return value
+
+
 def parse_alphas(text: str) -> list[float]:
     """α values given comma-separated (or repeated, joined by the caller), sorted, each once."""
     items = [item.strip() for item in text.split(",")]
@@ -369,7 +377,7 @@ def models(fmt: Format = FormatOpt, output: Path | None = OutputOpt, columns_: s
 
 @app.command()
 def compare(
-    model: str = ModelArg, alpha: str = AlphaOpt,
+    model: str = ModelArg, alpha: str = OctAlphaOpt,
     input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
     time_: bool = Time, backend: list[str] = BackendOpt,
@@ -381,9 +389,9 @@ def compare(
 
     Example: octprofile compare resnet50 --alpha 0.5 --no-time --format json
     """
-    _run(lambda: _profile(model, [parse_alpha(alpha)], True, input_size, batch_size, width_mult, placement,
-                          design_of(hl, lh, downsample), time_, backend, device, threads, dtype, rounds, fvcore,
-                          fmt, output, verbose=verbose, wide=wide, columns=columns, caption=caption))
+    _run(lambda: _profile(model, [parse_octave_alpha(alpha, "compare")], True, input_size, batch_size, width_mult,
+                          placement, design_of(hl, lh, downsample), time_, backend, device, threads, dtype, rounds,
+                          fvcore, fmt, output, verbose=verbose, wide=wide, columns=columns, caption=caption))
 
 
 @app.command()
@@ -470,9 +478,7 @@ def ablate(
         from octprofile.report.tables import ablation_footer, ablation_latency_table, ablation_table
         from octprofile.results import ABLATION_COLUMNS
 
-        value = parse_alpha(alpha)
-        if value == 0:
-            raise BadValueError("--alpha 0 is the vanilla model; an ablation needs an α above 0")
+        value = parse_octave_alpha(alpha, "an ablation")
         designs = [OctDesign.parse(name.strip()) for name in variants.split(",")]
         timing = timing_options(time_, device, threads, dtype, backend, rounds)
         kind = output_format(fmt, output)
@@ -553,9 +559,7 @@ def blocks(
         from octprofile.report.tables import blocks_footer, blocks_table
         from octprofile.results import BLOCK_COLUMNS
 
-        value = parse_alpha(alpha)
-        if value == 0:
-            raise BadValueError("--alpha 0 is the vanilla model; per-block timing needs an α above 0")
+        value = parse_octave_alpha(alpha, "per-block timing")
         timing = timing_options(True, device, threads, dtype, [backend], rounds)
         kind = output_format(fmt, output)
         chosen = export_options(kind, columns, caption, BLOCK_COLUMNS)

@@ -32,7 +32,7 @@ from octprofile.analysis.theory import (
 from octprofile.build import build_model
 from octprofile.convert import not_converted
 from octprofile.errors import BadValueError, ConversionError, CustomModelError, ResourceError
-from octprofile.models.input_size import smallest_input_size
+from octprofile.models.input_size import runs_at, smallest_input_size
 from octprofile.models.resolve import ResolvedModel, resolve
 from octprofile.nn import ABLATIONS, FULL, PATHS, OctDesign, check_alpha
 from octprofile.results import (
@@ -130,6 +130,8 @@ class Study:
             return
         with torch.device("meta"):
             vanilla = self.model.build_vanilla(**self.options.model_options)
+        if runs_at(vanilla, self.model.input_shape, size):
+            return  # the size is fine: the conversion failed for another reason
         smallest = smallest_input_size(vanilla, self.model.input_shape, max(size, self.model.input_size))
         if smallest is None:
             raise BadValueError(f"input size {size} does not work for {self.model.name}") from None
@@ -148,7 +150,9 @@ class Study:
 
     def compare(self, alpha: float, *, fvcore: bool = True, timing: TimingOptions | None = None,
                 progress: Progress | None = None) -> SweepResult:
-        """Rows ``vanilla`` and ``oct`` for one alpha."""
+        """Rows ``vanilla`` and ``oct`` for one alpha (above 0)."""
+        if check_alpha(alpha) == 0:
+            raise BadValueError("compare puts an Oct model beside vanilla: give an α above 0")
         return self.sweep([0.0, alpha], fvcore=fvcore, timing=timing, progress=progress,
                           variant_names=("vanilla", "oct"))
 

@@ -86,6 +86,22 @@ def test_a_model_without_conv_or_linear(tmp_path):
     one_line_error(result, "flat.py:net", "no conv or linear layer")
 
 
+def test_a_conversion_failure_at_a_size_that_runs_is_not_blamed_on_the_size(tmp_path):
+    body = "def net():\n    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))\n"
+    path = write(tmp_path, "dense.py", body)
+    result = invoke("compare", f"{path}:net", "--input-size", "32", "--no-time", "--no-fvcore")
+    assert result.exit_code == 2
+    line = one_line_error(result, "octave chain needs a stem conv")
+    assert "input size" not in line
+
+
+@pytest.mark.parametrize("command", [["compare"], ["ablate"], ["blocks", "--rounds", "1"]])
+def test_alpha_0_where_an_oct_model_is_needed(command):
+    result = invoke(command[0], "resnet20_cifar", "--alpha", "0", *command[1:])
+    assert result.exit_code == 2
+    one_line_error(result, "--alpha 0 is the vanilla model", "needs an α above 0")
+
+
 def test_a_model_on_the_meta_device(tmp_path):
     path = write(tmp_path, "ghost.py", f"def net():\n    return {CONVS}.to('meta')\n")
     result = invoke("check", f"{path}:net")
