@@ -32,7 +32,8 @@ def test_every_table_9_cell_has_a_row():
 def test_every_difference_over_one_percent_says_why_and_every_row_its_definition():
     for row in rows():
         published, ours = number(row["published GMACs"]), number(row["our GMACs"])
-        assert abs(100 * (ours - published) / published - number(row["difference (%)"])) < 0.01, row
+        # our GMACs are shown to 4 decimals: at 0.2 G that is up to 0.025 % of rounding
+        assert abs(100 * (ours - published) / published - number(row["difference (%)"])) < 0.05, row
         worst = max(abs(number(row["difference (%)"])), abs(number(row["params difference (%)"])))
         assert bool(row["reason"]) == (worst > DIFFERENCE_EXPLAINED_ABOVE_PCT), row
         assert row["definition"], row
