@@ -2,7 +2,7 @@
 
 The architecture is never written twice: the vanilla model's forward code runs unchanged, with
 OctConv2d / OctBatchNorm2d in place of the planned convs and their norms, and ``OctPair`` carrying
-the (high, low) map through the parameter-free modules and residual additions in between.
+the (high, low) map through the parameter-free modules, residual additions and concatenations in between.
 """
 
 from __future__ import annotations

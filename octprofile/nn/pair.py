@@ -2,7 +2,8 @@
 
 The pair is not a tuple on purpose: ``out += identity`` in torchvision's blocks would concatenate
 two tuples silently. ``OctPair`` adds branch by branch instead, and through ``__torch_function__``
-it lets parameter-free modules (ReLU, pooling, dropout) run unchanged on each branch. Anything
+it lets parameter-free modules (ReLU, pooling, dropout) run unchanged on each branch, concatenates
+pairs along channels branch by branch (DenseNet) and scales them by per-channel weights (SE blocks). Anything
 else raises ``OctPairError``, so an unconverted layer is never run on half of a feature map.
 """
 
