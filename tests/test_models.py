@@ -8,10 +8,13 @@ from torch import nn
 from octprofile import build_model, list_models, resolve
 from octprofile.convert import ConversionError
 from octprofile.models import CustomModelError, UnknownModelError
-from octprofile.nn import OctBatchNorm2d, OctConv2d
+from octprofile.nn import OctBatchNorm2d, OctConv2d, OctDesign, OctPair
 
 TORCHVISION = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
-               "resnext101_32x8d", "wide_resnet50_2", "mobilenet_v2"]
+               "resnext101_32x8d", "wide_resnet50_2", "mobilenet_v2", "densenet121"]
+# The paper's Table 9 networks that torchvision has no builder for, and timm's model of the same definition.
+TIMM_TWINS = {"resnet26": "resnet26", "resnet200": "resnet200", "resnext101_32x4d": "resnext101_32x4d",
+              "se_resnet50": "seresnet50"}
 
 
 def params(model: nn.Module) -> int:
@@ -31,6 +34,14 @@ def test_required_names_are_supported():
 def test_vanilla_counts_equal_torchvision(name):
     with torch.device("meta"):
         theirs = getattr(torchvision.models, name)(weights=None)
+    assert params(build_model(name, device="meta")) == params(theirs)
+
+
+@pytest.mark.parametrize("name", TIMM_TWINS)
+def test_table_9_networks_count_what_timm_counts(name):
+    timm = pytest.importorskip("timm", reason="timm (extra 'timm') is not installed")
+    with torch.device("meta"):
+        theirs = timm.create_model(TIMM_TWINS[name], pretrained=False)
     assert params(build_model(name, device="meta")) == params(theirs)
 
 
@@ -82,9 +93,12 @@ def test_resnet50_reference_placement():
     assert layers["layer1.0.conv1"] == (0.0, 0.5) and layers["layer1.0.downsample.0"] == (0.0, 0.5)
     assert layers["layer1.0.conv2"] == (0.5, 0.5) and layers["layer3.5.conv3"] == (0.5, 0.5)
     assert layers["layer4.0.conv1"] == (0.5, 0.0) and layers["layer4.0.downsample.0"] == (0.5, 0.0)
-    assert not any(name.startswith("layer4.0.conv2") or name.startswith("layer4.1") for name in layers)
+    # the last stage is vanilla in channels, but its strided 3x3 conv pools first, as in the reference code
+    assert layers["layer4.0.conv2"] == (0.0, 0.0)
+    assert not any(name.startswith(("layer4.0.conv3", "layer4.1")) for name in layers)
     model = build_model("resnet50", 0.5, device="meta")
     assert model.layer2[0].conv2.geometry.stride == 2  # stride stays on the 3x3 conv
+    assert model.layer4[0].conv2.route("hh") == (1, 1, False)  # one pool, then the conv at stride 1
     assert isinstance(model.layer1[0].bn1, OctBatchNorm2d) and isinstance(model.fc, nn.Linear)
 
 
@@ -92,13 +106,15 @@ def test_mobilenet_v1_reference_placement():
     layers = octave_layers(build_model("mobilenet_v1", 0.5, device="meta"))
     assert "blocks.0.depthwise.0" not in layers and layers["blocks.0.pointwise.0"] == (0.0, 0.5)
     assert layers["blocks.1.depthwise.0"] == (0.5, 0.5) and layers["blocks.10.pointwise.0"] == (0.5, 0.0)
-    assert not any(name.startswith(("blocks.11", "blocks.12")) for name in layers)
+    assert layers["blocks.11.depthwise.0"] == (0.0, 0.0)  # strided depthwise: pools first, as the reference
+    assert not any(name.startswith(("blocks.11.pointwise", "blocks.12")) for name in layers)
 
 
 def test_mobilenet_v2_reference_placement():
     layers = octave_layers(build_model("mobilenet_v2", 0.5, device="meta"))
-    blocks = sorted({int(name.split(".")[1]) for name in layers})
+    blocks = sorted({int(name.split(".")[1]) for name, alphas in layers.items() if alphas != (0.0, 0.0)})
     assert blocks == list(range(2, 14))  # first 13 blocks minus the one without expand conv
+    assert [name for name, alphas in layers.items() if alphas == (0.0, 0.0)] == ["features.14.conv.1.0"]
     assert layers["features.2.conv.0.0"] == (0.0, 0.5)
     assert layers["features.2.conv.1.0"] == (0.5, 0.5)
     assert layers["features.2.conv.2"] == (0.5, 0.0)
@@ -119,6 +135,42 @@ def test_everywhere_placement_runs_and_keeps_parity(name):
     size = resolve(name).input_size
     classes = 10 if name.endswith("cifar") else 1000
     assert octave(torch.randn(1, 3, size, size)).shape == (1, classes)
+
+
+def test_strided_design_keeps_the_body_convs_strided():
+    """The paper's strided ablation: no conv pools, so the vanilla strided convs stay torchvision's."""
+    model = build_model("resnet50", 0.5, device="meta", design=OctDesign(downsample="strided"))
+    assert type(model.layer4[0].conv2) is nn.Conv2d and model.layer4[0].conv2.stride == (2, 2)
+
+
+def test_densenet_reference_placement():
+    """As the reference DenseNet: octave stem, dense blocks 1-3 and their transitions, transition 3 leaves."""
+    model = build_model("densenet121", 0.25, device="meta")
+    layers = octave_layers(model)
+    assert layers["features.conv0"] == (0.0, 0.25) and layers["features.transition3.conv"] == (0.25, 0.0)
+    assert layers["features.denseblock3.denselayer24.conv2"] == (0.25, 0.25)
+    assert not any(".denseblock4." in name for name in layers)
+    # a concatenation's low part is the sum of its pieces': 64 / 4 stem + 5 x 32 / 4 growth
+    norm = model.features.denseblock1.denselayer6.norm1
+    assert isinstance(norm, OctBatchNorm2d) and (norm.split.channels, norm.split.low) == (224, 16 + 5 * 8)
+
+
+def test_densenet_refuses_an_alpha_that_splits_concatenations_unevenly():
+    with pytest.raises(ConversionError, match=r"alpha 0.3 is not: use a multiple of 1/32"):
+        build_model("densenet121", 0.3, device="meta")
+
+
+def test_se_resnet_squeezes_both_branches():
+    """The SE block of an octave bottleneck pools both branches and scales each by its own channels' weights."""
+    model = build_model("se_resnet50", 0.5, seed=0).eval()
+    se = model.layer2[1].bn3[1]
+    x = OctPair(torch.randn(2, 256, 8, 8), torch.randn(2, 256, 4, 4))
+    with torch.no_grad():
+        y = se(x)
+        squeezed = torch.cat([x.high.mean((2, 3)), x.low.mean((2, 3))], 1)
+        weights = torch.sigmoid(se.fc2(torch.relu(se.fc1(squeezed))))
+    torch.testing.assert_close(y.high, x.high * weights[:, :256, None, None])
+    torch.testing.assert_close(y.low, x.low * weights[:, 256:, None, None])
 
 
 @pytest.mark.parametrize("size", [224, 225, 193])

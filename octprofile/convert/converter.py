@@ -2,7 +2,7 @@
 
 The architecture is never written twice: the vanilla model's forward code runs unchanged, with
 OctConv2d / OctBatchNorm2d in place of the planned convs and their norms, and ``OctPair`` carrying
-the (high, low) map through the parameter-free modules and residual additions in between.
+the (high, low) map through the parameter-free modules, residual additions and concatenations in between.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 from torch import nn
 
 from octprofile.convert.fidelity import NOT_CONVERTED_ATTR, ConvLike, hook_kinds, unconvertible_reason
-from octprofile.convert.placement import RULES, PlacementError, Plan, is_depthwise
+from octprofile.convert.placement import RULES, PlacementError, Plan, is_depthwise, pooled_strides
 from octprofile.errors import ConversionError
 from octprofile.nn import FULL, ChannelSplit, OctBatchNorm2d, OctConv2d, OctDesign, OctPair, check_alpha
 from octprofile.nn.meta import ModuleScope, run_on_meta
@@ -52,7 +52,8 @@ def convert(model: nn.Module, alpha: float, family: str, input_shape: tuple[int,
 
     ``input_shape`` (N, C, H, W) is only used to trace the model on the meta device. ``design`` applies
     to every converted layer as ``OctDesign.for_layer`` adapts it (entering and leaving layers keep
-    the one exchange they need).
+    the one exchange they need). With pooled down-sampling (the reference), the strided vanilla convs of
+    the body pool too (``pooled_strides``); the strided ablation leaves them strided.
     """
     alpha = check_alpha(alpha)
     order = execution_order(model, input_shape)
@@ -64,6 +65,8 @@ def convert(model: nn.Module, alpha: float, family: str, input_shape: tuple[int,
         plan = RULES[family](model, alpha, everywhere, conv_order)
     except PlacementError as error:
         raise ConversionError(str(error)) from error
+    if design.downsample == "pool":
+        plan |= pooled_strides(plan, conv_order, modules)
     skipped = {name: reason for name in conv_order if (reason := unconvertible_reason(modules[name])) is not None}
     for name, (alpha_in, alpha_out) in plan.items():
         if (alpha_in, alpha_out) != (0.0, 0.0) and name in skipped:
@@ -71,40 +74,64 @@ def convert(model: nn.Module, alpha: float, family: str, input_shape: tuple[int,
                                   f"{skipped[name]}")
     # hooks on other layers are kept, but a hooked layer inside the octave region would hand them the pair
     hooked = {name: hooks for name, module in modules.items() if name and (hooks := hook_kinds(module))}
-    apply_plan(model, plan, order, design=design)
+    apply_plan(model, plan, order, input_shape, design=design)
     setattr(model, NOT_CONVERTED_ATTR, skipped)
     validate(model, input_shape, hooked)
     return model
 
 
-def apply_plan(model: nn.Module, plan: Plan, order: list[str], *, design: OctDesign = FULL) -> None:
-    """Swap each planned conv for an OctConv2d and each norm that follows it for an OctBatchNorm2d."""
+def apply_plan(model: nn.Module, plan: Plan, order: list[str], input_shape: tuple[int, ...], *,
+               design: OctDesign = FULL) -> None:
+    """Swap each planned conv (a (0, 0) entry too: see ``pooled_strides``) for an OctConv2d, then each batch
+    norm that reads an octave pair for an OctBatchNorm2d of that pair's split."""
     modules = dict(model.named_modules())
     multiples = group_multiples(model)
-    last_split: ChannelSplit | None = None
-    for name in order:
+    for name in dict.fromkeys(order):
         module = modules[name]
-        if isinstance(module, ConvLike):
-            alpha_in, alpha_out = plan.get(name, (0.0, 0.0))
-            if (alpha_in, alpha_out) == (0.0, 0.0):
-                last_split = None
-                continue
-            in_split = ChannelSplit.from_alpha(module.in_channels, alpha_in, multiples.get(module.in_channels, 1))
-            out_split = ChannelSplit.from_alpha(module.out_channels, alpha_out,
-                                                multiples.get(module.out_channels, 1))
-            try:
-                octave = OctConv2d.from_conv(module, alpha_in, alpha_out, in_split=in_split,
-                                             out_split=out_split,
-                                             design=design.for_layer(alpha_in, alpha_out))
-            except ValueError as error:
-                raise ConversionError(f"cannot convert layer '{name}' ({module}): {error}") from error
-            model.set_submodule(name, octave)
-            last_split = out_split if out_split.low else None
-        elif isinstance(module, nn.BatchNorm2d) and last_split is not None:
-            model.set_submodule(name, OctBatchNorm2d.from_bn(module, last_split))
-            last_split = None
-        elif isinstance(module, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm):
-            last_split = None
+        if not isinstance(module, ConvLike) or name not in plan:
+            continue
+        alpha_in, alpha_out = plan[name]
+        in_split = ChannelSplit.from_alpha(module.in_channels, alpha_in, multiples.get(module.in_channels, 1))
+        out_split = ChannelSplit.from_alpha(module.out_channels, alpha_out, multiples.get(module.out_channels, 1))
+        try:
+            octave = OctConv2d.from_conv(module, alpha_in, alpha_out, in_split=in_split, out_split=out_split,
+                                         design=design.for_layer(alpha_in, alpha_out))
+        except ValueError as error:
+            raise ConversionError(f"cannot convert layer '{name}' ({module}): {error}") from error
+        model.set_submodule(name, octave)
+    for name, split in norm_splits(model, input_shape).items():
+        model.set_submodule(name, OctBatchNorm2d.from_bn(modules[name], split))
+
+
+class _SplitProbe(nn.Module):
+    """Stands in for a batch norm in ``norm_splits``' pass: notes the split of an octave pair it reads."""
+
+    def __init__(self, name: str, seen: dict[str, ChannelSplit]) -> None:
+        super().__init__()
+        self.name, self.seen = name, seen
+
+    def forward(self, x):
+        if isinstance(x, OctPair):
+            self.seen[self.name] = ChannelSplit(x.channels, x.low.shape[1])
+        return x
+
+
+def norm_splits(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, ChannelSplit]:
+    """{name: split} of the batch norms that read an octave pair, found by a meta pass in which each norm passes
+    its input on unchanged. A norm may follow its conv (post-activation) or precede the next one, reading a
+    concatenation or a sum (pre-activation, DenseNet): either way it normalises the map it reads."""
+    norms = {name: module for name, module in model.named_modules() if isinstance(module, nn.BatchNorm2d)}
+    seen: dict[str, ChannelSplit] = {}
+    for name in norms:
+        model.set_submodule(name, _SplitProbe(name, seen))
+    try:
+        run_on_meta(model, input_shape)
+    except Exception:  # noqa: BLE001 - the converted model is run again by ``validate``, which names the layer
+        pass
+    finally:
+        for name, module in norms.items():
+            model.set_submodule(name, module)
+    return seen
 
 
 def validate(model: nn.Module, input_shape: tuple[int, ...], hooked: dict[str, str] | None = None) -> None:

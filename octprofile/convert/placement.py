@@ -4,11 +4,14 @@ The default ("reference") follows the paper's reference implementation: stem and
 vanilla, and the last, lowest-resolution stage vanilla too (its low-frequency map would be
 3.5x3.5 at 224^2). ``everywhere=True`` makes every stage after the stem octave; the global
 average pool then merges the pair (exactly, as pooling is linear).
-A conv missing from a plan stays a vanilla nn.Conv2d.
+A conv missing from a plan stays a vanilla nn.Conv2d. A plan entry (0, 0) keeps a conv vanilla in
+channels but runs it as the reference code runs every strided conv of the body: 2x2 average pooling,
+then the conv at stride 1 (see ``pooled_strides``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from torch import nn
@@ -57,6 +60,38 @@ def resnet(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[st
                     plan[name] = (0.0 if entering else alpha, alpha)
                 elif leaving:
                     plan[name] = (alpha, 0.0)
+    return plan
+
+
+def densenet(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str]) -> Plan:
+    """As the reference DenseNet: the stem conv enters the octave (0 -> alpha; the reference's DenseNet,
+    unlike its ResNets, has an octave stem), dense blocks and transitions are octave, and by default the
+    transition into the last block leaves (alpha -> 0) so that block is vanilla. Concatenations join high
+    with high and low with low, so each concatenated map's low part is the sum of its pieces' low parts:
+    that equals floor(alpha * channels) only where alpha * c is whole for every piece (c = stem, growth
+    rate, transition widths), which is checked here. ``everywhere`` changes nothing: the last transition's
+    2x2 pooling (floor mode) would take a 7x7 low map to 3x3 at 224^2, off the high map's 7x7 grid."""
+    blocks = [name for name, _ in model.features.named_children() if name.startswith("denseblock")]
+    if not blocks:
+        raise PlacementError("no features.denseblock1..N found")
+    octave_blocks = blocks[:-1]
+    leaving = f"transition{len(blocks) - 1}"
+    plan: Plan = {}
+    for name in conv_order:
+        part = name.split(".")[1]
+        if part == "conv0":
+            plan[name] = (0.0, alpha)
+        elif part == leaving:
+            plan[name] = (alpha, 0.0)
+        elif part in octave_blocks or part.startswith("transition"):
+            plan[name] = (alpha, alpha)
+    convs = dict(model.named_modules())
+    pieces = sorted({convs[name].out_channels for name, (_, alpha_out) in plan.items()
+                     if alpha_out and not name.endswith(".conv1")})
+    if any(alpha * c != math.floor(alpha * c) for c in pieces):
+        raise PlacementError(
+            f"DenseNet concatenates octave maps branch by branch, so alpha x c must be whole for each concatenated "
+            f"map (c = {', '.join(map(str, pieces))}); alpha {alpha:g} is not: use a multiple of 1/{math.gcd(*pieces)}")
     return plan
 
 
@@ -130,8 +165,31 @@ def chain(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str
             for i, name in enumerate(conv_order) if entry <= i <= exit_}
 
 
+def pooled_strides(plan: Plan, conv_order: list[str], convs: dict[str, nn.Module]) -> Plan:
+    """(0, 0) for every stride-2 conv after the octave entry that the plan leaves vanilla (in ResNets the
+    3x3 conv of the last stage's first block, in MobileNet v1 block 11's depthwise). The reference code
+    (Chen et al.'s and d-li14's) runs every strided conv of the body, octave or not, as 2x2 average pooling
+    then a stride-1 conv: the MACs are the same, the outputs are not, so weights trained with it only carry
+    over if these convs pool too. Convs the converter cannot replace, or whose padding is not 'same' (their
+    output size would change), stay as they are."""
+    planned = [i for i, name in enumerate(conv_order) if name in plan]
+    if not planned:
+        return {}
+    return {name: (0.0, 0.0) for name in conv_order[planned[0]:]
+            if name not in plan and _pools_alike(convs[name])}
+
+
+def _pools_alike(conv: nn.Module) -> bool:
+    """A stride-2 conv whose output grid 2x2 average pooling then a stride-1 conv reproduces."""
+    if unconvertible_reason(conv) is not None or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+        return False
+    same = all(k % 2 == 1 and p == d * (k - 1) // 2 for k, p, d in zip(conv.kernel_size, conv.padding, conv.dilation))
+    return tuple(conv.stride) == (2, 2) and same
+
+
 RULES: dict[str, PlacementRule] = {
     "resnet": resnet,
+    "densenet": densenet,
     "mobilenet_v1": mobilenet_v1,
     "mobilenet_v2": mobilenet_v2,
     "chain": chain,

@@ -5,10 +5,12 @@ from __future__ import annotations
 from functools import partial
 
 import torchvision.models as tvm
+from torchvision.models.resnet import Bottleneck, ResNet
 
 from octprofile.models.cifar_resnet import resnet_cifar
 from octprofile.models.mobilenet_v1 import mobilenet_v1
 from octprofile.models.registry import ModelSpec, register_model
+from octprofile.models.se_resnet import se_resnet
 
 
 def _torchvision(builder):
@@ -18,6 +20,13 @@ def _torchvision(builder):
 for _name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
               "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2"):
     register_model(ModelSpec(_name, "resnet", "torchvision", 224, _torchvision(getattr(tvm, _name))))
+# The paper's supplement (Table 9) depths and widths that torchvision has no builder for, from its own classes.
+register_model(ModelSpec("resnet26", "resnet", "torchvision", 224, partial(ResNet, Bottleneck, [2, 2, 2, 2])))
+register_model(ModelSpec("resnet200", "resnet", "torchvision", 224, partial(ResNet, Bottleneck, [3, 24, 36, 3])))
+register_model(ModelSpec("resnext101_32x4d", "resnet", "torchvision", 224,
+                         partial(ResNet, Bottleneck, [3, 4, 23, 3], groups=32, width_per_group=4)))
+register_model(ModelSpec("se_resnet50", "resnet", "project", 224, partial(se_resnet, [3, 4, 6, 3])))
+register_model(ModelSpec("densenet121", "densenet", "torchvision", 224, _torchvision(tvm.densenet121)))
 
 register_model(ModelSpec("mobilenet_v2", "mobilenet_v2", "torchvision", 224,
                          _torchvision(tvm.mobilenet_v2), options=("width_mult",)))

@@ -208,11 +208,11 @@ class OctConv2d(nn.Module):
 
     @torch.no_grad()
     def load_vanilla_weights(self, conv: nn.Conv2d) -> None:
-        """Copy ``conv``'s weight slices into the paths (no-op for grouped, non-depthwise convs,
-        whose four grouped paths do not partition a block-diagonal weight)."""
-        if self.geometry.groups > 1 and not self.depthwise:
-            return
+        """Copy ``conv``'s weight slices into the paths (no-op for grouped, non-depthwise convs with a low
+        branch, whose four grouped paths do not partition a block-diagonal weight)."""
         i, o = self.in_split, self.out_split
+        if self.geometry.groups > 1 and not self.depthwise and (i.low or o.low):
+            return
         rows = {"h": slice(0, o.high), "l": slice(o.high, None)}
         cols = {"h": slice(0, i.high), "l": slice(i.high, None)}
         for name, path in self.paths().items():

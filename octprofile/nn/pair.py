@@ -2,7 +2,8 @@
 
 The pair is not a tuple on purpose: ``out += identity`` in torchvision's blocks would concatenate
 two tuples silently. ``OctPair`` adds branch by branch instead, and through ``__torch_function__``
-it lets parameter-free modules (ReLU, pooling, dropout) run unchanged on each branch. Anything
+it lets parameter-free modules (ReLU, pooling, dropout) run unchanged on each branch, concatenates
+pairs along channels branch by branch (DenseNet) and scales them by per-channel weights (SE blocks). Anything
 else raises ``OctPairError``, so an unconverted layer is never run on half of a feature map.
 """
 
@@ -20,6 +21,7 @@ _BRANCHWISE = {
 }
 _ADDITIONS = {torch.add, torch.Tensor.add, torch.Tensor.add_, torch.Tensor.__add__,
               torch.Tensor.__radd__, torch.Tensor.__iadd__}
+_MULTIPLICATIONS = {torch.mul, torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__}
 
 
 class OctPairError(TypeError):
@@ -96,6 +98,17 @@ class OctPair:
 
     __add__ = __radd__ = plus
 
+    def scaled(self, scale: torch.Tensor) -> OctPair:
+        """The pair times per-channel weights of shape (N, C, 1, 1) over the merged channels (squeeze-and-
+        excitation): the high branch takes the first weights, the low branch the last, as the channels split."""
+        if not isinstance(scale, torch.Tensor) or scale.dim() != 4 or scale.shape[1] != self.channels \
+                or scale.shape[-2:] != (1, 1):
+            raise OctPairError(f"an octave pair can only be multiplied by per-channel weights, not {scale!r}")
+        cut = self.high.shape[1]
+        return OctPair(self.high * scale[:, :cut], self.low * scale[:, cut:])
+
+    __mul__ = __rmul__ = scaled
+
     def __iadd__(self, other):
         other = self.like(other)
         self.high += other.high
@@ -109,6 +122,13 @@ class OctPair:
             first, second = args[0], args[1]
             pair = first if isinstance(first, OctPair) else second
             return pair.plus(second if pair is first else first)
+        if func in _MULTIPLICATIONS:
+            first, second = args[0], args[1]
+            return first.scaled(second) if isinstance(first, OctPair) else second.scaled(first)
+        if func is torch.cat and _concatenates_pairs(args, kwargs):
+            # Branch by branch, as the reference concatenates (DenseNet): high with high, low with low.
+            pairs = args[0]
+            return OctPair(torch.cat([p.high for p in pairs], 1), torch.cat([p.low for p in pairs], 1))
         if func in _BRANCHWISE and isinstance(args[0], OctPair):
             rest = args[1:]
             return OctPair(func(args[0].high, *rest, **kwargs), func(args[0].low, *rest, **kwargs))
@@ -119,6 +139,11 @@ class OctPair:
             return torch.cat([func(pair.high, 1), func(pair.low, 1)], dim=1)
         name = getattr(func, "__name__", str(func))
         raise OctPairError(f"{name} has no octave version; convert the layer or return to α=0 first")
+
+
+def _concatenates_pairs(args, kwargs) -> bool:
+    dim = kwargs.get("dim", args[1] if len(args) > 1 else 0)
+    return dim == 1 and all(isinstance(part, OctPair) for part in args[0])
 
 
 def _is_global(args, kwargs) -> bool:

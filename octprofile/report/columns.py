@@ -79,6 +79,9 @@ COLUMNS: dict[str, Column] = {
     # reports/published.md (already in GMACs)
     "published_gmacs": Column("published GMACs"), "ours_gmacs": Column("our GMACs"),
     "difference_pct": Column("difference (%)"), "note": _text("note"),
+    "published_params_m": Column("published Mparams"), "ours_params_m": Column("our Mparams"),
+    "params_difference_pct": Column("params difference (%)"), "definition": _text("definition"),
+    "reason": _text("reason"),
 }
 
 # What Markdown and LaTeX show when no columns are chosen (columns empty in every row are dropped after).

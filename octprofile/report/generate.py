@@ -15,7 +15,7 @@ from octprofile.models import list_models, resolve
 from octprofile.report.files import AtomicFiles, check_writable
 from octprofile.report.formats import to_csv, to_markdown
 from octprofile.report.plots import plot_title, sweep_plot
-from octprofile.report.published import PUBLISHED
+from octprofile.report.published import DEFINITIONS, PUBLISHED
 from octprofile.results import COMPARE_COLUMNS
 from octprofile.study import Study
 
@@ -25,23 +25,37 @@ SWEEP_COLUMNS = COMPARE_COLUMNS[:COMPARE_COLUMNS.index("placement") + 1]
 SWEEP_COLUMNS = tuple(c for c in SWEEP_COLUMNS if c not in (
     "macs_fvcore", "fvcore_total", "fvcore_unsupported", "latency_ms", "latency_iqr_ms", "device", "threads",
     "latency_ratio", "latency_ratio_iqr", "peak_memory_bytes", "peak_memory_ratio"))
-PUBLISHED_COLUMNS = ("source", "model", "alpha", "published_gmacs", "ours_gmacs", "difference_pct", "note")
+PUBLISHED_COLUMNS = ("source", "model", "alpha", "published_gmacs", "ours_gmacs", "difference_pct",
+                     "published_params_m", "ours_params_m", "params_difference_pct", "definition", "note", "reason")
+DIFFERENCE_EXPLAINED_ABOVE_PCT = 1.0  # a difference larger than this gets its one-line reason
 
 
 @functools.cache
-def _default_gmacs(model: str, alpha: float, options: tuple[tuple[str, object], ...]) -> float:
-    """Our analytic GMACs at the model's default input, batch 1 (cached: sources repeat models)."""
+def _default_counts(model: str, alpha: float, options: tuple[tuple[str, object], ...]) -> tuple[float, float]:
+    """Our analytic GMACs at the model's default input, batch 1, and millions of parameters (cached: sources
+    repeat models)."""
     shape = resolve(model).input_shape()
-    return count_model(build_model(model, alpha, device="meta", **dict(options)), shape).macs / 1e9
+    built = build_model(model, alpha, device="meta", **dict(options))
+    return count_model(built, shape).macs / 1e9, sum(p.numel() for p in built.parameters()) / 1e6
+
+
+def _difference_pct(ours: float, published: float) -> float:
+    return round(100 * (ours - published) / published, 2)
 
 
 def published_rows() -> list[dict]:
     rows = []
     for entry in PUBLISHED:
-        ours = _default_gmacs(entry.model, entry.alpha, tuple(sorted(entry.options.items())))
+        gmacs, params_m = _default_counts(entry.model, entry.alpha, tuple(sorted(entry.options.items())))
+        difference = _difference_pct(gmacs, entry.gmacs)
+        params = {} if entry.params_m is None else dict(
+            published_params_m=entry.params_m, ours_params_m=round(params_m, 3),
+            params_difference_pct=_difference_pct(params_m, entry.params_m))
         rows.append(dict(source=entry.source, model=entry.model, alpha=entry.alpha, published_gmacs=entry.gmacs,
-                         ours_gmacs=round(ours, 4), difference_pct=round(100 * (ours - entry.gmacs) / entry.gmacs, 2),
-                         note=entry.label or ""))
+                         ours_gmacs=round(gmacs, 4), difference_pct=difference, **params,
+                         definition=DEFINITIONS[entry.model], note=entry.label,
+                         reason=entry.reason if max(abs(difference), abs(params.get("params_difference_pct", 0)))
+                         > DIFFERENCE_EXPLAINED_ABOVE_PCT else ""))
     return rows
 
 
@@ -90,5 +104,9 @@ def _published_markdown(rows: Sequence[dict]) -> str:
               "Units: GMACs of conv + linear layers (the sources call them GFLOPs). The paper's figures include a "
               "few ops beyond conv + linear (about 0.3–0.7 % more) and its supplement ResNets are pre-activation "
               "variants; d-li14's are pure conv + linear MACs. The reference MobileNet v2 keeps a 1×1 expand conv "
-              "in its first block, which torchvision's has not.\n\n")
+              "in its first block, which torchvision's has not. Parameters in millions, where the source gives "
+              "them. *definition*: which network our row counts (a pre-activation bottleneck has the same convs, "
+              "so the same MACs, as torchvision's post-activation one). Our Oct networks follow the reference "
+              "placement, and every strided conv after the stem pools 2×2 and runs at stride 1, as in the "
+              "reference code. *reason*: why a difference exceeds 1 %.\n\n")
     return header + to_markdown(rows, PUBLISHED_COLUMNS, PUBLISHED_COLUMNS)
