@@ -8,23 +8,47 @@ the (high, low) map through the parameter-free modules and residual additions in
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import torch
 from torch import nn
 
-from octprofile.convert.fidelity import NOT_CONVERTED_ATTR, ConvLike, unconvertible_reason
+from octprofile.convert.coverage import VANILLA_REASONS_ATTR, vanilla_reasons
+from octprofile.convert.fidelity import NOT_CONVERTED_ATTR, ConvLike, equivalent_padding, unconvertible_reason
 from octprofile.convert.placement import RULES, PlacementError, Plan, is_depthwise
 from octprofile.errors import ConversionError
 from octprofile.nn import FULL, ChannelSplit, OctBatchNorm2d, OctConv2d, OctDesign, OctPair, check_alpha
 from octprofile.nn.meta import ModuleScope, run_on_meta
 
 
-def execution_order(model: nn.Module, input_shape: tuple[int, ...]) -> list[str]:
+@dataclass(frozen=True)
+class Trace:
+    """One meta forward pass of a vanilla model: which modules run, in order, and what each conv reads."""
+
+    order: list[str]  # leaf modules and conv layers, in call order (repeats kept)
+    conv_input_sizes: dict[str, tuple[int, ...]]  # spatial size of each conv's input (at its first call)
+    parent_input_sizes: dict[str, tuple[int, ...]]  # the same for each module that holds a conv
+
+
+def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Trace:
     """Names of the leaf modules (and of conv layers, leaves or not: a parametrized conv holds its
-    parametrizations) in the order one forward pass calls them (repeats kept)."""
+    parametrizations) in the order one forward pass calls them, and the map sizes the convs and their
+    parents read."""
     order: list[str] = []
-    handles = [module.register_forward_pre_hook(lambda _m, _i, name=name: order.append(name))
-               for name, module in model.named_modules()
-               if not list(module.children()) or isinstance(module, ConvLike)]
+    sizes: dict[str, tuple[int, ...]] = {}
+    modules = dict(model.named_modules())
+    convs = {name for name, module in modules.items() if isinstance(module, ConvLike)}
+    parents = {name.rpartition(".")[0] for name in convs}
+
+    def record(name: str, inputs) -> None:
+        if name in convs or not list(modules[name].children()):
+            order.append(name)
+        if name not in sizes and inputs and isinstance(inputs[0], torch.Tensor):
+            sizes[name] = tuple(inputs[0].shape[2:])
+
+    handles = [module.register_forward_pre_hook(lambda _m, inputs, name=name: record(name, inputs))
+               for name, module in modules.items()
+               if not list(module.children()) or name in convs or name in parents]
     try:
         run_on_meta(model, input_shape)
     except Exception as error:
@@ -32,7 +56,22 @@ def execution_order(model: nn.Module, input_shape: tuple[int, ...]) -> list[str]
     finally:
         for handle in handles:
             handle.remove()
-    return order
+    return Trace(order, {n: sizes[n] for n in convs if n in sizes}, {n: sizes[n] for n in parents if n in sizes})
+
+
+def execution_order(model: nn.Module, input_shape: tuple[int, ...]) -> list[str]:
+    """Names of the leaf modules (and of conv layers) in the order one forward pass calls them (repeats kept)."""
+    return trace(model, input_shape).order
+
+
+def reads_pooled_map(name: str, found: Trace) -> bool:
+    """A conv that reads a 1x1 map its parent module did not receive as 1x1: the map was pooled to one value
+    per channel inside the parent (the gate of squeeze-excitation). Such a map has no spatial frequencies to
+    split; the reference SE-ResNet keeps these layers dense over the channels of both branches."""
+    size = found.conv_input_sizes.get(name)
+    parent = found.parent_input_sizes.get(name.rpartition(".")[0])
+    return (size is not None and len(size) == 2 and all(s == 1 for s in size)
+            and parent is not None and any(s > 1 for s in parent))
 
 
 def group_multiples(model: nn.Module) -> dict[int, int]:
@@ -55,22 +94,27 @@ def convert(model: nn.Module, alpha: float, family: str, input_shape: tuple[int,
     the one exchange they need).
     """
     alpha = check_alpha(alpha)
-    order = execution_order(model, input_shape)
+    found = trace(model, input_shape)
     if alpha == 0.0:
         return model
     modules = dict(model.named_modules())
-    conv_order = list(dict.fromkeys(n for n in order if isinstance(modules[n], ConvLike)))
+    conv_order = list(dict.fromkeys(n for n in found.order if isinstance(modules[n], ConvLike)))
+    # gates on pooled maps neither join nor cut the octave region: they read and write plain tensors
+    gates = {name for name in conv_order if reads_pooled_map(name, found)}
     try:
-        plan = RULES[family](model, alpha, everywhere, conv_order)
+        plan = RULES[family](model, alpha, everywhere, [n for n in conv_order if n not in gates])
     except PlacementError as error:
         raise ConversionError(str(error)) from error
+    plan = {name: alphas for name, alphas in plan.items() if name not in gates}
     skipped = {name: reason for name in conv_order if (reason := unconvertible_reason(modules[name])) is not None}
     for name, (alpha_in, alpha_out) in plan.items():
         if (alpha_in, alpha_out) != (0.0, 0.0) and name in skipped:
             raise ConversionError(f"cannot convert layer '{name}' without changing what the model computes: "
                                   f"{skipped[name]}")
-    apply_plan(model, plan, order, design=design)
+    reasons = vanilla_reasons(conv_order, modules, plan, skipped, gates, family, everywhere)
+    apply_plan(model, plan, found.order, design=design)
     setattr(model, NOT_CONVERTED_ATTR, skipped)
+    setattr(model, VANILLA_REASONS_ATTR, reasons)
     validate(model, input_shape)
     return model
 
@@ -92,17 +136,23 @@ def apply_plan(model: nn.Module, plan: Plan, order: list[str], *, design: OctDes
                                                 multiples.get(module.out_channels, 1))
             try:
                 octave = OctConv2d.from_conv(module, alpha_in, alpha_out, in_split=in_split,
-                                             out_split=out_split,
-                                             design=design.for_layer(alpha_in, alpha_out))
+                                             out_split=out_split, design=design.for_layer(alpha_in, alpha_out),
+                                             padding=equivalent_padding(module, design.downsample))
             except ValueError as error:
                 raise ConversionError(f"cannot convert layer '{name}' ({module}): {error}") from error
             model.set_submodule(name, octave)
             last_split = out_split if out_split.low else None
-        elif isinstance(module, nn.BatchNorm2d) and last_split is not None:
+        elif isinstance(module, nn.BatchNorm2d) and last_split is not None and plain_norm(module):
             model.set_submodule(name, OctBatchNorm2d.from_bn(module, last_split))
             last_split = None
         elif isinstance(module, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm):
             last_split = None
+
+
+def plain_norm(norm: nn.BatchNorm2d) -> bool:
+    """A BatchNorm2d that only normalises: a subclass with its own forward (timm's BatchNormAct2d also
+    activates) is left in place, so the pair reaching it fails validation by name instead of losing a step."""
+    return type(norm).forward is nn.BatchNorm2d.forward
 
 
 def validate(model: nn.Module, input_shape: tuple[int, ...]) -> None:
