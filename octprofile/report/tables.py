@@ -313,17 +313,14 @@ def layers_table(result: LayersResult, title: str, depth: int = 0, wide: bool = 
         columns += [(f"act.\n{act_unit}", lambda r: _num(r.activations, act_div, 3)),
                     ("params", lambda r: f"{r.params:,}"), ("output C×H×W", lambda r: r.output_shape)]
     cells = [[cell(r) for _, cell in columns] for r in [*rows, result.total]]
-    table = _compact_table(title, [header for header, _ in columns], cells[:-1], width, {"output C×H×W"})
-    table.add_section()
-    table.add_row(*cells[-1])
-    return table
+    return _compact_table(title, [header for header, _ in columns], cells, width, {"output C×H×W"}, total=True)
 
 
 def _compact_table(title: str, headers: list[str], cells: list[list[str]], width: int | None,
-                   left: set[str]) -> Table:
+                   left: set[str], total: bool = False) -> Table:
     """No vertical rules, one space between columns, every column exactly as wide as its text, so that a table
     fits 80 columns; the first column (layer names) folds where ``width`` leaves too little room for it.
-    Columns are right-aligned but those in ``left``."""
+    Columns are right-aligned but those in ``left``; ``total``: the last row is a total, under a rule."""
     table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False,
                   show_edge=False)
     widths = [max(len(line) for text in [header, *(row[i] for row in cells)] for line in text.split("\n"))
@@ -332,7 +329,9 @@ def _compact_table(title: str, headers: list[str], cells: list[list[str]], width
     table.add_column(headers[0], overflow="fold", min_width=max(12, min(widths[0], room)))
     for header, column_width in zip(headers[1:], widths[1:]):
         table.add_column(header, justify="left" if header in left else "right", width=column_width, no_wrap=True)
-    for row in cells:
+    for index, row in enumerate(cells):
+        if total and index == len(cells) - 1:
+            table.add_section()
         table.add_row(*row)
     return table
 
