@@ -20,7 +20,7 @@ from octprofile.convert import convert, not_converted
 from octprofile.convert.fidelity import equivalent_padding
 from octprofile.errors import ConversionError, MissingEngineError, UnknownModelError
 from octprofile.models import resolve
-from octprofile.nn import OctConv2d, OctDesign, OctPair, pool2x
+from octprofile.nn import OctConv2d, OctDesign, OctPair, OctPairError, pool2x
 from octprofile.study import Study, StudyOptions
 
 needs_timm = pytest.mark.skipif(importlib.util.find_spec("timm") is None,
@@ -192,3 +192,14 @@ def test_padding_same_string_converts_like_its_numbers():
         numbers = OctConv2d.from_conv(plain, 0.5, 0.5)(pair)
     torch.testing.assert_close(same.high, numbers.high, rtol=0, atol=0)
     torch.testing.assert_close(same.low, numbers.low, rtol=0, atol=0)
+
+
+def test_a_pair_is_scaled_only_per_channel_or_by_a_number():
+    pair = OctPair(torch.ones(1, 3, 4, 4), torch.ones(1, 1, 2, 2))
+    scaled = 2 * pair * torch.arange(4.0).view(1, 4, 1, 1)
+    assert scaled.high[0, :, 0, 0].tolist() == [0.0, 2.0, 4.0] and scaled.low[0, :, 0, 0].tolist() == [6.0]
+    assert torch.mean(pair, (2, 3)).shape == (1, 4)
+    with pytest.raises(OctPairError, match="per-channel"):
+        pair * torch.ones(1, 4, 4, 4)  # a full-resolution map would mix the two grids
+    with pytest.raises(OctPairError, match="global spatial mean"):
+        pair.mean(1)

@@ -2,8 +2,10 @@
 
 The pair is not a tuple on purpose: ``out += identity`` in torchvision's blocks would concatenate
 two tuples silently. ``OctPair`` adds branch by branch instead, and through ``__torch_function__``
-it lets parameter-free modules (ReLU, pooling, dropout) run unchanged on each branch. Anything
-else raises ``OctPairError``, so an unconverted layer is never run on half of a feature map.
+it lets parameter-free modules (ReLU, pooling, dropout) run unchanged on each branch. A
+squeeze-excitation block runs too: its global mean concatenates the branches' means, and the gate it
+computes scales each branch by that branch's channels. Anything else raises ``OctPairError``, so an
+unconverted layer is never run on half of a feature map.
 """
 
 from __future__ import annotations
