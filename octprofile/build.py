@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from octprofile.convert import convert
-from octprofile.errors import BadValueError
+from octprofile.errors import BadValueError, ConversionError
 from octprofile.models.resolve import ResolvedModel, resolve
 from octprofile.nn import FULL, OctDesign, check_alpha
 
@@ -35,6 +35,8 @@ def build_model(model: str | ResolvedModel, alpha: float = 0.0, *, placement: st
     if placement not in PLACEMENTS:
         raise BadValueError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
     info = resolve(model)
+    if alpha > 0 and info.unsupported:
+        raise ConversionError(f"{info.name} has no octave version: {info.unsupported}")
     with ExitStack() as stack:
         if device is not None:
             stack.enter_context(torch.device(device))

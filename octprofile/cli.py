@@ -287,7 +287,8 @@ def with_progress(work: Callable):
 
 # ---- commands ----
 
-MODEL_HELP = "A supported name (see `octprofile models`), or module:callable / path/to/file.py:callable."
+MODEL_HELP = ("A supported name (see `octprofile models`), timm:NAME (optional extra), or module:callable / "
+              "path/to/file.py:callable.")
 ModelArg = typer.Argument(..., metavar="MODEL", help=MODEL_HELP, show_default=False)
 InputSize = typer.Option(None, "--input-size", metavar="PIXELS", help="Input side in pixels (default: the model's).")
 BatchSize = typer.Option(1, "--batch-size", metavar="N", help="Batch size.")
@@ -346,24 +347,38 @@ def main_callback(debug: bool = typer.Option(False, "--debug", help="Show traceb
 
 @app.command()
 def models(fmt: Format = FormatOpt, output: Path | None = OutputOpt, columns_: str | None = ColumnsOpt,
-           caption: str | None = CaptionOpt) -> None:
+           caption: str | None = CaptionOpt,
+           source: str | None = typer.Option(None, "--source", metavar="SOURCE",
+                                             help="Only the models of one source: torchvision, project, or timm "
+                                                  "(the timm models octprofile converts; optional extra)."),
+           ) -> None:
     """List the supported backbones with family, source and default input size.
 
-    Example: octprofile models --format csv
+    Example: octprofile models --source timm --format csv
     """
     def action() -> None:
         from rich.table import Table
 
         from octprofile.models import model_specs
+        from octprofile.models.timm_source import convertible_models
 
+        sources = ("torchvision", "project", "timm")
+        if source is not None and source not in sources:
+            raise BadValueError(f"--source {source!r} is not one of {', '.join(sources)}")
         kind = output_format(fmt, output)
         columns = ("name", "family", "source", "input_size", "options")
         chosen = export_options(kind, columns_, caption, columns)
-        records = [dict(name=s.name, family=s.family, source=s.source, input_size=s.input_size,
-                        options=",".join(s.options)) for s in model_specs()]
+        if source == "timm":
+            records = [dict(name=name, family=family, source="timm", input_size=size, options="")
+                       for name, family, size in convertible_models()]
+        else:
+            records = [dict(name=s.name, family=s.family, source=s.source, input_size=s.input_size,
+                            options=",".join(s.options)) for s in model_specs() if source in (None, s.source)]
+        what = "timm models that convert (timm:NAME)" if source == "timm" else \
+            "supported models (custom: module:callable or file.py:callable; timm: --source timm)"
 
         def table():
-            t = Table(title="supported models (custom: module:callable or file.py:callable)", title_justify="left")
+            t = Table(title=what, title_justify="left")
             for column in columns:
                 t.add_column(column)
             for r in records:
@@ -628,6 +643,36 @@ def check(
         # the last line, unwrapped so CI logs can grep it; on stderr when stdout carries data
         (out if kind == "table" else err).print(check_summary(results), highlight=False, soft_wrap=True)
         return 0 if all(r.ok for r in results) else 1
+
+    _run(action)
+
+
+@app.command()
+def coverage(
+    model: str = ModelArg, alpha: str = OctAlphaOpt,
+    input_size: int | None = InputSize, width_mult: float | None = WidthMult, placement: Placement = PlacementOpt,
+    fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt,
+) -> None:
+    """How much of the network α touches: each conv/linear layer, octave (α in→out) or vanilla and why (stem,
+    last stage, classifier, pooled map, depthwise, unsupported kind), with its share of the vanilla MACs.
+
+    Example: octprofile coverage timm:seresnet50 --alpha 0.5
+    """
+    def action() -> None:
+        from octprofile.report.tables import coverage_footer, coverage_table
+        from octprofile.results import COVERAGE_COLUMNS
+
+        value = parse_alpha(alpha)
+        if value == 0:
+            raise BadValueError("--alpha 0 is the vanilla model; a coverage report needs an α above 0")
+        kind = output_format(fmt, output)
+        chosen = export_options(kind, columns, caption, COVERAGE_COLUMNS)
+        result = study_for(model, input_size, 1, width_mult, placement).coverage(value)
+        title = (f"{result.model} α={value:g}, {result.placement} placement: which layers are octave "
+                 "(% of MACs: share of the vanilla model's)")
+        emit(result.records(), COVERAGE_COLUMNS, kind, output, lambda: coverage_table(result, title, out.width),
+             coverage_footer(result), chosen, caption or title)
 
     _run(action)
 

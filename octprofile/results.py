@@ -484,3 +484,62 @@ assert tuple(CheckResult.of("", 0.5, 0, 0, 0, 0, None).record()) == CHECK_COLUMN
 def counters_ran(results: Sequence[CheckResult]) -> tuple[str, ...]:
     """The MAC counters that ran in any of ``results``, in CHECK_COUNTERS order."""
     return tuple(name for name in CHECK_COUNTERS if any(name in r.counters for r in results))
+
+
+COVERAGE_COLUMNS = ("layer", "kind", "converted", "alpha_in", "alpha_out", "macs_vanilla", "share_of_vanilla_macs",
+                    "vanilla_reason", "reason")
+
+
+@dataclass
+class CoverageRow:
+    """One conv/linear layer of the vanilla model: whether the Oct model made it octave, and if not, why."""
+
+    layer: str
+    kind: str  # "conv", "grouped", "depthwise" or "linear"
+    converted: bool
+    alpha_in: float | None  # None where the layer stayed vanilla
+    alpha_out: float | None
+    macs_vanilla: int
+    share_of_vanilla_macs: float  # this layer's share of the vanilla model's MACs
+    vanilla_reason: str  # the kind of reason it stayed vanilla (stem, last stage, ...); empty where converted
+    reason: str  # the reason in words; empty where converted
+
+
+assert tuple(f.name for f in fields(CoverageRow)) == COVERAGE_COLUMNS
+
+
+@dataclass
+class CoverageResult:
+    """How much of a network α touches: every conv/linear layer of the vanilla model, in execution order."""
+
+    model: str
+    alpha: float
+    input_shape: tuple[int, ...]
+    placement: str
+    rows: list[CoverageRow]
+
+    @property
+    def converted(self) -> list[CoverageRow]:
+        return [row for row in self.rows if row.converted]
+
+    @property
+    def converted_share(self) -> float:
+        """The share of the vanilla model's MACs that the converted layers hold."""
+        return sum(row.share_of_vanilla_macs for row in self.converted)
+
+    @property
+    def macs_vanilla(self) -> int:
+        return sum(row.macs_vanilla for row in self.rows)
+
+    def vanilla_by_reason(self) -> dict[str, tuple[int, float, str]]:
+        """{reason kind: (layers, share of the vanilla MACs, the reason in words)} of the layers left vanilla,
+        in order of first appearance (the words of the first layer of each kind)."""
+        found: dict[str, tuple[int, float, str]] = {}
+        for row in self.rows:
+            if not row.converted:
+                layers, share, text = found.get(row.vanilla_reason, (0, 0.0, row.reason))
+                found[row.vanilla_reason] = (layers + 1, share + row.share_of_vanilla_macs, text)
+        return found
+
+    def records(self) -> list[dict]:
+        return [asdict(row) for row in self.rows]

@@ -30,11 +30,11 @@ from octprofile.analysis.theory import (
     theory_mac_ratio,
 )
 from octprofile.build import build_model
-from octprofile.convert import not_converted
+from octprofile.convert import BETWEEN, CLASSIFIER, not_converted, vanilla_reasons_of
 from octprofile.errors import BadValueError, ConversionError, CustomModelError, ResourceError
 from octprofile.models.input_size import runs_at, smallest_input_size
 from octprofile.models.resolve import ResolvedModel, resolve
-from octprofile.nn import ABLATIONS, FULL, PATHS, OctDesign, check_alpha
+from octprofile.nn import ABLATIONS, FULL, PATHS, OctConv2d, OctDesign, check_alpha
 from octprofile.results import (
     ABLATION_COLUMNS,
     AblationResult,
@@ -42,6 +42,8 @@ from octprofile.results import (
     BlockRow,
     BlocksResult,
     CheckResult,
+    CoverageResult,
+    CoverageRow,
     LayerRow,
     LayersResult,
     SweepResult,
@@ -405,6 +407,37 @@ class Study:
                                 variant.flops_torch, fv, variant.design.name, variant.count.params_dropped,
                                 self.input_shape[-1])
         return dataclasses.replace(result, not_converted=not_converted(variant.model))
+
+    def coverage(self, alpha: float) -> CoverageResult:
+        """Which conv/linear layers the Oct model at ``alpha`` made octave (with their alphas), which stayed
+        vanilla and why, and the share of the vanilla MACs each holds."""
+        alpha = check_alpha(alpha)
+        if alpha == 0:
+            raise BadValueError("at α=0 every layer is vanilla: give an α above 0 for a coverage report")
+        vanilla = count_model(self.build(0.0, device="meta"), self.input_shape)
+        octave_model = self.build(alpha, device="meta")
+        modules = dict(octave_model.named_modules())
+        reasons = vanilla_reasons_of(octave_model)
+        rows = []
+        for layer in vanilla.layers:
+            octave = modules.get(layer.name)
+            converted = isinstance(octave, OctConv2d)
+            reason = None if converted else CLASSIFIER if layer.kind == "linear" else reasons.get(layer.name, BETWEEN)
+            rows.append(CoverageRow(
+                layer=layer.name, kind=_layer_kind(octave, layer),
+                converted=converted, alpha_in=octave.alpha_in if converted else None,
+                alpha_out=octave.alpha_out if converted else None, macs_vanilla=layer.macs,
+                share_of_vanilla_macs=layer.macs / vanilla.macs if vanilla.macs else 0.0,
+                vanilla_reason=reason.kind if reason else "", reason=reason.text if reason else ""))
+        return CoverageResult(self.model.name, alpha, self.input_shape, self.options.placement, rows)
+
+
+def _layer_kind(module: nn.Module, layer) -> str:
+    """linear, depthwise, grouped or conv: ``layer`` is the vanilla count, ``module`` the layer in the Oct model."""
+    if layer.kind == "linear" or layer.depthwise:
+        return "linear" if layer.kind == "linear" else "depthwise"
+    groups = module.geometry.groups if isinstance(module, OctConv2d) else module.groups
+    return "grouped" if groups > 1 else "conv"
 
 
 def _macs_by_block(count: CountResult, blocks: list[str]) -> dict[str, int]:

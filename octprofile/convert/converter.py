@@ -8,23 +8,53 @@ the (high, low) map through the parameter-free modules, residual additions and c
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import torch
 from torch import nn
 
-from octprofile.convert.fidelity import NOT_CONVERTED_ATTR, ConvLike, hook_kinds, unconvertible_reason
+from octprofile.convert.coverage import VANILLA_REASONS_ATTR, vanilla_reasons
+from octprofile.convert.fidelity import (
+    NOT_CONVERTED_ATTR,
+    ConvLike,
+    equivalent_padding,
+    hook_kinds,
+    unconvertible_reason,
+)
 from octprofile.convert.placement import RULES, PlacementError, Plan, is_depthwise, pooled_strides
 from octprofile.errors import ConversionError
 from octprofile.nn import FULL, ChannelSplit, OctBatchNorm2d, OctConv2d, OctDesign, OctPair, check_alpha
 from octprofile.nn.meta import ModuleScope, run_on_meta
 
 
-def execution_order(model: nn.Module, input_shape: tuple[int, ...]) -> list[str]:
+@dataclass(frozen=True)
+class Trace:
+    """One meta forward pass of a vanilla model: which modules run, in order, and what each conv reads."""
+
+    order: list[str]  # leaf modules and conv layers, in call order (repeats kept)
+    conv_input_sizes: dict[str, tuple[int, ...]]  # spatial size of each conv's input (at its first call)
+    parent_input_sizes: dict[str, tuple[int, ...]]  # the same for each module that holds a conv
+
+
+def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Trace:
     """Names of the leaf modules (and of conv layers, leaves or not: a parametrized conv holds its
-    parametrizations) in the order one forward pass calls them (repeats kept)."""
+    parametrizations) in the order one forward pass calls them, and the map sizes the convs and their
+    parents read."""
     order: list[str] = []
-    handles = [module.register_forward_pre_hook(lambda _m, _i, name=name: order.append(name))
-               for name, module in model.named_modules()
-               if not list(module.children()) or isinstance(module, ConvLike)]
+    sizes: dict[str, tuple[int, ...]] = {}
+    modules = dict(model.named_modules())
+    convs = {name for name, module in modules.items() if isinstance(module, ConvLike)}
+    parents = {name.rpartition(".")[0] for name in convs}
+
+    def record(name: str, inputs) -> None:
+        if name in convs or not list(modules[name].children()):
+            order.append(name)
+        if name not in sizes and inputs and isinstance(inputs[0], torch.Tensor):
+            sizes[name] = tuple(inputs[0].shape[2:])
+
+    handles = [module.register_forward_pre_hook(lambda _m, inputs, name=name: record(name, inputs))
+               for name, module in modules.items()
+               if not list(module.children()) or name in convs or name in parents]
     try:
         run_on_meta(model, input_shape)
     except Exception as error:
@@ -32,7 +62,22 @@ def execution_order(model: nn.Module, input_shape: tuple[int, ...]) -> list[str]
     finally:
         for handle in handles:
             handle.remove()
-    return order
+    return Trace(order, {n: sizes[n] for n in convs if n in sizes}, {n: sizes[n] for n in parents if n in sizes})
+
+
+def execution_order(model: nn.Module, input_shape: tuple[int, ...]) -> list[str]:
+    """Names of the leaf modules (and of conv layers) in the order one forward pass calls them (repeats kept)."""
+    return trace(model, input_shape).order
+
+
+def reads_pooled_map(name: str, found: Trace) -> bool:
+    """A conv that reads a 1x1 map its parent module did not receive as 1x1: the map was pooled to one value
+    per channel inside the parent (the gate of squeeze-excitation). Such a map has no spatial frequencies to
+    split; the reference SE-ResNet keeps these layers dense over the channels of both branches."""
+    size = found.conv_input_sizes.get(name)
+    parent = found.parent_input_sizes.get(name.rpartition(".")[0])
+    return (size is not None and len(size) == 2 and all(s == 1 for s in size)
+            and parent is not None and any(s > 1 for s in parent))
 
 
 def group_multiples(model: nn.Module) -> dict[int, int]:
@@ -56,15 +101,18 @@ def convert(model: nn.Module, alpha: float, family: str, input_shape: tuple[int,
     the body pool too (``pooled_strides``); the strided ablation leaves them strided.
     """
     alpha = check_alpha(alpha)
-    order = execution_order(model, input_shape)
+    found = trace(model, input_shape)
     if alpha == 0.0:
         return model
     modules = dict(model.named_modules())
-    conv_order = list(dict.fromkeys(n for n in order if isinstance(modules[n], ConvLike)))
+    conv_order = list(dict.fromkeys(n for n in found.order if isinstance(modules[n], ConvLike)))
+    # gates on pooled maps neither join nor cut the octave region: they read and write plain tensors
+    gates = {name for name in conv_order if reads_pooled_map(name, found)}
     try:
-        plan = RULES[family](model, alpha, everywhere, conv_order)
+        plan = RULES[family](model, alpha, everywhere, [n for n in conv_order if n not in gates])
     except PlacementError as error:
         raise ConversionError(str(error)) from error
+    plan = {name: alphas for name, alphas in plan.items() if name not in gates}
     if design.downsample == "pool":
         plan |= pooled_strides(plan, conv_order, modules)
     skipped = {name: reason for name in conv_order if (reason := unconvertible_reason(modules[name])) is not None}
@@ -72,10 +120,12 @@ def convert(model: nn.Module, alpha: float, family: str, input_shape: tuple[int,
         if (alpha_in, alpha_out) != (0.0, 0.0) and name in skipped:
             raise ConversionError(f"cannot convert layer '{name}' without changing what the model computes: "
                                   f"{skipped[name]}")
+    reasons = vanilla_reasons(conv_order, modules, plan, skipped, gates, family, everywhere)
     # hooks on other layers are kept, but a hooked layer inside the octave region would hand them the pair
     hooked = {name: hooks for name, module in modules.items() if name and (hooks := hook_kinds(module))}
-    apply_plan(model, plan, order, input_shape, design=design)
+    apply_plan(model, plan, found.order, input_shape, design=design)
     setattr(model, NOT_CONVERTED_ATTR, skipped)
+    setattr(model, VANILLA_REASONS_ATTR, reasons)
     validate(model, input_shape, hooked)
     return model
 
@@ -95,7 +145,8 @@ def apply_plan(model: nn.Module, plan: Plan, order: list[str], input_shape: tupl
         out_split = ChannelSplit.from_alpha(module.out_channels, alpha_out, multiples.get(module.out_channels, 1))
         try:
             octave = OctConv2d.from_conv(module, alpha_in, alpha_out, in_split=in_split, out_split=out_split,
-                                         design=design.for_layer(alpha_in, alpha_out))
+                                         design=design.for_layer(alpha_in, alpha_out),
+                                         padding=equivalent_padding(module, design.downsample))
         except ValueError as error:
             raise ConversionError(f"cannot convert layer '{name}' ({module}): {error}") from error
         model.set_submodule(name, octave)
@@ -120,7 +171,8 @@ def norm_splits(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Cha
     """{name: split} of the batch norms that read an octave pair, found by a meta pass in which each norm passes
     its input on unchanged. A norm may follow its conv (post-activation) or precede the next one, reading a
     concatenation or a sum (pre-activation, DenseNet): either way it normalises the map it reads."""
-    norms = {name: module for name, module in model.named_modules() if isinstance(module, nn.BatchNorm2d)}
+    norms = {name: module for name, module in model.named_modules()
+             if isinstance(module, nn.BatchNorm2d) and plain_norm(module)}
     seen: dict[str, ChannelSplit] = {}
     for name in norms:
         model.set_submodule(name, _SplitProbe(name, seen))
@@ -132,6 +184,12 @@ def norm_splits(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Cha
         for name, module in norms.items():
             model.set_submodule(name, module)
     return seen
+
+
+def plain_norm(norm: nn.BatchNorm2d) -> bool:
+    """A BatchNorm2d that only normalises: a subclass with its own forward (timm's BatchNormAct2d also
+    activates) is left in place, so the pair reaching it fails validation by name instead of losing a step."""
+    return type(norm).forward is nn.BatchNorm2d.forward
 
 
 def validate(model: nn.Module, input_shape: tuple[int, ...], hooked: dict[str, str] | None = None) -> None:

@@ -5,6 +5,11 @@ else: not a subclass's own ``forward``, not the hooks registered on the layer, n
 parametrization of its weight, and not another kind of conv (1-d, 3-d, transposed). Such a layer
 stays vanilla and is reported with the reason, or, where the octave region would have to run
 through it, the conversion is refused.
+
+One subclass is known: timm's ``Conv2dSame``, whose forward pads as TensorFlow's 'same' (from the input
+size, the odd pixel after) before a plain convolution. At stride 1 with an odd kernel that padding is the
+symmetric d(k-1)/2 on every side, and an octave conv runs every path at stride 1 (it pools first), so the
+layer converts with that padding; PyTorch's own ``padding="same"`` likewise.
 """
 
 from __future__ import annotations
@@ -18,6 +23,28 @@ ConvLike = nn.modules.conv._ConvNd
 NOT_CONVERTED_ATTR = "octprofile_not_converted"
 
 
+def is_tf_same(module: nn.Module) -> bool:
+    """timm's ``Conv2dSame`` (recognised by name, so that timm stays optional)."""
+    kind = type(module)
+    return kind.__name__ == "Conv2dSame" and kind.__module__.startswith("timm.")
+
+
+def _odd_kernel(conv: nn.Conv2d) -> bool:
+    return all(k % 2 == 1 for k in conv.kernel_size)
+
+
+def equivalent_padding(conv: nn.Conv2d, downsample: str = "pool") -> tuple[int, int]:
+    """The numeric padding that an octave conv's stride-1 paths need to compute what ``conv`` pads to: its
+    own, or for 'same' padding (timm's Conv2dSame, PyTorch's ``padding="same"``) the symmetric d(k-1)/2.
+    Strided down-sampling keeps the stride-2 conv, whose TF 'same' padding depends on the input size."""
+    if not (is_tf_same(conv) or conv.padding == "same"):
+        return (0, 0) if conv.padding == "valid" else conv.padding
+    if downsample == "strided" and max(conv.stride) > 1:
+        raise ValueError("its 'same' padding at stride 2 depends on the input size (the odd pixel goes after), "
+                         "which a strided octave path cannot reproduce; use pooled down-sampling")
+    return tuple(d * (k - 1) // 2 for k, d in zip(conv.kernel_size, conv.dilation))
+
+
 def unconvertible_reason(module: nn.Module) -> str | None:
     """Why ``module`` (a conv-like layer) cannot become an OctConv2d faithfully; None when it can."""
     kind = type(module).__name__
@@ -26,7 +53,10 @@ def unconvertible_reason(module: nn.Module) -> str | None:
     if parametrize.is_parametrized(module):
         names = ", ".join(module.parametrizations.keys())
         return f"{kind} has a parametrized {names} (torch.nn.utils.parametrize)"
-    if "forward" in vars(module) or type(module).forward is not nn.Conv2d.forward \
+    if is_tf_same(module) and "forward" not in vars(module):
+        if not _odd_kernel(module) or module.padding != (0, 0):
+            return f"{kind} with an even kernel pads one side more at every stride"
+    elif "forward" in vars(module) or type(module).forward is not nn.Conv2d.forward \
             or type(module)._conv_forward is not nn.Conv2d._conv_forward:
         return f"{kind} has its own forward"
     hooks = hook_kinds(module)

@@ -41,7 +41,8 @@ def _stride(conv: nn.Conv2d) -> int:
 def resnet(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str]) -> Plan:
     """Blocks of stages ``layer1..layerN``; the first block of layer1 enters the octave (its conv1
     and projection shortcut go 0 -> alpha) and, by default, the first block of the last stage
-    leaves it the same way (alpha -> 0)."""
+    leaves it the same way (alpha -> 0). The shortcut's conv is the one conv of ``downsample``, first
+    (torchvision) or after an average pool (timm's ``avg_down`` shortcuts of ResNet-D)."""
     stages = [name for name, _ in model.named_children() if name.startswith("layer")]
     if not stages:
         raise PlacementError("no layer1..layerN stages found")
@@ -53,7 +54,7 @@ def resnet(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[st
                 if not isinstance(conv, nn.Conv2d):
                     continue
                 name = f"{stage}.{block_index}.{conv_name}"
-                reads_block_input = conv_name in ("conv1", "downsample.0")
+                reads_block_input = conv_name == "conv1" or conv_name.startswith("downsample.")
                 entering = stage_index == 0 and block_index == 0 and reads_block_input
                 leaving = stage_index == len(octave_stages) and block_index == 0 and reads_block_input
                 if stage in octave_stages:

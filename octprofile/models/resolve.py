@@ -11,6 +11,7 @@ from torch import nn
 from octprofile.errors import BadValueError
 from octprofile.models.custom import is_custom_reference, load_custom_model
 from octprofile.models.registry import get_spec
+from octprofile.models.timm_source import is_timm_reference, resolve_timm
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ResolvedModel:
     in_channels: int
     options: tuple[str, ...]  # builder keyword options a user may set
     builder: Callable[..., nn.Module]
+    unsupported: str | None = None  # why its octave version cannot be built (it runs as a vanilla model only)
 
     def input_shape(self, input_size: int | None = None, batch_size: int = 1) -> tuple[int, int, int, int]:
         size = input_size or self.input_size
@@ -43,10 +45,13 @@ class ResolvedModel:
 
 
 def resolve(name: str | ResolvedModel) -> ResolvedModel:
-    """The model's family, source and default input, from its registered name or ``module:callable``
-    reference (which imports the module and calls the factory, once)."""
+    """The model's family, source and default input, from its registered name, ``timm:NAME`` (with the
+    optional timm installed) or ``module:callable`` reference (which imports the module and calls the
+    factory, once)."""
     if isinstance(name, ResolvedModel):
         return name
+    if is_timm_reference(name):
+        return resolve_timm(name)
     if is_custom_reference(name):
         model = load_custom_model(name)
         first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)

@@ -191,15 +191,17 @@ class OctConv2d(nn.Module):
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, alpha_in: float, alpha_out: float, *,
                   in_split: ChannelSplit | None = None, out_split: ChannelSplit | None = None,
-                  design: OctDesign = FULL) -> OctConv2d:
+                  design: OctDesign = FULL, padding: tuple[int, int] | None = None) -> OctConv2d:
         """An OctConv2d configured like ``conv``; where the paths partition its weight (dense or
-        depthwise convs), they start from the matching slices of it."""
-        if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
-            raise ValueError(f"OctConv2d supports numeric zero padding only, got {conv.padding!r}/{conv.padding_mode}")
+        depthwise convs), they start from the matching slices of it. ``padding`` replaces ``conv``'s
+        where the caller knows the numeric padding it amounts to (e.g. for a 'same'-padded conv)."""
+        padding = conv.padding if padding is None else padding
+        if conv.padding_mode != "zeros" or isinstance(padding, str):
+            raise ValueError(f"OctConv2d supports numeric zero padding only, got {padding!r}/{conv.padding_mode}")
         stride = _pair(conv.stride)
         if stride[0] != stride[1]:
             raise ValueError(f"OctConv2d needs a square stride, got {stride}")
-        oct_conv = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride[0], conv.padding,
+        oct_conv = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride[0], padding,
                        conv.dilation, conv.groups, conv.bias is not None, alpha_in, alpha_out,
                        design=design, in_split=in_split,
                        out_split=out_split, device=conv.weight.device, dtype=conv.weight.dtype)

@@ -2,9 +2,10 @@
 
 The pair is not a tuple on purpose: ``out += identity`` in torchvision's blocks would concatenate
 two tuples silently. ``OctPair`` adds branch by branch instead, and through ``__torch_function__``
-it lets parameter-free modules (ReLU, pooling, dropout) run unchanged on each branch, concatenates
-pairs along channels branch by branch (DenseNet) and scales them by per-channel weights (SE blocks). Anything
-else raises ``OctPairError``, so an unconverted layer is never run on half of a feature map.
+it lets parameter-free modules (ReLU, pooling, dropout) run unchanged on each branch, and concatenates
+pairs along channels branch by branch (DenseNet). A squeeze-excitation block runs too: its global mean
+concatenates the branches' means, and the gate it computes scales each branch by that branch's channels.
+Anything else raises ``OctPairError``, so an unconverted layer is never run on half of a feature map.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ _BRANCHWISE = {
 _ADDITIONS = {torch.add, torch.Tensor.add, torch.Tensor.add_, torch.Tensor.__add__,
               torch.Tensor.__radd__, torch.Tensor.__iadd__}
 _MULTIPLICATIONS = {torch.mul, torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__}
+_SPATIAL_DIMS = ({2, 3}, {-2, -1}, {2, -1}, {-2, 3})
 
 
 class OctPairError(TypeError):
@@ -98,16 +100,31 @@ class OctPair:
 
     __add__ = __radd__ = plus
 
-    def scaled(self, scale: torch.Tensor) -> OctPair:
-        """The pair times per-channel weights of shape (N, C, 1, 1) over the merged channels (squeeze-and-
-        excitation): the high branch takes the first weights, the low branch the last, as the channels split."""
-        if not isinstance(scale, torch.Tensor) or scale.dim() != 4 or scale.shape[1] != self.channels \
-                or scale.shape[-2:] != (1, 1):
-            raise OctPairError(f"an octave pair can only be multiplied by per-channel weights, not {scale!r}")
-        cut = self.high.shape[1]
-        return OctPair(self.high * scale[:, :cut], self.low * scale[:, cut:])
+    def times(self, other) -> OctPair:
+        """Branchwise product with another pair or a number; a per-channel scale (N, C, 1, 1) over the pair's
+        channels (a squeeze-excitation gate) splits as the channels do: its first ``high`` entries scale the
+        high map, the rest the low map. Anything else would mix the two grids."""
+        if isinstance(other, OctPair):
+            return OctPair(self.high * other.high, self.low * other.low)
+        if isinstance(other, int | float) or (isinstance(other, torch.Tensor) and other.dim() == 0):
+            return OctPair(self.high * other, self.low * other)
+        if (isinstance(other, torch.Tensor) and other.dim() == 4 and other.shape[1] == self.channels
+                and other.shape[-2:] == (1, 1)):
+            cut = self.high.shape[1]
+            return OctPair(self.high * other[:, :cut], self.low * other[:, cut:])
+        shape = tuple(other.shape) if isinstance(other, torch.Tensor) else type(other).__name__
+        raise OctPairError(f"cannot multiply {self!r} by {shape}: only a pair, a number or a per-channel "
+                           f"(N, {self.channels}, 1, 1) scale has an octave meaning")
 
-    __mul__ = __rmul__ = scaled
+    __mul__ = __rmul__ = times
+
+    def mean(self, dim, keepdim: bool = False) -> torch.Tensor:
+        """The global spatial mean (the squeeze of squeeze-excitation): each branch's mean, concatenated over
+        channels, as global average pooling (see ``__torch_function__``)."""
+        dims = {dim} if isinstance(dim, int) else set(dim)
+        if dims not in _SPATIAL_DIMS:
+            raise OctPairError(f"mean over dims {dim} has no octave version; only the global spatial mean (2, 3) has")
+        return torch.cat([self.high.mean((2, 3), keepdim=keepdim), self.low.mean((2, 3), keepdim=keepdim)], dim=1)
 
     def __iadd__(self, other):
         other = self.like(other)
@@ -124,7 +141,14 @@ class OctPair:
             return pair.plus(second if pair is first else first)
         if func in _MULTIPLICATIONS:
             first, second = args[0], args[1]
-            return first.scaled(second) if isinstance(first, OctPair) else second.scaled(first)
+            pair = first if isinstance(first, OctPair) else second
+            return pair.times(second if pair is first else first)
+        if func in (torch.mean, torch.Tensor.mean) and isinstance(args[0], OctPair):
+            dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
+            keepdim = kwargs.get("keepdim", args[2] if len(args) > 2 else False)
+            if dim is None:
+                raise OctPairError("mean over every dimension has no octave version")
+            return args[0].mean(dim, keepdim)
         if func is torch.cat and _concatenates_pairs(args, kwargs):
             # Branch by branch, as the reference concatenates (DenseNet): high with high, low with low.
             pairs = args[0]

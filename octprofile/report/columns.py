@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from octprofile.results import ABLATION_COLUMNS, BLOCK_COLUMNS, COMPARE_COLUMNS, LAYER_COLUMNS
+from octprofile.results import ABLATION_COLUMNS, BLOCK_COLUMNS, COMPARE_COLUMNS, COVERAGE_COLUMNS, LAYER_COLUMNS
 
 # Kinds of value:
 #   text   as is, left-aligned
@@ -74,6 +74,9 @@ COLUMNS: dict[str, Column] = {
     "block": _text("block"), "latency_vanilla_ms": Column("vanilla latency (ms)"),
     "excess_ms": Column("excess (ms)"), "share_of_vanilla": _ratio("share of vanilla time"),
     "share_of_oct": _ratio("share of Oct time"),
+    # coverage (results.CoverageRow)
+    "converted": Column("converted", "bool"), "share_of_vanilla_macs": _ratio("share of vanilla MACs"),
+    "vanilla_reason": _text("vanilla because"), "reason": _text("reason"),
     # models
     "name": _text("name"), "family": _text("family"), "source": _text("source"), "options": _text("options"),
     # reports/published.md (already in GMACs)
@@ -81,7 +84,6 @@ COLUMNS: dict[str, Column] = {
     "difference_pct": Column("difference (%)"), "note": _text("note"),
     "published_params_m": Column("published Mparams"), "ours_params_m": Column("our Mparams"),
     "params_difference_pct": Column("params difference (%)"), "definition": _text("definition"),
-    "reason": _text("reason"),
 }
 
 # What Markdown and LaTeX show when no columns are chosen (columns empty in every row are dropped after).
@@ -95,6 +97,8 @@ DEFAULT_COLUMNS: dict[tuple[str, ...], tuple[str, ...]] = {
                     "theory_mac_ratio", "params"),
     BLOCK_COLUMNS: ("model", "alpha", "block", "macs_vanilla", "macs", "mac_ratio", "latency_vanilla_ms",
                     "latency_ms", "latency_ratio", "excess_ms", "share_of_oct", "backend"),
+    COVERAGE_COLUMNS: ("layer", "kind", "converted", "alpha_in", "alpha_out", "macs_vanilla", "share_of_vanilla_macs",
+                       "vanilla_reason"),
 }
 for _available, _default in DEFAULT_COLUMNS.items():
     assert set(_default) <= set(_available), set(_default) - set(_available)

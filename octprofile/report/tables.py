@@ -15,6 +15,7 @@ from octprofile.results import (
     AblationResult,
     BlocksResult,
     CheckResult,
+    CoverageResult,
     LayersResult,
     SweepResult,
     VariantRow,
@@ -312,22 +313,26 @@ def layers_table(result: LayersResult, title: str, depth: int = 0, wide: bool = 
         columns += [(f"act.\n{act_unit}", lambda r: _num(r.activations, act_div, 3)),
                     ("params", lambda r: f"{r.params:,}"), ("output C×H×W", lambda r: r.output_shape)]
     cells = [[cell(r) for _, cell in columns] for r in [*rows, result.total]]
-    # no vertical rules, one space between columns, numbers exactly as wide as they are: the default fits 80
+    return _compact_table(title, [header for header, _ in columns], cells, width, {"output C×H×W"}, total=True)
+
+
+def _compact_table(title: str, headers: list[str], cells: list[list[str]], width: int | None,
+                   left: set[str], total: bool = False) -> Table:
+    """No vertical rules, one space between columns, every column exactly as wide as its text, so that a table
+    fits 80 columns; the first column (layer names) folds where ``width`` leaves too little room for it.
+    Columns are right-aligned but those in ``left``; ``total``: the last row is a total, under a rule."""
     table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False,
                   show_edge=False)
     widths = [max(len(line) for text in [header, *(row[i] for row in cells)] for line in text.split("\n"))
-              for i, (header, _) in enumerate(columns)]
+              for i, header in enumerate(headers)]
     room = (width or 10**6) - sum(widths[1:]) - 2 * (len(widths) - 1)  # what the layer names may take
-    for index, (header, _) in enumerate(columns):
-        if header == "layer":
-            table.add_column(header, overflow="fold", min_width=max(12, min(widths[0], room)))
-        else:
-            table.add_column(header, justify="left" if header == "output C×H×W" else "right", width=widths[index],
-                             no_wrap=True)
-    for row in cells[:-1]:
+    table.add_column(headers[0], overflow="fold", min_width=max(12, min(widths[0], room)))
+    for header, column_width in zip(headers[1:], widths[1:]):
+        table.add_column(header, justify="left" if header in left else "right", width=column_width, no_wrap=True)
+    for index, row in enumerate(cells):
+        if total and index == len(cells) - 1:
+            table.add_section()
         table.add_row(*row)
-    table.add_section()
-    table.add_row(*cells[-1])
     return table
 
 
@@ -447,3 +452,30 @@ def check_summary(results: Sequence[CheckResult]) -> str:
     what = " · ".join(f"{r.label}: {'; '.join(r.failures)}" for r in failed)
     return (f"check: {len(failed)} of {len(results)} FAILED: {what} ({scope}; counters: {', '.join(counters)}"
             f"{skipped})")
+
+
+def coverage_table(result: CoverageResult, title: str, width: int | None = None) -> Table:
+    """One row per conv/linear layer of the vanilla model: octave (with its α in→out) or vanilla (with the kind of
+    reason, explained in the footer), and its share of the vanilla MACs. Fits 80 columns (long layer names fold)."""
+    div, unit = _scale([r.macs_vanilla for r in result.rows])
+    columns = [("layer", lambda r: r.layer), ("kind", lambda r: r.kind),
+               ("α in→out", lambda r: f"{r.alpha_in:g}→{r.alpha_out:g}" if r.converted else "vanilla"),
+               (f"vanilla\n{unit}MACs", lambda r: _num(r.macs_vanilla, div, 2)),
+               ("% of\nMACs", lambda r: f"{100 * r.share_of_vanilla_macs:.1f}"),
+               ("vanilla because", lambda r: r.vanilla_reason)]
+    cells = [[cell(r) for _, cell in columns] for r in result.rows]
+    return _compact_table(title, [header for header, _ in columns], cells, width, {"kind", "α in→out",
+                                                                                    "vanilla because"})
+
+
+def coverage_footer(result: CoverageResult) -> str:
+    """What α touches, in one line, then one line per kind of reason a layer stayed vanilla."""
+    total = result.macs_vanilla
+    div, unit = _scale([total])
+    converted = sum(row.macs_vanilla for row in result.converted)
+    lines = [f"α={result.alpha:g} touches {len(result.converted)} of {len(result.rows)} conv/linear layers: "
+             f"{100 * result.converted_share:.1f}% of the vanilla MACs ({converted / div:,.2f} of "
+             f"{total / div:,.2f} {unit}MACs, multiply-accumulates)."]
+    lines += [f"vanilla, {kind}: {layers} layer{'s' if layers > 1 else ''}, {100 * share:.1f}% of the MACs — {text}"
+              for kind, (layers, share, text) in result.vanilla_by_reason().items()]
+    return "\n".join(lines)

@@ -1,0 +1,84 @@
+"""timm's models as ``timm:NAME`` (the optional extra ``octprofile[timm]``), always built with
+``pretrained=False``: nothing is downloaded.
+
+octprofile converts timm's ResNet family (the ``resnet`` module: ResNet, ResNet-B/C/D/S/T stems and
+average-pool shortcuts, ResNeXt, SE-ResNet/ResNeXt, wide ResNets, ResNet-RS, anti-aliased ResNets) by the
+``resnet`` placement rule. Other timm models resolve as a chain of convs (the ``chain`` rule) and convert
+when their layers allow it; the conversion otherwise fails naming the layer. Members of the ResNet family
+with a part that has no octave meaning are listed with the reason in ``UNSUPPORTED``: they run as vanilla
+models only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from functools import partial
+
+from octprofile.errors import MissingEngineError, UnknownModelError
+
+PREFIX = "timm:"
+INSTALL = "pip install 'octprofile[timm]'"
+# timm module -> placement family, for the families octprofile converts
+FAMILIES = {"resnet": "resnet"}
+UNSUPPORTED = (
+    (re.compile(r"^eca"), "its efficient channel attention (ECA) runs a 1-d conv across the channels of a pooled "
+                          "map and scales the whole map with it, as one tensor"),
+    (re.compile(r"blur"), "its blur pooling filters the padded map with a fixed kernel, which has no octave version"),
+    (re.compile(r"_gn$"), "its group norms take statistics over channel groups that would straddle the two "
+                          "frequencies"),
+)
+
+
+def is_timm_reference(name: str) -> bool:
+    return name.startswith(PREFIX)
+
+
+def import_timm():
+    """The timm module, or a one-line error naming the extra to install."""
+    try:
+        import timm
+    except ImportError:
+        raise MissingEngineError(f"timm models need timm, which is not installed: {INSTALL}") from None
+    return timm
+
+
+def unsupported_reason(architecture: str) -> str | None:
+    """Why a ResNet-family architecture cannot be converted (None: it can)."""
+    return next((reason for pattern, reason in UNSUPPORTED if pattern.search(architecture)), None)
+
+
+def family_of(timm, architecture: str) -> str:
+    return next((family for module, family in FAMILIES.items() if architecture in timm.list_models(module=module)),
+                "chain")
+
+
+def input_size_of(timm, name: str) -> int:
+    config = timm.models.get_pretrained_cfg(name)
+    return int(config.input_size[-1]) if config is not None and config.input_size else 224
+
+
+def convertible_models() -> list[tuple[str, str, int]]:
+    """(``timm:NAME``, family, default input side) of every timm model octprofile converts, by family."""
+    timm = import_timm()
+    return [(PREFIX + name, family, input_size_of(timm, name))
+            for module, family in FAMILIES.items() for name in timm.list_models(module=module)
+            if unsupported_reason(name) is None]
+
+
+def resolve_timm(reference: str):
+    """A ``ResolvedModel`` for ``timm:NAME``; unknown names get the closest timm names as a hint."""
+    from octprofile.models.resolve import ResolvedModel
+
+    name = reference[len(PREFIX):]
+    timm = import_timm()
+    if not timm.is_model(name):
+        close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(PREFIX + c for c in close)}?" if close else ""
+        raise UnknownModelError(f"unknown timm model {name!r}{hint} (`octprofile models --source timm` lists those "
+                                "octprofile converts)")
+    architecture = timm.models.get_arch_name(name)
+    family = family_of(timm, architecture)
+    unsupported = unsupported_reason(architecture) if family != "chain" else None
+    return ResolvedModel(reference, family, "timm", input_size_of(timm, name), 3, (),
+                         partial(timm.create_model, name, pretrained=False), unsupported)
