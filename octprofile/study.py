@@ -421,7 +421,8 @@ class Study:
         rows = []
         for layer in vanilla.layers:
             octave = modules.get(layer.name)
-            converted = isinstance(octave, OctConv2d)
+            # a (0, 0) OctConv2d is a vanilla conv that pools before running at stride 1, as the reference's do
+            converted = isinstance(octave, OctConv2d) and (octave.alpha_in, octave.alpha_out) != (0.0, 0.0)
             reason = None if converted else CLASSIFIER if layer.kind == "linear" else reasons.get(layer.name, BETWEEN)
             rows.append(CoverageRow(
                 layer=layer.name, kind=_layer_kind(octave, layer),

@@ -89,7 +89,7 @@ def transpose_middle():
 
 
 class Summary(nn.Module):
-    """Runs a conv, then reads its output as a tensor in its own code (x.mean)."""
+    """Runs a conv, then reads its output as a tensor in its own code (a spatial std)."""
 
     def __init__(self, channels):
         super().__init__()
@@ -97,7 +97,7 @@ class Summary(nn.Module):
 
     def forward(self, x):
         y = self.conv(x)
-        return y * y.mean(dim=(2, 3), keepdim=True)
+        return y * y.std(dim=(2, 3), keepdim=True)
 
 
 def summary_middle():
