@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from octprofile.results import ABLATION_COLUMNS, BLOCK_COLUMNS, COMPARE_COLUMNS, LAYER_COLUMNS
+from octprofile.results import ABLATION_COLUMNS, BLOCK_COLUMNS, COMPARE_COLUMNS, COUNTER_COLUMNS, LAYER_COLUMNS
 
 # Kinds of value:
 #   text   as is, left-aligned
@@ -74,6 +74,14 @@ COLUMNS: dict[str, Column] = {
     "block": _text("block"), "latency_vanilla_ms": Column("vanilla latency (ms)"),
     "excess_ms": Column("excess (ms)"), "share_of_vanilla": _ratio("share of vanilla time"),
     "share_of_oct": _ratio("share of Oct time"),
+    # counters (results.CounterRow): exact element operations, so a residual of 1 shows
+    "counter": _text("counter"), "quantity": _text("quantity"), "value": Column("value", "int"),
+    "analytic": Column("analytic", "int"), "difference": Column("difference", "int"),
+    "as_flops": Column("+ 2nd FLOP of a MAC", "int"), "bn": Column("+ batch norm", "int"),
+    "activation": Column("+ ReLU", "int"), "pool": Column("+ pooling", "int"), "upsample": Column("+ upsampling", "int"),
+    "add": Column("+ additions", "int"), "bias": Column("+ bias", "int"), "rounding": Column("± rounding", "int"),
+    "explained": Column("explained", "int"), "residual": Column("residual", "int"),
+    "reconciled": Column("reconciled", "bool"), "missed": _text("counted as zero"), "note": _text("note"),
     # models
     "name": _text("name"), "family": _text("family"), "source": _text("source"), "options": _text("options"),
     # reports/published.md (already in GMACs)
@@ -90,6 +98,7 @@ DEFAULT_COLUMNS: dict[tuple[str, ...], tuple[str, ...]] = {
                        "latency_ratio_vs_full"),
     LAYER_COLUMNS: ("layer", "kind", "alpha_in", "alpha_out", "stride", "macs", "macs_vanilla", "mac_ratio",
                     "theory_mac_ratio", "params"),
+    COUNTER_COLUMNS: ("variant", "counter", "quantity", "value", "analytic", "difference", "explained", "residual"),
     BLOCK_COLUMNS: ("model", "alpha", "block", "macs_vanilla", "macs", "mac_ratio", "latency_vanilla_ms",
                     "latency_ms", "latency_ratio", "excess_ms", "share_of_oct", "backend"),
 }
