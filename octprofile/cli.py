@@ -565,8 +565,10 @@ def check(
                                       help="Also write a JUnit XML report (one test case per "
                                                             "model and α) to this file, atomically."),
 ) -> None:
-    """CI gate: exit 0 when Oct params equal vanilla (less the weights of dropped paths) and the MAC counters
-    agree (analytic, FlopCounterMode, and fvcore unless --no-fvcore), 1 otherwise. Ends with a summary line.
+    """CI gate: exit 0 when Oct params equal vanilla (less the weights of dropped paths), the MAC counters
+    agree (analytic, FlopCounterMode, and fvcore unless --no-fvcore) and the cross-checks pass (ptflops and thop
+    reconciled with the analytic count; a vanilla torchvision model's published params and GFLOPS), 1 otherwise.
+    Ends with a summary line.
 
     Example: octprofile check resnet50 mobilenet_v2 --alpha 0.25 --alpha 0.5 --junit check.xml
     """
@@ -605,7 +607,8 @@ def check(
         for path in files.written:
             err.print(f"wrote {path}", markup=False)
         # the last line, unwrapped so CI logs can grep it; on stderr when stdout carries data
-        (out if kind == "table" else err).print(check_summary(results), highlight=False, soft_wrap=True)
+        (out if kind == "table" else err).print(check_summary(results), highlight=False, markup=False,
+                                               soft_wrap=True)  # e.g. "pip install 'octprofile[counters]'"
         return 0 if all(r.ok for r in results) else 1
 
     _run(action)

@@ -457,7 +457,7 @@ class Study:
         result = self.counters(alpha, fvcore=False, tools=CROSS_CHECKS)
         ran = tuple(name for name in CROSS_CHECKS if any(r.counter == name and r.value is not None
                                                         for r in result.rows))
-        failures = [_unreconciled(row) for row in result.unreconciled()]
+        failures = [_unreconciled(row) for row in result.unreconciled() if row.counter in CROSS_CHECKS]
         return ran, failures, "; ".join(dict.fromkeys(result.missing.values()))
 
 

@@ -362,6 +362,7 @@ def test_design_options_reach_compare_layers_and_check():
     ("blocks", "resnet20_cifar", "--rounds", "1", "--passes", "1", "--threads", "1"),
     ("ablate", "resnet50", *FAST),
     ("check", "resnet50", "mobilenet_v2", "--alpha", "0.25,0.5", "--no-fvcore"),
+    ("counters", "resnet50", "--no-fvcore"), ("counters", "mobilenet_v2", "--placement", "everywhere", "--no-fvcore"),
 ], ids=lambda a: " ".join(a) if isinstance(a, tuple) else str(a))
 def test_every_command_fits_the_terminal_without_cutting_a_cell(monkeypatch, args, width):
     from rich.console import Console

@@ -14,6 +14,7 @@ one line naming the extra to install.
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import io
 import math
@@ -229,9 +230,10 @@ def run_ptflops(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, in
     hooks = {kind: per_branch(hook) for kind, hook in MODULES_MAPPING.items()}
     said = io.StringIO()
     with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):  # it prints failures, never raises
-        macs, params = get_model_complexity_info(model, tuple(input_shape[1:]), print_per_layer_stat=False,
-                                                 as_strings=False, custom_modules_hooks=hooks, backend="pytorch",
-                                                 backend_specific_config={"count_functional": False})
+        # on a copy: ptflops leaves its counting methods on the model it measured
+        macs, params = get_model_complexity_info(
+            copy.deepcopy(model), tuple(input_shape[1:]), print_per_layer_stat=False, as_strings=False,
+            custom_modules_hooks=hooks, backend="pytorch", backend_specific_config={"count_functional": False})
     if macs is None:
         reason = next((line for line in said.getvalue().splitlines() if line.startswith("<class")), "failed")
         raise CounterFailed(f"ptflops: {reason}")
@@ -245,7 +247,8 @@ def run_thop(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
 
     ops = {kind: per_branch(hook) for kind, hook in register_hooks.items()}
     x = torch.empty((1, *input_shape[1:]), device=_device(model))
-    macs, params = thop.profile(model, (x,), custom_ops=ops, verbose=False)
+    # on a copy: thop leaves total_ops/total_params buffers on every module it does not hook
+    macs, params = thop.profile(copy.deepcopy(model), (x,), custom_ops=ops, verbose=False)
     return int(macs), int(params)
 
 

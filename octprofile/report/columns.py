@@ -78,10 +78,13 @@ COLUMNS: dict[str, Column] = {
     "counter": _text("counter"), "quantity": _text("quantity"), "value": Column("value", "int"),
     "analytic": Column("analytic", "int"), "difference": Column("difference", "int"),
     "as_flops": Column("+ 2nd FLOP of a MAC", "int"), "bn": Column("+ batch norm", "int"),
-    "activation": Column("+ ReLU", "int"), "pool": Column("+ pooling", "int"), "upsample": Column("+ upsampling", "int"),
-    "add": Column("+ additions", "int"), "bias": Column("+ bias", "int"), "rounding": Column("± rounding", "int"),
-    "explained": Column("explained", "int"), "residual": Column("residual", "int"),
-    "reconciled": Column("reconciled", "bool"), "missed": _text("counted as zero"), "note": _text("note"),
+    "activation": Column("+ ReLU", "int"), "pool": Column("+ pooling", "int"),
+    "upsample": Column("+ upsampling", "int"), "add": Column("+ additions", "int"), "bias": Column("+ bias", "int"),
+    "rounding": Column("± rounding", "int"), "explained": Column("explained", "int"),
+    "residual": Column("residual", "int"), "reconciled": Column("reconciled", "bool"),
+    "missed": _text("counted as zero"),  # "note": as in published.md
+    # check's cross-checks (results.CheckResult)
+    "cross_checks": _text("cross-checks"), "cross_checks_skipped": _text("not cross-checked"),
     # models
     "name": _text("name"), "family": _text("family"), "source": _text("source"), "options": _text("options"),
     # reports/published.md (already in GMACs)
