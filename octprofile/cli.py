@@ -637,7 +637,7 @@ def counters(
         kind = output_format(fmt, output)
         chosen = export_options(kind, columns, caption, COUNTER_COLUMNS)
         study = study_for(model, input_size, 1, width_mult, placement, design_of(hl, lh, downsample))
-        result = with_progress(lambda p: study.counters(value, fvcore=fvcore))
+        result = study.counters(value, fvcore=fvcore)
         title = f"{study.model.name} at {result.input_shape[-1]}², α={value:g}: counters vs the analytic count"
         emit(result.records(), COUNTER_COLUMNS, kind, output, lambda: counters_table(result, title),
              counters_footer(result), chosen, caption or title)

@@ -24,7 +24,9 @@ from octprofile.analysis.census import OpCensus
 from octprofile.analysis.counters import (
     KINDS,
     RULES,
+    TORCHINFO_ON_PAIRS,
     TORCHVISION_OPS_TOLERANCE,
+    TORCHVISION_ROUNDING,
     CounterFailed,
     missing_tools,
     run_ptflops,
@@ -439,7 +441,7 @@ class Study:
                 rows += row.published(published)
         reasons = {(rules.name, kind): reason for rules in RULES.values() for kind, reason in rules.reasons.items()}
         if published is not None:
-            reasons["torchvision", "rounding"] = "published GFLOPS (GMACs) to 3 decimals: ±0.0005 G"
+            reasons["torchvision", "rounding"] = TORCHVISION_ROUNDING
         return CountersResult(self.model.name, alpha, shape, rows, reasons, missing)
 
     def _published(self, shape: tuple[int, ...]):
@@ -453,12 +455,13 @@ class Study:
     def _cross_checks(self, alpha: float) -> tuple[tuple[str, ...], list[str], str]:
         """check's cross-checks: ptflops and thop reconciled with the analytic count for vanilla and Oct, and
         torchvision's published params (exact) and GFLOPS (within rounding) for a vanilla torchvision model.
-        Returns the checks that ran, their failures, and why any were skipped ('' when none was)."""
+        Returns the checks that ran, their failures, and why any did not run ('' when all that apply did): a
+        package to install, or what the tool raised on this model."""
         result = self.counters(alpha, fvcore=False, tools=CROSS_CHECKS)
-        ran = tuple(name for name in CROSS_CHECKS if any(r.counter == name and r.value is not None
-                                                        for r in result.rows))
-        failures = [_unreconciled(row) for row in result.unreconciled() if row.counter in CROSS_CHECKS]
-        return ran, failures, "; ".join(dict.fromkeys(result.missing.values()))
+        rows = [row for row in result.rows if row.counter in CROSS_CHECKS]
+        ran = tuple(name for name in CROSS_CHECKS if any(r.counter == name and r.value is not None for r in rows))
+        failures = [_unreconciled(row) for row in rows if row.reconciled is False]
+        return ran, failures, "; ".join(dict.fromkeys(row.note for row in rows if row.value is None))
 
 
 def _macs_by_block(count: CountResult, blocks: list[str]) -> dict[str, int]:
@@ -532,18 +535,14 @@ class _CounterRows:
         """An optional tool's MACs and params rows: not run (the note says why) when it is missing or fails."""
         if missing is None:
             try:
-                first, second = run(model, self.count.input_shape)
+                macs, params = run(model, self.count.input_shape)
             except (CounterFailed, MissingEngineError) as error:
                 missing = str(error)
             except Exception as error:  # noqa: BLE001 - a third-party tool failing on a model is a finding, not a crash
                 missing = f"{name} raised {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         if missing is not None:
             return [self.macs(name, None, note=missing), self.params(name, None, note=missing)]
-        params, macs = (first, second) if name == "torchinfo" else (second, first)
-        why = ("" if macs is not None else
-               "not run: torchinfo takes only tensors, lists, tuples and dicts as module outputs (no custom-module "
-               "hook), so octave pairs leave it params only")
-        return [self.macs(name, macs, note=why), self.params(name, params)]
+        return [self.macs(name, macs, note="" if macs is not None else TORCHINFO_ON_PAIRS), self.params(name, params)]
 
     def published(self, published) -> list[CounterRow]:
         """torchvision's published figures: params exactly; GFLOPS within their rounding."""

@@ -18,9 +18,9 @@ from octprofile.analysis.census import OpCensus
 from octprofile.analysis.counting import count_model
 from octprofile.cli import app
 from octprofile.errors import MissingEngineError
-from octprofile.models import get_spec, model_specs
+from octprofile.models import model_specs
 from octprofile.results import COUNTER_COLUMNS
-from octprofile.study import Study
+from octprofile.study import Study, StudyOptions
 
 
 def needs(package: str):
@@ -73,7 +73,7 @@ def test_each_tool_gives_the_hand_count_of_a_tiny_net(tool, run):
 
 def test_torchinfo_gives_the_hand_count_of_a_tiny_net():
     needs("torchinfo")
-    params, mult_adds = counters.run_torchinfo(tiny_net(), TINY_SHAPE)
+    mult_adds, params = counters.run_torchinfo(tiny_net(), TINY_SHAPE)
     assert mult_adds == TINY_MACS + sum(TINY_TERMS["torchinfo"].values())
     assert params == 4 * 3 * 9 + 4 + 8 + 4 * 2 + 2
 
@@ -88,7 +88,7 @@ def test_ptflops_thop_and_torchinfo_run_on_an_oct_model(device):
     analytic = count_model(model, shape).macs
     ptflops_macs, ptflops_params = counters.run_ptflops(model, shape)
     thop_macs, thop_params = counters.run_thop(model, shape)
-    torchinfo_params, torchinfo_macs = counters.run_torchinfo(model, shape)
+    torchinfo_macs, torchinfo_params = counters.run_torchinfo(model, shape)
     assert ptflops_params == thop_params == torchinfo_params == params
     assert ptflops_macs > analytic and thop_macs > analytic  # they add BN (and ptflops ReLU) to the path convs
     assert torchinfo_macs is None  # its hooks cannot take an octave pair: params only, said in the row's note
@@ -145,11 +145,10 @@ def test_torchvision_publishes_our_params_exactly_and_our_macs_within_its_roundi
 
 def test_torchvision_figures_apply_only_to_the_vanilla_model_they_describe():
     assert Study("resnet18").counters(0.5, fvcore=False, tools=("torchvision",)).row("torchvision", "vanilla")
-    for study in (Study("resnet18", __import__("octprofile.study").study.StudyOptions(input_size=160)),
-                  Study("resnet20_cifar")):
+    for study in (Study("resnet18", StudyOptions(input_size=160)), Study("resnet20_cifar"),
+                  Study("mobilenet_v2", StudyOptions(model_options={"width_mult": 0.5}))):
         result = study.counters(0.5, fvcore=False, tools=("torchvision",))
         assert not any(row.counter == "torchvision" for row in result.rows)
-    assert get_spec("resnet18").source == "torchvision"
 
 
 def test_a_missing_package_is_one_line_naming_the_extra(monkeypatch):
@@ -220,3 +219,19 @@ def test_the_census_sees_the_pair_and_who_called_each_op():
     assert relu_on_pairs and all(c.module is nn.ReLU for c in relu_on_pairs)
     assert all(c.in_elements == torch.Size(c.inputs[0]).numel() + torch.Size(c.inputs[1]).numel()
                for c in relu_on_pairs)
+
+
+def test_a_tool_that_fails_on_a_model_is_named_not_hidden(monkeypatch):
+    from octprofile import study
+
+    def breaks(model, shape):
+        raise RuntimeError("cannot hook this\nsecond line")
+
+    monkeypatch.setattr(study, "run_thop", breaks)
+    result = Study("resnet20_cifar").counters(0.5, fvcore=False)
+    row = result.row("thop", "oct")
+    assert row.value is None and row.reconciled is None and row.note == "thop raised RuntimeError: cannot hook this"
+    check = invoke("check", "resnet20_cifar", "--no-fvcore")
+    assert check.exit_code == 0, check.output
+    assert check.stdout.rstrip("\n").splitlines()[-1].endswith(
+        "cross-checked: ptflops; not cross-checked: thop raised RuntimeError: cannot hook this)")

@@ -36,6 +36,9 @@ OPTIONAL_TOOLS = ("ptflops", "thop", "torchinfo")
 KINDS = ("as_flops", "bn", "activation", "pool", "upsample", "add", "bias", "rounding")
 # torchvision publishes "GFLOPS" (multiply-accumulates, in G) to 3 decimals: half the last digit either way
 TORCHVISION_OPS_TOLERANCE = 500_000
+TORCHVISION_ROUNDING = "published GFLOPS (GMACs) to 3 decimals: ±0.0005 G"
+TORCHINFO_ON_PAIRS = ("not run: torchinfo takes only tensors, lists, tuples and dicts as module outputs (no "
+                      "custom-module hook), so octave pairs leave it params only")
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveMaxPool1d,
@@ -256,16 +259,15 @@ def produces_pairs(model: nn.Module) -> bool:
     return any(isinstance(m, OctConv2d) and m.out_split.low for m in model.modules())
 
 
-def run_torchinfo(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int | None]:
-    """(params, mult-adds at batch 1). torchinfo's forward hooks take only tensors, lists, tuples and dicts as
-    a module's output and it has no custom-module hook, so on a model that passes octave pairs it runs without
-    an input: params only (mult-adds None)."""
+def run_torchinfo(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int | None, int]:
+    """(mult-adds at batch 1, params). On a model that passes octave pairs it runs without an input: params only,
+    mult-adds None (TORCHINFO_ON_PAIRS says why)."""
     torchinfo = optional_tool("torchinfo")
     if produces_pairs(model):
-        return int(torchinfo.summary(model, verbose=0).total_params), None
+        return None, int(torchinfo.summary(model, verbose=0).total_params)
     x = torch.empty((1, *input_shape[1:]), device=_device(model))
     stats = torchinfo.summary(model, input_data=x, verbose=0)
-    return int(stats.total_params), int(stats.total_mult_adds)
+    return int(stats.total_mult_adds), int(stats.total_params)
 
 
 @dataclass(frozen=True)
