@@ -517,6 +517,7 @@ class CounterRow:
     add: int | None
     bias: int | None
     rounding: int | None  # torchvision: the published figure's rounding (GFLOPS to 3 decimals)
+    unhooked: int | None  # minus what a conv/linear subclass it has no hook for (exact type) would add: counted as 0
     explained: int | None  # the sum of the kind columns
     residual: int | None
     reconciled: bool | None  # residual == 0

@@ -32,6 +32,7 @@ from octprofile.analysis.counters import (
     run_ptflops,
     run_thop,
     run_torchinfo,
+    thop_unhooked_params,
     torchvision_published,
 )
 from octprofile.analysis.counting import CountResult, count_model
@@ -542,7 +543,9 @@ class _CounterRows:
                 missing = f"{name} raised {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         if missing is not None:
             return [self.macs(name, None, note=missing), self.params(name, None, note=missing)]
-        return [self.macs(name, macs, note="" if macs is not None else TORCHINFO_ON_PAIRS), self.params(name, params)]
+        unhooked = {"unhooked": -thop_unhooked_params(model)} if name == "thop" else {}
+        return [self.macs(name, macs, note="" if macs is not None else TORCHINFO_ON_PAIRS),
+                self._row(name, "params", params, self.count.params, unhooked)]
 
     def published(self, published) -> list[CounterRow]:
         """torchvision's published figures: params exactly; GFLOPS within their rounding."""

@@ -23,7 +23,7 @@ def invoke(*args):
 
 
 def test_help_on_every_command():
-    for command in ("models", "compare", "sweep", "layers", "blocks", "ablate", "check", "report"):
+    for command in ("models", "compare", "sweep", "layers", "blocks", "ablate", "check", "counters", "report"):
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Example" in result.output
 

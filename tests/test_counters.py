@@ -235,3 +235,24 @@ def test_a_tool_that_fails_on_a_model_is_named_not_hidden(monkeypatch):
     assert check.exit_code == 0, check.output
     assert check.stdout.rstrip("\n").splitlines()[-1].endswith(
         "cross-checked: ptflops; not cross-checked: thop raised RuntimeError: cannot hook this)")
+
+
+class StandardisedConv(nn.Conv2d):
+    """A conv with its own forward (weight standardisation): a subclass the tools do not hook."""
+
+    def forward(self, x):
+        w = self.weight
+        return self._conv_forward(x, (w - w.mean()) / (w.std() + 1e-5), self.bias)
+
+
+def test_a_conv_subclass_the_tools_do_not_hook_is_taken_away_by_hand():
+    model = nn.Sequential(StandardisedConv(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 2))
+    count, calls = census_of(model, TINY_SHAPE)
+    assert count.macs == 6_912 + 256 * 2  # the analytic count includes the subclass
+    for tool in ("ptflops", "thop"):
+        assert counters.RULES[tool].terms(calls)["unhooked"] == -6_912
+        assert "StandardisedConv" in counters.RULES[tool].missed(calls)
+    needs("thop")
+    macs, params = counters.run_thop(model, TINY_SHAPE)
+    assert macs == 256 * 2 and params == 256 * 2 + 2  # only the linear layer
+    assert counters.thop_unhooked_params(model) == 4 * 3 * 9 + 4

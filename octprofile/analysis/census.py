@@ -53,6 +53,7 @@ class OpCall:
     inputs: tuple[tuple[int, ...], ...]  # shapes of the first argument (two for an octave pair)
     outputs: tuple[tuple[int, ...], ...]
     weighted: bool  # conv2d / linear: has a bias; batch_norm: has an affine scale
+    weight: tuple[int, ...] = ()  # conv2d / linear: the weight's shape
 
     @property
     def in_elements(self) -> int:
@@ -61,6 +62,11 @@ class OpCall:
     @property
     def out_elements(self) -> int:
         return sum(math.prod(shape) for shape in self.outputs)
+
+    @property
+    def macs(self) -> int:
+        """A conv2d's or linear's multiply-accumulates: one per output element and weight of its filter."""
+        return self.out_elements * math.prod(self.weight[1:]) if self.weight else 0
 
 
 class OpCensus(TorchFunctionMode):
@@ -94,5 +100,6 @@ class OpCensus(TorchFunctionMode):
         leaf = module is not None and next(module.children(), None) is None
         position, name = _WEIGHTED_BY.get(op, (None, None))
         weight = kwargs.get(name, args[position] if position is not None and len(args) > position else None)
+        kernel = tuple(args[1].shape) if op in ("conv2d", "linear") else ()
         return OpCall(op, type(module) if leaf else None, type(module).__name__ if module is not None else "model",
-                      _maps(args[0]), _maps(output), weight is not None)
+                      _maps(args[0]), _maps(output), weight is not None, kernel)

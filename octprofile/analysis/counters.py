@@ -33,7 +33,7 @@ from octprofile.nn import OctConv2d, OctPair
 COUNTERS_EXTRA = "pip install 'octprofile[counters]'"
 OPTIONAL_TOOLS = ("ptflops", "thop", "torchinfo")
 # what a tool adds to the analytic conv + linear MACs, by op kind (CounterRow has a column for each)
-KINDS = ("as_flops", "bn", "activation", "pool", "upsample", "add", "bias", "rounding")
+KINDS = ("as_flops", "bn", "activation", "pool", "upsample", "add", "bias", "rounding", "unhooked")
 # torchvision publishes "GFLOPS" (multiply-accumulates, in G) to 3 decimals: half the last digit either way
 TORCHVISION_OPS_TOLERANCE = 500_000
 TORCHVISION_ROUNDING = "published GFLOPS (GMACs) to 3 decimals: ±0.0005 G"
@@ -53,10 +53,26 @@ def _affine(call: OpCall) -> int:
     return 2 if call.weighted else 1
 
 
+# the conv and linear layers ptflops and thop hook, looked up by exact type
+_HOOKED_MAC_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
+                      nn.Linear)
+
+
+def _unhooked(call: OpCall) -> dict[str, int]:
+    """A conv or linear the analytic count includes (a subclass of nn.Conv2d or nn.Linear, e.g. with its own
+    forward) that a tool looking its hooks up by exact type counts as zero: its MACs, taken away."""
+    kind = call.module
+    if kind is not None and issubclass(kind, (nn.Conv2d, nn.Linear)) and kind not in _HOOKED_MAC_LAYERS:
+        return {"unhooked": -call.macs}
+    return {}
+
+
 def _ptflops_rule(call: OpCall) -> dict[str, int]:
     """ptflops' module hooks (pytorch_ops.py): ReLU-type 1 per output element, pooling 1 per input element,
     batch norm 1 per element (2 when affine), conv/linear bias 1 per output element."""
     kind = call.module
+    if _unhooked(call):
+        return _unhooked(call)
     if kind in (nn.ReLU, nn.PReLU, nn.ELU, nn.LeakyReLU, nn.ReLU6, nn.GELU):
         return {"activation": call.out_elements}
     if kind in _POOLS:
@@ -84,6 +100,8 @@ def _thop_rule(call: OpCall) -> dict[str, int]:
     """thop's register_hooks (vision/basic_hooks.py): batch norm 2 per element, twice that when affine; ReLU,
     max pooling and dropout zero; avg pool 1 per output; adaptive avg pool (window + 1) per output; no bias."""
     kind = call.module
+    if _unhooked(call):
+        return _unhooked(call)
     if kind in _BATCH_NORMS:
         return {"bn": 2 * call.in_elements * _affine(call)}
     if kind in (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d):
@@ -144,9 +162,11 @@ class CounterRules:
         inside a module it does not hook)."""
         found = [_OP_LABELS[call.op] + ("" if call.module else f" in {call.caller}")
                  for call in calls if call.op in _OP_LABELS and not self.rule(call)]
+        found += [call.caller for call in calls if "unhooked" in self.rule(call)]
         return list(dict.fromkeys(found))
 
 
+_UNHOOKED = "a conv/linear subclass (its own forward) has no hook of its exact type: counted as zero"
 RULES = {rules.name: rules for rules in (
     CounterRules("FlopCounterMode", lambda call: {}, {"as_flops": "FLOPs: 2 per multiply-accumulate"},
                  "torch.utils.flop_counter on the meta pass"),
@@ -156,11 +176,11 @@ RULES = {rules.name: rules for rules in (
     CounterRules("ptflops", _ptflops_rule, {
         "bn": "batch norm: 2 per element (affine)", "activation": "ReLU module: 1 per output element",
         "pool": "pooling module: 1 per input element", "upsample": "nn.Upsample: 1 per output element",
-        "bias": "conv/linear bias: 1 per output element"},
+        "bias": "conv/linear bias: 1 per output element", "unhooked": _UNHOOKED},
         "get_model_complexity_info, pytorch backend, module hooks (count_functional=False)"),
     CounterRules("thop", _thop_rule, {
         "bn": "batch norm: 4 per element (2, ×2 affine)", "pool": "adaptive avg pool: window + 1 per output",
-        "upsample": "nn.Upsample: 1 per output element"}, "thop.profile, module hooks"),
+        "upsample": "nn.Upsample: 1 per output element", "unhooked": _UNHOOKED}, "thop.profile, module hooks"),
     CounterRules("torchinfo", _torchinfo_rule, {
         "bias": "conv/linear bias: 1 per output element", "bn": "batch norm: batch × its 2C parameters"},
         "summary(...).total_mult_adds"),
@@ -253,6 +273,14 @@ def run_thop(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
     # on a copy: thop leaves total_ops/total_params buffers on every module it does not hook
     macs, params = thop.profile(copy.deepcopy(model), (x,), custom_ops=ops, verbose=False)
     return int(macs), int(params)
+
+
+def thop_unhooked_params(model: nn.Module) -> int:
+    """The parameters thop leaves out: it counts those of the modules it hooks (by exact type) only."""
+    from thop.profile import register_hooks
+
+    return sum(p.numel() for m in model.modules() if type(m) not in register_hooks
+               for p in m.parameters(recurse=False))
 
 
 def produces_pairs(model: nn.Module) -> bool:

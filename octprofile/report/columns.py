@@ -80,7 +80,8 @@ COLUMNS: dict[str, Column] = {
     "as_flops": Column("+ 2nd FLOP of a MAC", "int"), "bn": Column("+ batch norm", "int"),
     "activation": Column("+ ReLU", "int"), "pool": Column("+ pooling", "int"),
     "upsample": Column("+ upsampling", "int"), "add": Column("+ additions", "int"), "bias": Column("+ bias", "int"),
-    "rounding": Column("± rounding", "int"), "explained": Column("explained", "int"),
+    "rounding": Column("± rounding", "int"), "unhooked": Column("− custom modules", "int"),
+    "explained": Column("explained", "int"),
     "residual": Column("residual", "int"), "reconciled": Column("reconciled", "bool"),
     "missed": _text("counted as zero"),  # "note": as in published.md
     # check's cross-checks (results.CheckResult)

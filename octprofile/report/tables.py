@@ -463,7 +463,8 @@ COUNTER_LABELS = {"analytic": "analytic MACs", "FlopCounterMode": "FlopCounterMo
                   "ptflops": "ptflops total", "thop": "thop total", "torchinfo": "torchinfo mult-adds",
                   "torchvision": "torchvision GFLOPS"}
 KIND_LABELS = {"as_flops": "+ 2nd FLOP of a MAC", "bn": "+ batch norm", "activation": "+ ReLU", "pool": "+ pooling",
-               "upsample": "+ upsampling", "add": "+ additions", "bias": "+ bias", "rounding": "± rounding"}
+               "upsample": "+ upsampling", "add": "+ additions", "bias": "+ bias", "rounding": "± rounding",
+               "unhooked": "− custom modules"}
 
 
 def _exact(value) -> str:
@@ -521,7 +522,9 @@ def counters_footer(result: CountersResult) -> str:
                 *(f"{row.variant}: {row.note}" for row in rows if row.value is None)]
         lines.append("; ".join(said))
     params = [row for row in result.rows if row.quantity == "params" and row.value is not None]
-    unequal = [f"{row.counter} {row.variant} {row.value:,}" for row in params if row.difference]
+    unequal = [f"{row.counter} {row.variant} {row.value:,} ({row.difference:+,}"
+               + (", a custom module's own parameters uncounted)" if row.unhooked else ")")
+               for row in params if row.difference]
     lines.append("params: " + ("every counter gives the analytic count" if not unequal else
                                "differ from the analytic count: " + ", ".join(unequal)))
     open_rows = result.unreconciled()
