@@ -596,13 +596,20 @@ def check(
                                      help="α values to check, comma-separated or repeated."),
     input_size: int | None = InputSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
-    fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    fvcore: bool = Fvcore,
+    cross_checks: bool = typer.Option(True, "--cross-checks/--no-cross-checks", show_default=False,
+                                      help="Also reconcile ptflops and thop with the analytic count and compare a "
+                                           "vanilla torchvision model with its published params and GFLOPS "
+                                           "(default), or not."),
+    fmt: Format = FormatOpt, output: Path | None = OutputOpt,
     junit: Path | None = typer.Option(None, "--junit", metavar="FILE",
                                       help="Also write a JUnit XML report (one test case per "
                                                             "model and α) to this file, atomically."),
 ) -> None:
-    """CI gate: exit 0 when Oct params equal vanilla (less the weights of dropped paths) and the MAC counters
-    agree (analytic, FlopCounterMode, and fvcore unless --no-fvcore), 1 otherwise. Ends with a summary line.
+    """CI gate: exit 0 when Oct params equal vanilla (less the weights of dropped paths), the MAC counters
+    agree (analytic, FlopCounterMode, and fvcore unless --no-fvcore) and the cross-checks pass (ptflops and thop
+    reconciled with the analytic count; a vanilla torchvision model's published params and GFLOPS), 1 otherwise.
+    Ends with a summary line.
 
     Example: octprofile check resnet50 mobilenet_v2 --alpha 0.25 --alpha 0.5 --junit check.xml
     """
@@ -624,7 +631,7 @@ def check(
         def work(progress):
             results = []
             for index, (study, a) in enumerate(jobs, 1):
-                results.append(study.check(a, fvcore=fvcore))
+                results.append(study.check(a, fvcore=fvcore, cross_checks=cross_checks))
                 if progress:
                     progress(f"check {study.model.name} α={a:g}", index, len(jobs))
             return results
@@ -641,7 +648,8 @@ def check(
         for path in files.written:
             err.print(f"wrote {path}", markup=False)
         # the last line, unwrapped so CI logs can grep it; on stderr when stdout carries data
-        (out if kind == "table" else err).print(check_summary(results), highlight=False, soft_wrap=True)
+        (out if kind == "table" else err).print(check_summary(results), highlight=False, markup=False,
+                                               soft_wrap=True)  # e.g. "pip install 'octprofile[counters]'"
         return 0 if all(r.ok for r in results) else 1
 
     _run(action)
@@ -673,6 +681,39 @@ def coverage(
                  "(% of MACs: share of the vanilla model's)")
         emit(result.records(), COVERAGE_COLUMNS, kind, output, lambda: coverage_table(result, title, out.width),
              coverage_footer(result), chosen, caption or title)
+
+    _run(action)
+
+
+@app.command()
+def counters(
+    model: str = ModelArg, alpha: str = OctAlphaOpt,
+    input_size: int | None = InputSize, width_mult: float | None = WidthMult,
+    placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
+    fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt,
+) -> None:
+    """Every counter beside the analytic count (FlopCounterMode, fvcore, ptflops, thop, torchinfo, torchvision's
+    published figures), vanilla and Oct at batch 1, each difference explained by op kind and the residual.
+
+    Example: octprofile counters resnet18 --alpha 0.5 --format csv
+    """
+    def action() -> None:
+        from octprofile.report.tables import counters_footer, counters_table
+        from octprofile.results import COUNTER_COLUMNS
+
+        value = parse_alpha(alpha)
+        if value == 0:
+            raise BadValueError("--alpha 0 is the vanilla model; the counters compare it with an α above 0")
+        kind = output_format(fmt, output)
+        chosen = export_options(kind, columns, caption, COUNTER_COLUMNS)
+        study = study_for(model, input_size, 1, width_mult, placement, design_of(hl, lh, downsample))
+        result = study.counters(value, fvcore=fvcore)
+        title = f"{study.model.name} at {result.input_shape[-1]}², α={value:g}: counters vs the analytic count"
+        emit(result.records(), COUNTER_COLUMNS, kind, output, lambda: counters_table(result, title),
+             counters_footer(result), chosen, caption or title)
+        for message in result.missing.values():
+            err.print(message, markup=False, highlight=False)
 
     _run(action)
 

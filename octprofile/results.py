@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 
+from octprofile.analysis.counters import KINDS as COUNTER_KINDS
 from octprofile.runtime.context import MachineContext
 
 
@@ -403,7 +404,7 @@ CHECK_COUNTERS = ("analytic", "FlopCounterMode", "fvcore")  # every MAC counter 
 
 CHECK_COLUMNS = ("model", "alpha", "design", "passed", "params_vanilla", "params_dropped", "params_expected",
                  "params_oct", "counters", "macs", "flops_torch", "macs_fvcore", "counts_agree", "failures",
-                 "input_size")
+                 "input_size", "cross_checks", "cross_checks_skipped")
 
 
 @dataclass(frozen=True)
@@ -424,6 +425,8 @@ class CheckResult:
     params_dropped: int = 0  # weights of the dropped paths, from their shapes
     input_size: int | None = None  # the input side the counters ran at
     not_converted: dict[str, str] = field(default_factory=dict)  # conv layers left vanilla: path -> reason
+    cross_checks: tuple[str, ...] = ()  # the cross-checks that ran (Study._cross_checks): torchvision, ptflops, thop
+    cross_checks_skipped: str = ""  # why some did not run (a package to install), '' when none was skipped
 
     @classmethod
     def of(cls, model: str, alpha: float, params_vanilla: int, params_oct: int, macs: int, flops_torch: int,
@@ -475,7 +478,8 @@ class CheckResult:
                     params_expected=self.params_expected, params_oct=self.params_oct,
                     counters=",".join(self.counters), macs=self.macs, flops_torch=self.flops_torch,
                     macs_fvcore=self.macs_fvcore, counts_agree=self.counts_agree, failures="; ".join(self.failures),
-                    input_size=self.input_size)
+                    input_size=self.input_size, cross_checks=",".join(self.cross_checks),
+                    cross_checks_skipped=self.cross_checks_skipped)
 
 
 assert tuple(CheckResult.of("", 0.5, 0, 0, 0, 0, None).record()) == CHECK_COLUMNS
@@ -484,6 +488,69 @@ assert tuple(CheckResult.of("", 0.5, 0, 0, 0, 0, None).record()) == CHECK_COLUMN
 def counters_ran(results: Sequence[CheckResult]) -> tuple[str, ...]:
     """The MAC counters that ran in any of ``results``, in CHECK_COUNTERS order."""
     return tuple(name for name in CHECK_COUNTERS if any(name in r.counters for r in results))
+
+
+COUNTER_COLUMNS = ("model", "variant", "alpha", "counter", "quantity", "value", "analytic", "difference",
+                   *COUNTER_KINDS, "explained", "residual", "reconciled", "missed", "note", "input_size")
+
+
+@dataclass
+class CounterRow:
+    """What one counter gave for one variant, beside the analytic count, and the difference explained by op kind:
+    each kind column is what the counter's own rule adds for that kind of op (None where it adds nothing);
+    ``residual`` = difference − explained, 0 when the difference is understood. ``value`` None: not run (``note``
+    says why)."""
+
+    model: str
+    variant: str  # "vanilla" or "oct"
+    alpha: float
+    counter: str  # analytic, FlopCounterMode, fvcore, ptflops, thop, torchinfo, torchvision
+    quantity: str  # "MACs" (the counter's total, in its own unit) or "params"
+    value: int | None
+    analytic: int  # the analytic MACs (conv + linear) or params
+    difference: int | None  # value − analytic
+    as_flops: int | None  # FlopCounterMode: the second FLOP of every multiply-accumulate
+    bn: int | None
+    activation: int | None
+    pool: int | None
+    upsample: int | None
+    add: int | None
+    bias: int | None
+    rounding: int | None  # torchvision: the published figure's rounding (GFLOPS to 3 decimals)
+    unhooked: int | None  # minus what a conv/linear subclass it has no hook for (exact type) would add: counted as 0
+    explained: int | None  # the sum of the kind columns
+    residual: int | None
+    reconciled: bool | None  # residual == 0
+    missed: str  # parameter-free ops the counter counts as zero ("max pool", "avg pool in OctConv2d", ...)
+    note: str  # how the counter ran, or why it did not
+    input_size: int
+
+
+assert tuple(f.name for f in fields(CounterRow)) == COUNTER_COLUMNS
+
+
+@dataclass
+class CountersResult:
+    """Every counter's value for vanilla and Oct at one alpha, reconciled with the analytic count (batch 1);
+    ``reasons``: per (counter, kind), how that counter counts that kind of op."""
+
+    model: str
+    alpha: float
+    input_shape: tuple[int, ...]
+    rows: list[CounterRow]
+    reasons: dict[tuple[str, str], str]
+    missing: dict[str, str]  # optional counters not installed -> the one-line message naming the extra
+
+    def row(self, counter: str, variant: str, quantity: str = "MACs") -> CounterRow | None:
+        return next((r for r in self.rows if (r.counter, r.variant, r.quantity) == (counter, variant, quantity)),
+                    None)
+
+    def unreconciled(self) -> list[CounterRow]:
+        """Rows whose difference from the analytic count is not explained (residual ≠ 0)."""
+        return [row for row in self.rows if row.reconciled is False]
+
+    def records(self) -> list[dict]:
+        return [asdict(row) for row in self.rows]
 
 
 COVERAGE_COLUMNS = ("layer", "kind", "converted", "alpha_in", "alpha_out", "macs_vanilla", "share_of_vanilla_macs",

@@ -20,6 +20,21 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from octprofile.analysis.census import OpCensus
+from octprofile.analysis.counters import (
+    KINDS,
+    RULES,
+    TORCHINFO_ON_PAIRS,
+    TORCHVISION_OPS_TOLERANCE,
+    TORCHVISION_ROUNDING,
+    CounterFailed,
+    missing_tools,
+    run_ptflops,
+    run_thop,
+    run_torchinfo,
+    thop_unhooked_params,
+    torchvision_published,
+)
 from octprofile.analysis.counting import CountResult, count_model
 from octprofile.analysis.crosscheck import FvcoreCount, fvcore_count
 from octprofile.analysis.theory import (
@@ -31,7 +46,7 @@ from octprofile.analysis.theory import (
 )
 from octprofile.build import build_model
 from octprofile.convert import BETWEEN, CLASSIFIER, not_converted, vanilla_reasons_of
-from octprofile.errors import BadValueError, ConversionError, CustomModelError, ResourceError
+from octprofile.errors import BadValueError, ConversionError, CustomModelError, MissingEngineError, ResourceError
 from octprofile.models.input_size import runs_at, smallest_input_size
 from octprofile.models.resolve import ResolvedModel, resolve
 from octprofile.nn import ABLATIONS, FULL, PATHS, OctConv2d, OctDesign, check_alpha
@@ -42,6 +57,8 @@ from octprofile.results import (
     BlockRow,
     BlocksResult,
     CheckResult,
+    CounterRow,
+    CountersResult,
     CoverageResult,
     CoverageRow,
     LayerRow,
@@ -58,6 +75,8 @@ from octprofile.runtime.stats import iqr, noise_warning
 from octprofile.runtime.timing import TimingComparison, TimingInterrupted, TimingOptions, time_variants
 
 Progress = Callable[[str, int, int], None]
+COUNTER_TOOLS = ("ptflops", "thop", "torchinfo", "torchvision")  # what Study.counters can run besides its own three
+CROSS_CHECKS = ("torchvision", "ptflops", "thop")  # what check cross-checks, when it applies and is installed
 
 
 class StudyInterrupted(KeyboardInterrupt):
@@ -396,9 +415,11 @@ class Study:
                     if w]
         return BlocksResult(self.model.name, alpha, self.input_shape, rows, timing.rounds * passes, warnings)
 
-    def check(self, alpha: float, *, fvcore: bool = True) -> CheckResult:
+    def check(self, alpha: float, *, fvcore: bool = True, cross_checks: bool = True) -> CheckResult:
         """The CI gate for one alpha: params equal vanilla's (less the weights of paths the design drops,
-        computed from their shapes), and the three MAC counts agree."""
+        computed from their shapes), and the three MAC counts agree; with ``cross_checks``, also ptflops and
+        thop reconciled with the analytic count (when installed) and, for a vanilla torchvision model, its
+        published params and GFLOPS (see ``_cross_checks``)."""
         alpha = check_alpha(alpha)
         vanilla_params = sum(p.numel() for p in self.build(0.0, device="meta").parameters())
         variant = self._variant("oct", alpha, real=fvcore)
@@ -406,7 +427,63 @@ class Study:
         result = CheckResult.of(self.model.name, alpha, vanilla_params, variant.count.params, variant.count.macs,
                                 variant.flops_torch, fv, variant.design.name, variant.count.params_dropped,
                                 self.input_shape[-1])
+        if cross_checks:
+            ran, failures, skipped = self._cross_checks(alpha)
+            result = dataclasses.replace(result, failures=result.failures + failures, cross_checks=ran,
+                                         cross_checks_skipped=skipped)
         return dataclasses.replace(result, not_converted=not_converted(variant.model))
+
+    # ---- counters ----
+
+    def counters(self, alpha: float, *, fvcore: bool = True, tools: Sequence[str] = COUNTER_TOOLS) -> CountersResult:
+        """Every counter's value for vanilla and the Oct model at ``alpha`` (batch 1), each difference from the
+        analytic count explained by op kind (analysis/counters.py) and the residual. ``tools``: which of
+        COUNTER_TOOLS to run (analytic and FlopCounterMode always; fvcore only with ``fvcore``); an optional one
+        that is not installed gets a row whose note names the extra to install."""
+        alpha = check_alpha(alpha)
+        shape = (1, *self.input_shape[1:])
+        missing = {name: message for name, message in missing_tools().items() if name in tools}
+        published = self._published(shape) if "torchvision" in tools else None
+        rows: list[CounterRow] = []
+        for variant, a in (("vanilla", 0.0), ("oct", alpha))[:2 if alpha > 0 else 1]:
+            model = self.build(a, device="meta")
+            census, flop_counter = OpCensus(), FlopCounterMode(display=False)
+            with census.watch(model):
+                count = count_model(model, shape, observers=(flop_counter, census))
+            row = _CounterRows(self.model.name, variant, a, count, census.calls, shape[-1])
+            rows.append(row.macs("analytic", count.macs, {}, "conv + linear multiply-accumulates (rules.py)"))
+            rows.append(row.params("analytic", count.params, "sum of the model's parameters"))
+            rows.append(row.macs("FlopCounterMode", int(flop_counter.get_total_flops()), {"as_flops": count.macs}))
+            if fvcore:
+                rows.append(row.macs("fvcore", fvcore_count(self.build(a), shape).total))
+            for name, run in (("ptflops", run_ptflops), ("thop", run_thop), ("torchinfo", run_torchinfo)):
+                if name in tools:
+                    rows += row.tool(name, run, model, missing.get(name))
+            if published is not None and variant == "vanilla":
+                rows += row.published(published)
+        reasons = {(rules.name, kind): reason for rules in RULES.values() for kind, reason in rules.reasons.items()}
+        if published is not None:
+            reasons["torchvision", "rounding"] = TORCHVISION_ROUNDING
+        return CountersResult(self.model.name, alpha, shape, rows, reasons, missing)
+
+    def _published(self, shape: tuple[int, ...]):
+        """torchvision's published counts where they describe this vanilla model: a torchvision model, built with
+        its default options, at the input size the figures are for."""
+        if self.model.source != "torchvision" or self.options.model_options:
+            return None
+        published = torchvision_published(self.model.name)
+        return published if published is not None and published.input_size == shape[-1] else None
+
+    def _cross_checks(self, alpha: float) -> tuple[tuple[str, ...], list[str], str]:
+        """check's cross-checks: ptflops and thop reconciled with the analytic count for vanilla and Oct, and
+        torchvision's published params (exact) and GFLOPS (within rounding) for a vanilla torchvision model.
+        Returns the checks that ran, their failures, and why any did not run ('' when all that apply did): a
+        package to install, or what the tool raised on this model."""
+        result = self.counters(alpha, fvcore=False, tools=CROSS_CHECKS)
+        rows = [row for row in result.rows if row.counter in CROSS_CHECKS]
+        ran = tuple(name for name in CROSS_CHECKS if any(r.counter == name and r.value is not None for r in rows))
+        failures = [_unreconciled(row) for row in rows if row.reconciled is False]
+        return ran, failures, "; ".join(dict.fromkeys(row.note for row in rows if row.value is None))
 
     def coverage(self, alpha: float) -> CoverageResult:
         """Which conv/linear layers the Oct model at ``alpha`` made octave (with their alphas), which stayed
@@ -475,6 +552,68 @@ class _Ticker:
 
 def _variant_name(alpha: float) -> str:
     return "vanilla" if alpha == 0 else f"oct-{alpha:g}"
+
+
+class _CounterRows:
+    """Builds the CounterRows of one variant: a counter's value, its difference from the analytic count, and that
+    difference explained by the counter's rules over the variant's op census."""
+
+    def __init__(self, model: str, variant: str, alpha: float, count: CountResult, calls, input_size: int) -> None:
+        self.model, self.variant, self.alpha, self.count, self.calls = model, variant, alpha, count, calls
+        self.input_size = input_size
+
+    def _row(self, counter: str, quantity: str, value: int | None, analytic: int, terms: dict[str, int] | None,
+             missed: str = "", note: str = "") -> CounterRow:
+        terms, missed = (terms, missed) if value is not None else (None, "")
+        explained = sum(terms.values()) if terms is not None else None
+        difference = value - analytic if value is not None else None
+        residual = difference - explained if value is not None else None
+        kinds = {kind: (terms or {}).get(kind) or None for kind in KINDS}
+        return CounterRow(model=self.model, variant=self.variant, alpha=self.alpha, counter=counter,
+                          quantity=quantity, value=value, analytic=analytic, difference=difference, **kinds,
+                          explained=explained, residual=residual, reconciled=None if value is None else residual == 0,
+                          missed=missed, note=note, input_size=self.input_size)
+
+    def macs(self, counter: str, value: int | None, terms: dict[str, int] | None = None, note: str = "") -> CounterRow:
+        """A MAC counter's row; ``terms`` default to its rules (analysis/counters.py) over the census."""
+        rules = RULES.get(counter)
+        if terms is None and rules is not None:
+            terms = rules.terms(self.calls)
+        missed = ", ".join(rules.missed(self.calls)) if rules is not None else ""
+        return self._row(counter, "MACs", value, self.count.macs, terms, missed, note or (rules.how if rules else ""))
+
+    def params(self, counter: str, value: int | None, note: str = "") -> CounterRow:
+        return self._row(counter, "params", value, self.count.params, {}, note=note)
+
+    def tool(self, name: str, run, model: nn.Module, missing: str | None) -> list[CounterRow]:
+        """An optional tool's MACs and params rows: not run (the note says why) when it is missing or fails."""
+        if missing is None:
+            try:
+                macs, params = run(model, self.count.input_shape)
+            except (CounterFailed, MissingEngineError) as error:
+                missing = str(error)
+            except Exception as error:  # noqa: BLE001 - a third-party tool failing on a model is a finding, not a crash
+                missing = f"{name} raised {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        if missing is not None:
+            return [self.macs(name, None, note=missing), self.params(name, None, note=missing)]
+        unhooked = {"unhooked": -thop_unhooked_params(model)} if name == "thop" else {}
+        return [self.macs(name, macs, note="" if macs is not None else TORCHINFO_ON_PAIRS),
+                self._row(name, "params", params, self.count.params, unhooked)]
+
+    def published(self, published) -> list[CounterRow]:
+        """torchvision's published figures: params exactly; GFLOPS within their rounding."""
+        difference = published.macs - self.count.macs
+        rounding = {"rounding": difference} if abs(difference) <= TORCHVISION_OPS_TOLERANCE else {}
+        note = f"{published.weights}.meta"
+        return [self._row("torchvision", "MACs", published.macs, self.count.macs, rounding, note=note),
+                self.params("torchvision", published.params, note=note)]
+
+
+def _unreconciled(row: CounterRow) -> str:
+    """A cross-check failure in one line."""
+    explained = f" + {row.explained:,} explained" if row.explained else ""
+    return (f"{row.counter} {row.quantity} {row.variant}: {row.value:,} ≠ analytic {row.analytic:,}{explained} "
+            f"(residual {row.residual:+,})")
 
 
 # ---- one-call shortcuts ----

@@ -46,7 +46,7 @@ def test_the_table_names_the_counters_that_ran_and_ends_with_the_summary():
         assert cells[4] == cells[5] and cells[-1] == "ok"
     assert result.stdout.rstrip("\n").splitlines()[-1] == (
         "check: 2 of 2 passed (resnet20_cifar × α 0.25, 0.5; 2 counters agree: analytic, FlopCounterMode; "
-        "fvcore not run)")
+        "fvcore not run; cross-checked: ptflops, thop)")
 
 
 def test_with_fvcore_three_counters_agree_and_each_value_is_written():
@@ -56,7 +56,8 @@ def test_with_fvcore_three_counters_agree_and_each_value_is_written():
     assert row["counters"] == "analytic,FlopCounterMode,fvcore"
     assert row["macs_fvcore"] == row["macs"] == row["flops_torch"] // 2
     assert result.stderr.rstrip("\n").splitlines()[-1] == (
-        "check: 1 of 1 passed (resnet20_cifar × α 0.5; 3 counters agree: analytic, FlopCounterMode, fvcore)")
+        "check: 1 of 1 passed (resnet20_cifar × α 0.5; 3 counters agree: analytic, FlopCounterMode, fvcore; "
+        "cross-checked: ptflops, thop)")
 
 
 def test_json_has_the_documented_columns_and_goes_to_a_file_atomically(tmp_path):

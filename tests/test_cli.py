@@ -23,7 +23,8 @@ def invoke(*args):
 
 
 def test_help_on_every_command():
-    for command in ("models", "compare", "sweep", "layers", "blocks", "ablate", "check", "report", "coverage"):
+    for command in ("models", "compare", "sweep", "layers", "blocks", "ablate", "check", "counters", "report",
+                    "coverage"):
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Example" in result.output
 
@@ -439,6 +440,7 @@ def test_design_options_reach_compare_layers_and_check():
     ("ablate", "resnet50", *FAST),
     ("check", "resnet50", "mobilenet_v2", "--alpha", "0.25,0.5", "--no-fvcore"),
     ("coverage", "resnet50"), ("coverage", "mobilenet_v2", "--placement", "everywhere"),
+    ("counters", "resnet50", "--no-fvcore"), ("counters", "mobilenet_v2", "--placement", "everywhere", "--no-fvcore"),
 ], ids=lambda a: " ".join(a) if isinstance(a, tuple) else str(a))
 def test_every_command_fits_the_terminal_without_cutting_a_cell(monkeypatch, args, width):
     from rich.console import Console

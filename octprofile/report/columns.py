@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from octprofile.results import ABLATION_COLUMNS, BLOCK_COLUMNS, COMPARE_COLUMNS, COVERAGE_COLUMNS, LAYER_COLUMNS
+from octprofile.results import (
+    ABLATION_COLUMNS,
+    BLOCK_COLUMNS,
+    COMPARE_COLUMNS,
+    COUNTER_COLUMNS,
+    COVERAGE_COLUMNS,
+    LAYER_COLUMNS,
+)
 
 # Kinds of value:
 #   text   as is, left-aligned
@@ -77,6 +84,18 @@ COLUMNS: dict[str, Column] = {
     # coverage (results.CoverageRow)
     "converted": Column("converted", "bool"), "share_of_vanilla_macs": _ratio("share of vanilla MACs"),
     "vanilla_reason": _text("vanilla because"), "reason": _text("reason"),
+    # counters (results.CounterRow): exact element operations, so a residual of 1 shows
+    "counter": _text("counter"), "quantity": _text("quantity"), "value": Column("value", "int"),
+    "analytic": Column("analytic", "int"), "difference": Column("difference", "int"),
+    "as_flops": Column("+ 2nd FLOP of a MAC", "int"), "bn": Column("+ batch norm", "int"),
+    "activation": Column("+ ReLU", "int"), "pool": Column("+ pooling", "int"),
+    "upsample": Column("+ upsampling", "int"), "add": Column("+ additions", "int"), "bias": Column("+ bias", "int"),
+    "rounding": Column("± rounding", "int"), "unhooked": Column("− custom modules", "int"),
+    "explained": Column("explained", "int"),
+    "residual": Column("residual", "int"), "reconciled": Column("reconciled", "bool"),
+    "missed": _text("counted as zero"),  # "note": as in published.md
+    # check's cross-checks (results.CheckResult)
+    "cross_checks": _text("cross-checks"), "cross_checks_skipped": _text("not cross-checked"),
     # models
     "name": _text("name"), "family": _text("family"), "source": _text("source"), "options": _text("options"),
     # reports/published.md (already in GMACs)
@@ -95,6 +114,7 @@ DEFAULT_COLUMNS: dict[tuple[str, ...], tuple[str, ...]] = {
                        "latency_ratio_vs_full"),
     LAYER_COLUMNS: ("layer", "kind", "alpha_in", "alpha_out", "stride", "macs", "macs_vanilla", "mac_ratio",
                     "theory_mac_ratio", "params"),
+    COUNTER_COLUMNS: ("variant", "counter", "quantity", "value", "analytic", "difference", "explained", "residual"),
     BLOCK_COLUMNS: ("model", "alpha", "block", "macs_vanilla", "macs", "mac_ratio", "latency_vanilla_ms",
                     "latency_ms", "latency_ratio", "excess_ms", "share_of_oct", "backend"),
     COVERAGE_COLUMNS: ("layer", "kind", "converted", "alpha_in", "alpha_out", "macs_vanilla", "share_of_vanilla_macs",

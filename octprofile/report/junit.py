@@ -22,9 +22,11 @@ def _values(result: CheckResult) -> str:
     """What was compared, for the testcase's system-out."""
     given = ", ".join(f"{name} {value:,}" for name, value in result.counter_macs.items())
     dropped = f" − {result.params_dropped:,} dropped = {result.params_expected:,}" if result.params_dropped else ""
+    cross = (f"\ncross-checked: {', '.join(result.cross_checks) or 'none'}"
+             + (f"; not cross-checked: {result.cross_checks_skipped}" if result.cross_checks_skipped else ""))
     return (f"params: oct {result.params_oct:,}, vanilla {result.params_vanilla:,}{dropped}\n"
             f"MACs (FlopCounterMode: FLOPs ÷ 2): {given}\ndesign: {result.design}"
-            + (f"; input size: {result.input_size}" if result.input_size else ""))
+            + (f"; input size: {result.input_size}" if result.input_size else "") + cross)
 
 
 def check_junit(results: Sequence[CheckResult]) -> str:
@@ -34,6 +36,8 @@ def check_junit(results: Sequence[CheckResult]) -> str:
     suite = ET.SubElement(root, "testsuite", name=SUITE, **counts)
     properties = ET.SubElement(suite, "properties")
     ET.SubElement(properties, "property", name="counters", value=",".join(counters_ran(results)))
+    cross_checks = dict.fromkeys(name for r in results for name in r.cross_checks)
+    ET.SubElement(properties, "property", name="cross_checks", value=",".join(cross_checks))
     for result in results:
         case = ET.SubElement(suite, "testcase", classname=_xml(result.model), name=_xml(result.label))
         if not result.ok:

@@ -12,9 +12,11 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from octprofile.results import (
+    COUNTER_KINDS,
     AblationResult,
     BlocksResult,
     CheckResult,
+    CountersResult,
     CoverageResult,
     LayersResult,
     SweepResult,
@@ -448,10 +450,10 @@ def check_summary(results: Sequence[CheckResult]) -> str:
     failed = [r for r in results if not r.ok]
     if not failed:
         return (f"check: {len(results)} of {len(results)} passed ({scope}; {len(counters)} counters agree: "
-                f"{', '.join(counters)}{skipped})")
+                f"{', '.join(counters)}{skipped}{_cross_check_words(results)})")
     what = " · ".join(f"{r.label}: {'; '.join(r.failures)}" for r in failed)
     return (f"check: {len(failed)} of {len(results)} FAILED: {what} ({scope}; counters: {', '.join(counters)}"
-            f"{skipped})")
+            f"{skipped}{_cross_check_words(results)})")
 
 
 def coverage_table(result: CoverageResult, title: str, width: int | None = None) -> Table:
@@ -478,4 +480,87 @@ def coverage_footer(result: CoverageResult) -> str:
              f"{total / div:,.2f} {unit}MACs, multiply-accumulates)."]
     lines += [f"vanilla, {kind}: {layers} layer{'s' if layers > 1 else ''}, {100 * share:.1f}% of the MACs — {text}"
               for kind, (layers, share, text) in result.vanilla_by_reason().items()]
+    return "\n".join(lines)
+
+
+def _cross_check_words(results: Sequence[CheckResult]) -> str:
+    """'; cross-checked: torchvision, ptflops, thop' and why any were skipped, for the summary line."""
+    ran = list(dict.fromkeys(name for r in results for name in r.cross_checks))
+    skipped = "; ".join(dict.fromkeys(r.cross_checks_skipped for r in results if r.cross_checks_skipped))
+    return ((f"; cross-checked: {', '.join(ran)}" if ran else "")
+            + (f"; not cross-checked: {skipped}" if skipped else ""))
+
+
+COUNTER_LABELS = {"analytic": "analytic MACs", "FlopCounterMode": "FlopCounterMode FLOPs", "fvcore": "fvcore total",
+                  "ptflops": "ptflops total", "thop": "thop total", "torchinfo": "torchinfo mult-adds",
+                  "torchvision": "torchvision GFLOPS"}
+KIND_LABELS = {"as_flops": "+ 2nd FLOP of a MAC", "bn": "+ batch norm", "activation": "+ ReLU", "pool": "+ pooling",
+               "upsample": "+ upsampling", "add": "+ additions", "bias": "+ bias", "rounding": "± rounding",
+               "unhooked": "− custom modules"}
+
+
+def _exact(value) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def counters_table(result: CountersResult, title: str) -> Table:
+    """Every counter's total for vanilla and Oct, in exact element operations, each followed by what its own
+    rules add per op kind and the residual they leave; then the params each counter gave."""
+    variants = list(dict.fromkeys(row.variant for row in result.rows))
+    table = Table(title=escape(title), title_justify="left")
+    table.add_column("batch 1, exact counts")
+    for variant in variants:
+        table.add_column("vanilla" if variant == "vanilla" else f"oct α={result.alpha:g}", justify="right")
+
+    def cells(counter: str, quantity: str, field: str) -> list[str]:
+        rows = [result.row(counter, variant, quantity) for variant in variants]
+        return [("not run" if row.value is None and field == "value" else _exact(getattr(row, field)))
+                if row is not None else "" for row in rows]
+
+    counters = list(dict.fromkeys(row.counter for row in result.rows if row.quantity == "MACs"))
+    for counter in counters:
+        table.add_row(COUNTER_LABELS[counter], *cells(counter, "MACs", "value"), end_section=counter == "analytic")
+        if counter == "analytic":
+            continue
+        rows = [result.row(counter, variant) for variant in variants]
+        for kind in COUNTER_KINDS:
+            if any(row is not None and getattr(row, kind) for row in rows):
+                table.add_row(f"  {KIND_LABELS[kind]}", *cells(counter, "MACs", kind))
+        ran = any(row is not None and row.value is not None for row in rows)
+        table.add_row("  = residual" if ran else "", *(cells(counter, "MACs", "residual") if ran else ()),
+                      end_section=True)
+    for counter in dict.fromkeys(row.counter for row in result.rows if row.quantity == "params"):
+        label = "params" + ("" if counter == "analytic" else f", {counter}")
+        table.add_row(label, *cells(counter, "params", "value"))
+    return table
+
+
+def counters_footer(result: CountersResult) -> str:
+    """How each counter counts, what it counts as zero, why any did not run, and whether all were reconciled."""
+    lines = ["Each total = analytic conv + linear MACs + that counter's own rules per op kind (its source, "
+             "applied to the ops this model runs); residual = what they leave unexplained (0: understood)."]
+    counters = dict.fromkeys(row.counter for row in result.rows if row.counter != "analytic")
+    for counter in counters:
+        rows = [row for row in result.rows if row.counter == counter]
+        ran = [row for row in rows if row.value is not None and row.quantity == "MACs"]
+        if not ran:
+            lines.append(f"{counter}: {rows[0].note}")
+            continue
+        kinds = [kind for kind in COUNTER_KINDS if any(getattr(row, kind) for row in ran)]
+        rules = "; ".join(result.reasons[counter, kind] for kind in kinds if (counter, kind) in result.reasons)
+        missed = ", ".join(dict.fromkeys(item for row in ran for item in row.missed.split(", ") if item))
+        said = [f"{counter}: {rules}" if rules else f"{counter}: conv + linear only",
+                *([f"counts as zero: {missed}"] if missed else []),
+                *(f"{row.variant}: {row.note}" for row in rows if row.value is None)]
+        lines.append("; ".join(said))
+    params = [row for row in result.rows if row.quantity == "params" and row.value is not None]
+    unequal = [f"{row.counter} {row.variant} {row.value:,} ({row.difference:+,}"
+               + (", a custom module's own parameters uncounted)" if row.unhooked else ")")
+               for row in params if row.difference]
+    lines.append("params: " + ("every counter gives the analytic count" if not unequal else
+                               "differ from the analytic count: " + ", ".join(unequal)))
+    open_rows = result.unreconciled()
+    lines.append("reconciled: every residual is 0" if not open_rows else
+                 "NOT reconciled: " + ", ".join(f"{r.counter} {r.quantity} {r.variant} ({r.residual:+,})"
+                                                for r in open_rows))
     return "\n".join(lines)
