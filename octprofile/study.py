@@ -437,16 +437,22 @@ class Study:
         budget = memory_budget or free
         measured_steps = len(alphas) * (1 + 2 * steps.memory) + steps.rounds if steps else 0
         tick = _Ticker(progress, 2 * len(alphas) + measured_steps + int(confirm_batch) * len(alphas))
-        metas, counts, training, fits = {}, {}, {}, {}
+        metas, counts, training = {}, {}, {}
         for name, alpha in zip(names, alphas, strict=True):
             metas[name] = self.build(alpha, device="meta")
             counts[name] = count_model(metas[name], self.input_shape)
             training[name] = count_training(metas[name], counts[name], optimizer)
             tick(f"counting a training step of {name}")
-            fits[name] = largest_batch(lambda b, m=metas[name]: self._training_peak(m, b, optimizer), budget)
-            tick(f"solving the largest batch of {name}")
+
+        def fit(name: str) -> BatchFit:
+            return largest_batch(lambda b: self._training_peak(metas[name], b, optimizer), budget)
+
         if steps is not None:
-            self._check_step_fits(training, fits, budget, free)
+            self._check_step_fits(training, fit, budget, free)
+        fits = {}
+        for name in names:
+            fits[name] = fit(name)
+            tick(f"solving the largest batch of {name}")
         compared = None
         if steps is not None:
             models = {name: self.build(alpha) for name, alpha in zip(names, alphas, strict=True)}
@@ -472,15 +478,14 @@ class Study:
         shape = (batch, *self.input_shape[1:])
         return count_training(meta_model, count_model(meta_model, shape), optimizer).peak_bytes
 
-    def _check_step_fits(self, training: dict[str, TrainingCount], fits: dict[str, BatchFit], budget: int,
+    def _check_step_fits(self, training: dict[str, TrainingCount], fit: Callable[[str], BatchFit], budget: int,
                          free: int) -> None:
         """Refuse, before anything is allocated, real steps that would not fit: every variant is resident at
         once (weights, optimizer state, batch) and the steps run one after another."""
         for name, count in training.items():
             if count.peak_bytes * HEADROOM > budget:
-                fit = fits[name]
-                largest = (f"the largest batch that fits is {fit.batch_size}" if fit.batch_size
-                           else "not even batch 1 fits")
+                batch = fit(name).batch_size
+                largest = f"the largest batch that fits is {batch}" if batch else "not even batch 1 fits"
                 raise ResourceError(f"a training step of {name} at batch {self.input_shape[0]} needs about "
                                     f"{gib(count.peak_bytes)} (analytic peak; {HEADROOM:.2f}× that with headroom) "
                                     f"but the budget is {gib(budget)}; "
