@@ -82,6 +82,14 @@ def main(argv: list[str] | None = None) -> None:
         sections += [f"Timing warning: {w}" for w in result.warnings] + ([""] if result.warnings else [])
         if args.out:
             atomic_write(args.out / f"training_{model}.png", training_plot(result, training_plot_title(result), "png"))
+        text = report(args, steps, sections, results)
+    print(text)
+
+
+def report(args: argparse.Namespace, steps: StepOptions | None, sections: list[str],
+           results: list[TrainingResult]) -> str:
+    """The report of the models done so far, written with --out after each model (so a long run that is
+    stopped keeps what finished)."""
     first = results[0].rows[0]
     machine = []
     if steps is not None:
@@ -100,21 +108,20 @@ def main(argv: list[str] | None = None) -> None:
         "analytic`: FlopCounterMode over forward + backward agrees (its grouped-conv weight gradient counted "
         "once); theory: each layer's closed form weighted by its vanilla training MACs",
         "- kept high / low: activations autograd keeps for the backward pass (storages counted once), on the "
-        "high grid (and in vanilla layers) and on the low grid of octave layers; analytic and measured by "
-        "saved-tensor hooks on the real step agree exactly here",
+        "high grid (and in vanilla layers) and on the low grid of octave layers, analytic (measured by "
+        "saved-tensor hooks on the real step: in training.csv)",
         "- peak analytic: weights and buffers + optimizer state + the batch + the most the step holds above them, "
         "followed op by op on the meta device (every op that allocates); peak measured: the same resident bytes "
         "+ the step's peak in PyTorch's CPU allocator (profiler memory events); memory a library allocates "
         "outside PyTorch's allocator (oneDNN scratch) is not seen",
-        "- largest batch: the largest whose analytic peak fits the budget (not confirmed by a step here)",
+        "- largest batch: the largest whose analytic peak × 1.10 fits the budget (not confirmed by a step here)",
         "", *sections])
-    print(text)
     if args.out:
         atomic_write(args.out / "training.md", text)
         atomic_write(args.out / "training.csv", to_csv([rec for r in results for rec in r.records()],
                                                         TRAINING_COLUMNS))
         print(f"written: {args.out / 'training.md'}, {args.out / 'training.csv'}", file=sys.stderr)
-
+    return text
 
 if __name__ == "__main__":
     main()

@@ -571,9 +571,5 @@ class TrainingResult:
     def row(self, variant: str) -> TrainingRow:
         return next(row for row in self.rows if row.variant == variant)
 
-    @property
-    def timed(self) -> bool:
-        return any(row.step_ms is not None for row in self.rows)
-
     def records(self) -> list[dict]:
         return [asdict(row) for row in self.rows]

@@ -57,7 +57,6 @@ class LiveMemory(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.level = self.peak = self.allocated = 0
-        self.largest = 0
         self._sizes: dict[int, int] = {}
         self._owners: dict[int, int] = {}
 
@@ -76,7 +75,6 @@ class LiveMemory(TorchDispatchMode):
             self._owners[key], self._sizes[key] = 0, size
             self.level += size
             self.allocated += size
-            self.largest = max(self.largest, size)
             self.peak = max(self.peak, self.level)
         self._owners[key] += 1
         weakref.finalize(tensor, self._release, key)
@@ -192,7 +190,6 @@ class InferenceMemory:
 
     peak_bytes: int  # the most bytes alive at once
     allocated_bytes: int  # every storage created, summed (what a tracer keeping each intermediate would hold)
-    largest_bytes: int  # the largest single tensor
 
 
 def inference_memory(model: nn.Module, input_shape: tuple[int, ...]) -> InferenceMemory:
@@ -210,5 +207,5 @@ def inference_memory(model: nn.Module, input_shape: tuple[int, ...]) -> Inferenc
             del output
     finally:
         model.train(was_training)
-    return InferenceMemory(live.peak, live.allocated, live.largest)
+    return InferenceMemory(live.peak, live.allocated)
 
