@@ -97,7 +97,7 @@ def training_plot(result: TrainingResult, title: str, fmt: str) -> bytes:
     alphas = [r.alpha for r in rows]
     fig = Figure(figsize=(10, 4.8), dpi=120)
     FigureCanvasAgg(fig)
-    memory, time = fig.subplots(1, 2)
+    memory, time = fig.subplots(1, 2, gridspec_kw={"wspace": 0.3})
     memory.plot(alphas, [r.peak_train_bytes / 2**30 for r in rows], "o-", color="tab:blue", label="peak: analytic")
     if any(r.measured_peak_train_bytes is not None for r in rows):
         memory.plot(alphas, [r.measured_peak_train_bytes / 2**30 for r in rows], "x--", color="navy", ms=8,
@@ -117,13 +117,16 @@ def training_plot(result: TrainingResult, title: str, fmt: str) -> bytes:
         time.plot([r.alpha for r in timed], [vanilla * r.train_mac_ratio for r in timed], "--", color="grey",
                   label="vanilla × training-MAC ratio")
         time.set_ylim(bottom=0)
+    else:
+        time.text(0.5, 0.5, "steps not measured", ha="center", va="center", transform=time.transAxes)
     time.set_ylabel("ms per step")
     time.set_title("time of one training step", fontsize=9)
     for ax in (memory, time):
         ax.set_xlabel("α (low-frequency ratio)")
         ax.set_xlim(-0.02, 1)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
     fig.suptitle(title, fontsize=10)
     out = io.BytesIO()
     metadata = {"Date": None} if fmt == "svg" else {"Software": None}
