@@ -35,6 +35,7 @@ _EXPORTS = {
     "TimingOptions": "octprofile.runtime.timing", "time_variants": "octprofile.runtime.timing",
     "Study": "octprofile.study", "StudyOptions": "octprofile.study", "check": "octprofile.study",
     "compare": "octprofile.study", "layers": "octprofile.study", "sweep": "octprofile.study",
+    "train": "octprofile.study", "StepOptions": "octprofile.runtime.training",
 }
 # subpackages reachable as attributes (``octprofile.nn.OctConv2d``), as when everything was imported eagerly
 _SUBMODULES = {"analysis", "build", "cli", "convert", "errors", "models", "nn", "report", "results", "runtime",
@@ -42,7 +43,7 @@ _SUBMODULES = {"analysis", "build", "cli", "convert", "errors", "models", "nn", 
 
 __all__ = ["BACKENDS", "ChannelSplit", "OctBatchNorm2d", "OctConv2d", "OctPair", "OctprofileError", "PreparedModel",
            "Study", "StudyOptions", "TimingOptions", "__version__", "build_model", "check", "compare", "count_model",
-           "layers", "list_models", "prepare", "resolve", "sweep", "time_variants"]
+           "layers", "list_models", "prepare", "resolve", "sweep", "time_variants", "train", "StepOptions"]
 
 
 def __getattr__(name: str):
@@ -68,4 +69,5 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from octprofile.nn import ChannelSplit, OctBatchNorm2d, OctConv2d, OctPair
     from octprofile.runtime import BACKENDS, PreparedModel, prepare
     from octprofile.runtime.timing import TimingOptions, time_variants
-    from octprofile.study import Study, StudyOptions, check, compare, layers, sweep
+    from octprofile.runtime.training import StepOptions
+    from octprofile.study import Study, StudyOptions, check, compare, layers, sweep, train

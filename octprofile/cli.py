@@ -719,6 +719,81 @@ def counters(
 
 
 @app.command()
+def train(
+    model: str = ModelArg,
+    alpha: list[str] = typer.Option(["0.5"], "--alpha", "--alphas", metavar="A[,A...]",
+                                     help="α in (0, 1): one for vanilla vs Oct, or several (comma-separated or "
+                                          "repeated) for a sweep."),
+    input_size: int | None = InputSize,
+    batch_size: int = typer.Option(32, "--batch-size", metavar="N", help="Batch size of the training step."),
+    width_mult: float | None = WidthMult, placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH,
+    downsample: Downsample = DownsampleOpt,
+    optimizer: str = typer.Option("sgd", "--optimizer", metavar="NAME",
+                                  help="sgd (momentum 0.9, weight decay 1e-4) or adamw."),
+    measure: bool = typer.Option(True, "--measure/--no-measure", show_default=False,
+                                 help="Run real steps: time them (interleaved) and measure their memory (default), "
+                                      "or count only."),
+    memory: str | None = typer.Option(None, "--memory", metavar="SIZE",
+                                      help="Memory budget, e.g. 16GiB or 512MiB (default: this device's free "
+                                           "memory): steps that would not fit are refused; the largest batch "
+                                           "that fits is reported."),
+    confirm_batch: bool = typer.Option(False, "--confirm-batch", show_default=False,
+                                       help="Also run one measured step at the largest batch that fits."),
+    device: Device = DeviceOpt, threads: int | None = Threads,
+    rounds: int = typer.Option(5, "--rounds", metavar="N", help="Interleaved rounds of one step per variant."),
+    fmt: Format = FormatOpt, output: Path | None = OutputOpt, columns: str | None = ColumnsOpt,
+    caption: str | None = CaptionOpt,
+    plot: Path | None = typer.Option(None, "--plot", metavar="FILE",
+                                     help="Also draw peak training memory and step time against α (FILE.png or "
+                                          "FILE.svg)."),
+    verbose: bool = Verbose,
+) -> None:
+    """Training cost, vanilla vs Oct: forward + backward MACs, time of one optimizer step, peak memory (saved
+    activations per frequency, weights, gradients, optimizer state) and the largest batch that fits.
+
+    Example: octprofile train resnet50 --alpha 0.5 --batch-size 32 --memory 16GiB
+    """
+    def action() -> None:
+        from octprofile.report.files import AtomicFiles, check_distinct, check_writable
+        from octprofile.report.plots import plot_format, training_plot, training_plot_title
+        from octprofile.report.tables import training_footer, training_table
+        from octprofile.results import TRAINING_COLUMNS
+        from octprofile.runtime.budget import parse_memory
+        from octprofile.runtime.training import StepOptions
+
+        values = parse_alphas(",".join(alpha))
+        if 0.0 in values:
+            raise BadValueError("--alpha 0 is the vanilla model, always included; give α values above 0")
+        if optimizer not in ("sgd", "adamw"):
+            raise BadValueError(f"--optimizer {optimizer!r} is not one of sgd, adamw")
+        budget = parse_memory(memory) if memory is not None else None
+        timing = timing_options(measure, device, threads, DType.float32, ["plain"], rounds)
+        steps = StepOptions(device=device.value, threads=threads, rounds=rounds) if timing else None
+        kind = output_format(fmt, output)
+        chosen = export_options(kind, columns, caption, TRAINING_COLUMNS)
+        check_distinct({"--output": output, "--plot": plot})
+        plot_kind = plot_format(plot) if plot else None
+        if plot:
+            check_writable(plot)
+        study = study_for(model, input_size, batch_size, width_mult, placement, design_of(hl, lh, downsample))
+        names = ("vanilla", "oct") if len(values) == 1 else None
+        result = with_progress(lambda p: study.train_sweep([0.0, *values], optimizer=optimizer, steps=steps,
+                                                           memory_budget=budget, confirm_batch=confirm_batch,
+                                                           progress=p, variant_names=names))
+        title = (f"{study.model.name} at {result.input_shape[-1]}², batch {result.input_shape[0]}, {optimizer}: "
+                 "one training step")
+        with AtomicFiles() as files:  # --output and --plot: both files or neither
+            emit(result.records(), TRAINING_COLUMNS, kind, output, lambda: training_table(result, title),
+                 training_footer(result, verbose), chosen, caption or title, files=files)
+            if plot:
+                files.write(plot, training_plot(result, training_plot_title(result), plot_kind))
+        for path in files.written:
+            err.print(f"wrote {path}", markup=False)
+
+    _run(action)
+
+
+@app.command()
 def report(
     output_dir: Path = typer.Option(Path("reports"), "--output-dir", metavar="DIR",
                                     help="Where to write the report files."),

@@ -610,3 +610,92 @@ class CoverageResult:
 
     def records(self) -> list[dict]:
         return [asdict(row) for row in self.rows]
+
+
+TRAINING_COLUMNS = (
+    "model", "variant", "alpha", "design", "input_size", "batch_size", "optimizer", "params",
+    "train_macs", "forward_macs", "backward_macs", "train_flops_torch", "train_counts_agree", "train_mac_ratio",
+    "theory_train_mac_ratio", "step_ms", "step_iqr_ms", "step_ratio", "step_ratio_iqr", "param_bytes",
+    "gradient_bytes", "optimizer_state_bytes", "saved_high_bytes", "saved_low_bytes", "saved_bytes",
+    "peak_train_bytes", "peak_train_ratio", "measured_saved_high_bytes", "measured_saved_low_bytes",
+    "measured_peak_train_bytes", "measured_peak_vs_analytic", "memory_measured_by", "memory_budget_bytes",
+    "max_batch_size", "max_batch_peak_bytes", "max_batch_measured_peak_bytes", "inference_peak_bytes",
+    "placement", "device", "device_name", "cpu_isa", "threads", "torch_version", "timing_rounds",
+    "timing_warnings")
+
+
+@dataclass
+class TrainingRow:
+    """One variant's training step: MACs of forward + backward (analytic; FlopCounterMode's FLOPs, 2 x MACs),
+    step time, and memory (analytic from shapes; measured on the real step). Ratios are against vanilla.
+    Bytes are float32; ``peak_train_bytes`` = parameters and buffers + optimizer state + the batch + the most the
+    step holds above them (saved activations, gradients, the backward pass's working tensors)."""
+
+    model: str
+    variant: str
+    alpha: float
+    design: str | None
+    input_size: int
+    batch_size: int
+    optimizer: str
+    params: int
+    train_macs: int  # forward + backward, analytic
+    forward_macs: int
+    backward_macs: int  # weight gradients, and input gradients of every layer but the first
+    train_flops_torch: int  # FlopCounterMode over forward + backward (grouped weight gradients counted once)
+    train_counts_agree: bool  # train_flops_torch == 2 x train_macs
+    train_mac_ratio: float
+    theory_train_mac_ratio: float  # each layer's closed form weighted by its vanilla training MACs
+    step_ms: float | None
+    step_iqr_ms: float | None
+    step_ratio: float | None  # median of per-round ratios
+    step_ratio_iqr: float | None
+    param_bytes: int  # parameters and buffers
+    gradient_bytes: int
+    optimizer_state_bytes: int
+    saved_high_bytes: int  # activations autograd keeps for backward, high-frequency grid (and vanilla layers)
+    saved_low_bytes: int  # ... on the low-frequency grid of octave layers
+    saved_bytes: int
+    peak_train_bytes: int  # analytic peak of a step
+    peak_train_ratio: float
+    measured_saved_high_bytes: int | None  # saved tensors recorded on the real step
+    measured_saved_low_bytes: int | None
+    measured_peak_train_bytes: int | None  # resident bytes + the step's measured peak above them
+    measured_peak_vs_analytic: float | None
+    memory_measured_by: str | None
+    memory_budget_bytes: int
+    max_batch_size: int  # the largest batch whose analytic peak fits the budget (0: none)
+    max_batch_peak_bytes: int  # the analytic peak at that batch
+    max_batch_measured_peak_bytes: int | None  # a real step at that batch, when confirmed
+    inference_peak_bytes: int  # analytic peak of live activations of one inference forward pass
+    placement: str
+    device: str | None
+    device_name: str | None
+    cpu_isa: str | None
+    threads: int | None
+    torch_version: str | None
+    timing_rounds: int | None
+    timing_warnings: str | None
+
+
+assert tuple(f.name for f in fields(TrainingRow)) == TRAINING_COLUMNS
+
+
+@dataclass
+class TrainingResult:
+    """``Study.train``: rows vanilla and oct (or one per α of ``Study.train_sweep``), vanilla first."""
+
+    model: str
+    input_shape: tuple[int, ...]
+    rows: list[TrainingRow]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def vanilla(self) -> TrainingRow:
+        return next(row for row in self.rows if row.alpha == 0)
+
+    def row(self, variant: str) -> TrainingRow:
+        return next(row for row in self.rows if row.variant == variant)
+
+    def records(self) -> list[dict]:
+        return [asdict(row) for row in self.rows]

@@ -11,7 +11,6 @@ The command line, ``octprofile report`` and ``benchmarks/`` all go through here.
 from __future__ import annotations
 
 import dataclasses
-import os
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,12 +36,22 @@ from octprofile.analysis.counters import (
 )
 from octprofile.analysis.counting import CountResult, count_model
 from octprofile.analysis.crosscheck import FvcoreCount, fvcore_count
+from octprofile.analysis.memory import inference_memory
 from octprofile.analysis.theory import (
     layer_mac_ratio,
     network_activation_ratio,
     network_mac_ratio,
     theory_activation_ratio,
     theory_mac_ratio,
+)
+from octprofile.analysis.training import (
+    HEADROOM,
+    OPTIMIZERS,
+    BatchFit,
+    TrainingCount,
+    count_training,
+    largest_batch,
+    network_training_mac_ratio,
 )
 from octprofile.build import build_model
 from octprofile.convert import BETWEEN, CLASSIFIER, not_converted, vanilla_reasons_of
@@ -65,14 +74,18 @@ from octprofile.results import (
     LayersResult,
     SweepResult,
     Timed,
+    TrainingResult,
+    TrainingRow,
     VariantRow,
     counter_disagreements,
 )
 from octprofile.runtime.block_timing import BETWEEN_BLOCKS, block_names, time_blocks
+from octprofile.runtime.budget import available_memory, gib
 from octprofile.runtime.context import machine_context, resolve_device
 from octprofile.runtime.prepare import BACKENDS
 from octprofile.runtime.stats import iqr, noise_warning
 from octprofile.runtime.timing import TimingComparison, TimingInterrupted, TimingOptions, time_variants
+from octprofile.runtime.training import StepComparison, StepOptions, measured_peak_at, time_steps
 
 Progress = Callable[[str, int, int], None]
 COUNTER_TOOLS = ("ptflops", "thop", "torchinfo", "torchvision")  # what Study.counters can run besides its own three
@@ -241,7 +254,7 @@ class Study:
                 variants.append(self._variant(name, alpha, real=False, design=design))
                 tick(f"counting {name} α={alpha:g}")
                 if alpha == 0:
-                    self._check_fits(variants[-1].count, fvcore, timing)
+                    self._check_fits(variants[-1].model, variants[-1].count, fvcore, timing)
             variants.sort(key=lambda v: [spec[0] for spec in specs].index(v.name))  # back in the order asked
             for variant in variants if real else ():
                 variant.model = self.build(variant.alpha, design=variant.design)
@@ -323,24 +336,27 @@ class Study:
             row.best_backend, row.best_latency_ratio, row.best_latency_ratio_iqr = best.backend, best.median, best.iqr
         return row
 
-    def _check_fits(self, vanilla: CountResult, fvcore: bool, timing: TimingOptions | None) -> None:
+    def _check_fits(self, model: nn.Module, vanilla: CountResult, fvcore: bool, timing: TimingOptions | None) -> None:
         """Timing and fvcore allocate real activations: refuse up front, with the estimate, when they would
-        not fit. Live activations of one forward pass stay under the sum of all layer outputs; twice that,
-        plus the weights of the variants, leaves room for the allocator."""
+        not fit. The estimate is the true analytic peak of live tensors in one forward pass of the vanilla
+        meta ``model`` (every op that allocates: conv, batch norm, pooling, upsampling, adds), twice over for
+        the allocator and conv workspaces, plus the weights of the variants; fvcore's tracer may keep every
+        intermediate, so it is sized by all the bytes the pass allocates."""
         if vanilla.macs == 0:  # every ratio divides by it
             raise BadValueError(f"model {self.model.name} has no conv or linear layer: nothing to compare")
         weights = 8 * vanilla.params
-        ram = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        memory = inference_memory(model, self.input_shape)
+        ram = available_memory(torch.device("cpu"))
         needs = []
         if timing is not None:
             on_gpu = resolve_device(timing.device).type == "cuda"
-            available = torch.cuda.mem_get_info()[0] if on_gpu else ram
-            needs.append((f"timing at batch {self.input_shape[0]}", 2 * vanilla.activation_bytes() + weights,
+            available = available_memory(resolve_device(timing.device))
+            needs.append((f"timing at batch {self.input_shape[0]}", 2 * memory.peak_bytes + weights,
                           available, "GPU memory" if on_gpu else "free RAM",
                           "lower --batch-size or --input-size, or skip timing (--no-time)"))
         if fvcore:
             needs.append(("fvcore's traced forward pass (batch 1)",
-                          2 * vanilla.activation_bytes() // self.input_shape[0] + weights, ram, "free RAM",
+                          memory.allocated_bytes // self.input_shape[0] + weights, ram, "free RAM",
                           "lower --input-size or skip fvcore (--no-fvcore)"))
         for what, needed, available, where, advice in needs:
             if needed > available:
@@ -380,10 +396,9 @@ class Study:
             raise BadValueError("per-block timing compares an Oct model with vanilla: give an α above 0")
         if passes < 1:
             raise BadValueError(f"passes must be a positive integer, got {passes}")
-        counts = {}
-        for name, a in (("vanilla", 0.0), ("oct", alpha)):
-            counts[name] = count_model(self.build(a, device="meta"), self.input_shape)
-        self._check_fits(counts["vanilla"], False, timing)
+        metas = {name: self.build(a, device="meta") for name, a in (("vanilla", 0.0), ("oct", alpha))}
+        counts = {name: count_model(model, self.input_shape) for name, model in metas.items()}
+        self._check_fits(metas["vanilla"], counts["vanilla"], False, timing)
         models = {"vanilla": self.build(0.0), "oct": self.build(alpha)}
         blocks = block_names(models["vanilla"])
         tick = _Ticker(progress, timing.rounds * passes * 2)
@@ -432,6 +447,138 @@ class Study:
             result = dataclasses.replace(result, failures=result.failures + failures, cross_checks=ran,
                                          cross_checks_skipped=skipped)
         return dataclasses.replace(result, not_converted=not_converted(variant.model))
+
+    # ---- train ----
+
+    def train(self, alpha: float, *, optimizer: str = "sgd", steps: StepOptions | None = StepOptions(),
+              memory_budget: int | None = None, confirm_batch: bool = False,
+              progress: Progress | None = None) -> TrainingResult:
+        """Rows ``vanilla`` and ``oct``: one training step each (forward, loss, backward, ``optimizer`` update).
+        MACs of forward + backward, analytic and traced; memory analytic (from shapes) and, with ``steps``,
+        measured on real steps, which are also timed in interleaved rounds (None: analytic only). The largest
+        batch that fits ``memory_budget`` bytes (default: the device's free memory) is solved analytically and,
+        with ``confirm_batch``, confirmed by a measured step at that batch. A real step whose analytic peak does
+        not fit the budget is refused before anything is allocated."""
+        alpha = check_alpha(alpha)
+        if alpha == 0:
+            raise BadValueError("a training comparison puts an Oct model beside vanilla: give an α above 0")
+        return self.train_sweep([0.0, alpha], optimizer=optimizer, steps=steps, memory_budget=memory_budget,
+                                confirm_batch=confirm_batch, progress=progress, variant_names=("vanilla", "oct"))
+
+    def train_sweep(self, alphas: Sequence[float], *, optimizer: str = "sgd",
+                    steps: StepOptions | None = StepOptions(), memory_budget: int | None = None,
+                    confirm_batch: bool = False, progress: Progress | None = None,
+                    variant_names: Sequence[str] | None = None) -> TrainingResult:
+        """``train`` over several α (vanilla added first when missing); ratios against vanilla."""
+        alphas = [check_alpha(a) for a in alphas]
+        if len(set(alphas)) != len(alphas):
+            raise BadValueError(f"alpha values repeat: {alphas}")
+        if optimizer not in OPTIMIZERS:
+            raise BadValueError(f"optimizer {optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+        if 0.0 not in alphas:
+            alphas = [0.0, *alphas]
+        names = list(variant_names) if variant_names else [_variant_name(a) for a in alphas]
+        device = resolve_device(steps.device if steps else "auto")
+        free = available_memory(device)
+        budget = memory_budget or free
+        measured_steps = len(alphas) * (1 + 2 * steps.memory) + steps.rounds if steps else 0
+        tick = _Ticker(progress, 2 * len(alphas) + measured_steps + int(confirm_batch) * len(alphas))
+        metas, counts, training = {}, {}, {}
+        for name, alpha in zip(names, alphas, strict=True):
+            metas[name] = self.build(alpha, device="meta")
+            counts[name] = count_model(metas[name], self.input_shape)
+            training[name] = count_training(metas[name], counts[name], optimizer)
+            tick(f"counting a training step of {name}")
+
+        def fit(name: str) -> BatchFit:
+            return largest_batch(lambda b: self._training_peak(metas[name], b, optimizer), budget)
+
+        if steps is not None:
+            self._check_step_fits(training, fit, budget, free)
+        fits = {}
+        for name in names:
+            fits[name] = fit(name)
+            tick(f"solving the largest batch of {name}")
+        compared = None
+        if steps is not None:
+            models = {name: self.build(alpha) for name, alpha in zip(names, alphas, strict=True)}
+            compared = time_steps(models, self.input_shape, steps, optimizer, on_progress=tick)
+        confirmed = {}
+        for name, alpha in zip(names, alphas, strict=True) if confirm_batch else ():
+            fit = fits[name]
+            if fit.batch_size and fit.peak_bytes > free:
+                raise ResourceError(f"confirming batch {fit.batch_size} of {name} needs about {gib(fit.peak_bytes)} "
+                                    f"but only {gib(free)} is free; lower the budget or skip the confirmation")
+            if fit.batch_size:
+                shape = (fit.batch_size, *self.input_shape[1:])
+                confirmed[name] = measured_peak_at(self.build(alpha), shape, steps or StepOptions(), optimizer)
+            tick(f"confirming the largest batch of {name}")
+        inference = {name: inference_memory(metas[name], self.input_shape).peak_bytes for name in names}
+        base = training[names[alphas.index(0.0)]]
+        rows = [self._training_row(name, alpha, counts[name], training[name], base, fits[name], optimizer,
+                                   compared, confirmed.get(name), inference[name])
+                for name, alpha in zip(names, alphas, strict=True)]
+        return TrainingResult(self.model.name, self.input_shape, rows, compared.warnings if compared else [])
+
+    def _training_peak(self, meta_model: nn.Module, batch: int, optimizer: str) -> int:
+        shape = (batch, *self.input_shape[1:])
+        return count_training(meta_model, count_model(meta_model, shape), optimizer).peak_bytes
+
+    def _check_step_fits(self, training: dict[str, TrainingCount], fit: Callable[[str], BatchFit], budget: int,
+                         free: int) -> None:
+        """Refuse, before anything is allocated, real steps that would not fit: every variant is resident at
+        once (weights, optimizer state, batch) and the steps run one after another."""
+        for name, count in training.items():
+            if count.peak_bytes * HEADROOM > budget:
+                batch = fit(name).batch_size
+                largest = f"the largest batch that fits is {batch}" if batch else "not even batch 1 fits"
+                raise ResourceError(f"a training step of {name} at batch {self.input_shape[0]} needs about "
+                                    f"{gib(count.peak_bytes)} (analytic peak; {HEADROOM:.2f}× that with headroom) "
+                                    f"but the budget is {gib(budget)}; "
+                                    f"{largest}; lower --batch-size or --input-size, raise --memory, or count "
+                                    "only (--no-measure)")
+        needed = sum(c.resident_bytes for c in training.values()) + max(c.step_peak_bytes for c in training.values())
+        needed = int(needed * HEADROOM)
+        if needed > min(budget, free):
+            raise ResourceError(f"the {len(training)} variants' steps need about {gib(needed)} together (each "
+                                f"resident, one step at a time) but only {gib(min(budget, free))} is available; "
+                                "lower --batch-size or --input-size, or count only (--no-measure)")
+
+    def _training_row(self, name: str, alpha: float, count: CountResult, training: TrainingCount,
+                      base: TrainingCount, fit: BatchFit, optimizer: str, compared: StepComparison | None,
+                      confirmed: int | None, inference_peak: int) -> TrainingRow:
+        measured = compared.measurements[name] if compared else None
+        ratio = compared.ratio(name) if compared else (None, None)
+        context = compared.context if compared else None
+        saved = measured.saved if measured and measured.saved else None
+        design = self.options.design
+        return TrainingRow(
+            model=self.model.name, variant=name, alpha=alpha, design=design.name if alpha > 0 else None,
+            input_size=self.input_shape[-1], batch_size=self.input_shape[0], optimizer=optimizer,
+            params=count.params, train_macs=training.macs, forward_macs=training.forward_macs,
+            backward_macs=training.backward_macs, train_flops_torch=training.flops_traced,
+            train_counts_agree=training.flops_traced == 2 * training.macs,
+            train_mac_ratio=training.macs / base.macs,
+            theory_train_mac_ratio=network_training_mac_ratio(training, base, count.layers),
+            step_ms=measured.step_ms if measured else None, step_iqr_ms=measured.step_iqr_ms if measured else None,
+            step_ratio=ratio[0], step_ratio_iqr=ratio[1], param_bytes=training.param_bytes,
+            gradient_bytes=training.gradient_bytes, optimizer_state_bytes=training.optimizer_state_bytes,
+            saved_high_bytes=training.saved.high_bytes, saved_low_bytes=training.saved.low_bytes,
+            saved_bytes=training.saved.total_bytes, peak_train_bytes=training.peak_bytes,
+            peak_train_ratio=training.peak_bytes / base.peak_bytes,
+            measured_saved_high_bytes=saved.high_bytes if saved else None,
+            measured_saved_low_bytes=saved.low_bytes if saved else None,
+            measured_peak_train_bytes=measured.peak_bytes if measured else None,
+            measured_peak_vs_analytic=measured.peak_bytes / training.peak_bytes
+            if measured and measured.peak_bytes is not None else None,
+            memory_measured_by=compared.measured_by if compared and compared.options.memory else None,
+            memory_budget_bytes=fit.budget_bytes, max_batch_size=fit.batch_size, max_batch_peak_bytes=fit.peak_bytes,
+            max_batch_measured_peak_bytes=confirmed, inference_peak_bytes=inference_peak,
+            placement=self.options.placement, device=context.device if context else None,
+            device_name=context.device_name if context else None, cpu_isa=(context.isa or None) if context else None,
+            threads=context.threads if context else None, torch_version=context.torch_version if context else None,
+            timing_rounds=compared.options.rounds if compared else None,
+            timing_warnings="; ".join(compared.warnings) or None if compared else None)
 
     # ---- counters ----
 
@@ -635,3 +782,10 @@ def layers(model: str | ResolvedModel, alpha: float, **options) -> LayersResult:
 
 def check(model: str | ResolvedModel, alpha: float, *, fvcore: bool = True, **options) -> CheckResult:
     return Study(model, StudyOptions(**options)).check(alpha, fvcore=fvcore)
+
+
+def train(model: str | ResolvedModel, alpha: float, *, optimizer: str = "sgd",
+          steps: StepOptions | None = StepOptions(), memory_budget: int | None = None, **options) -> TrainingResult:
+    """``Study(model, StudyOptions(**options)).train(alpha, ...)``."""
+    return Study(model, StudyOptions(**options)).train(alpha, optimizer=optimizer, steps=steps,
+                                                       memory_budget=memory_budget)

@@ -11,7 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from typer.testing import CliRunner
 
 from octprofile.cli import app
-from octprofile.results import ABLATION_COLUMNS, COMPARE_COLUMNS, LAYER_COLUMNS
+from octprofile.results import ABLATION_COLUMNS, COMPARE_COLUMNS, LAYER_COLUMNS, TRAINING_COLUMNS
 
 runner = CliRunner()
 FAST = ["--no-time", "--no-fvcore"]
@@ -24,7 +24,7 @@ def invoke(*args):
 
 def test_help_on_every_command():
     for command in ("models", "compare", "sweep", "layers", "blocks", "ablate", "check", "counters", "report",
-                    "coverage"):
+                    "coverage", "train"):
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Example" in result.output
 
@@ -265,6 +265,11 @@ def test_report_regenerates_the_committed_count_files(tmp_path):
     (["compare", "resnet20_cifar", "--downsample", "blur"], "blur"),
     (["ablate", "resnet20_cifar", "--variants", "full,no-xy"], "unknown OctConv design 'no-xy'"),
     (["ablate", "resnet20_cifar", "--alpha", "0"], "an ablation needs an α above 0"),
+    (["train", "resnet20_cifar", "--memory", "12XB"], "memory '12XB' is not a size like 16GiB"),
+    (["train", "resnet20_cifar", "--alpha", "0"], "--alpha 0 is the vanilla model"),
+    (["train", "resnet20_cifar", "--optimizer", "adam"], "--optimizer 'adam' is not one of sgd, adamw"),
+    (["train", "resnet20_cifar", "--rounds", "0"], "--rounds must be a positive integer"),
+    (["train", "resnet18", "--memory", "1GiB", "--batch-size", "64"], "the largest batch that fits is"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = invoke(*args)
@@ -391,6 +396,24 @@ def test_readme_documents_every_output_column():
     documented = set(re.findall(r"`([a-z_]+)`", table))
     assert set(COMPARE_COLUMNS) <= documented, set(COMPARE_COLUMNS) - documented
     assert ", ".join(LAYER_COLUMNS) in " ".join(readme.split())
+    training = readme[readme.index("### `train` columns"):]
+    training = training[:training.index("\n## ")]
+    documented = set(re.findall(r"`([a-z_]+)`", training))
+    assert set(TRAINING_COLUMNS) <= documented, set(TRAINING_COLUMNS) - documented
+
+
+def test_train_formats_and_plot(tmp_path):
+    plot = tmp_path / "train.svg"
+    result = invoke("train", "resnet20_cifar", "--alpha", "0.5", "--batch-size", "2", "--no-measure", "--memory",
+                    "32MiB", "--format", "csv", "--plot", plot)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == list(TRAINING_COLUMNS) and [r["variant"] for r in rows] == ["vanilla", "oct"]
+    assert all(int(r["train_flops_torch"]) == 2 * int(r["train_macs"]) for r in rows)
+    assert rows[1]["step_ms"] == "" and int(rows[1]["saved_low_bytes"]) > 0 and plot.read_text().startswith("<?xml")
+    markdown = invoke("train", "resnet20_cifar", "--batch-size", "2", "--no-measure", "--memory", "32MiB",
+                      "--format", "markdown")
+    assert markdown.exit_code == 0 and "| peak training memory (MiB) |" in markdown.stdout
 
 
 def test_piped_output_honours_columns():
@@ -441,6 +464,8 @@ def test_design_options_reach_compare_layers_and_check():
     ("check", "resnet50", "mobilenet_v2", "--alpha", "0.25,0.5", "--no-fvcore"),
     ("coverage", "resnet50"), ("coverage", "mobilenet_v2", "--placement", "everywhere"),
     ("counters", "resnet50", "--no-fvcore"), ("counters", "mobilenet_v2", "--placement", "everywhere", "--no-fvcore"),
+    ("train", "resnet20_cifar", "--alpha", "0.25,0.5,0.75", "--batch-size", "2", "--rounds", "1", "--threads", "1",
+     "--memory", "48MiB"),
 ], ids=lambda a: " ".join(a) if isinstance(a, tuple) else str(a))
 def test_every_command_fits_the_terminal_without_cutting_a_cell(monkeypatch, args, width):
     from rich.console import Console

@@ -15,6 +15,7 @@ from octprofile.results import (
     COUNTER_COLUMNS,
     COVERAGE_COLUMNS,
     LAYER_COLUMNS,
+    TRAINING_COLUMNS,
 )
 
 # Kinds of value:
@@ -96,6 +97,25 @@ COLUMNS: dict[str, Column] = {
     "missed": _text("counted as zero"),  # "note": as in published.md
     # check's cross-checks (results.CheckResult)
     "cross_checks": _text("cross-checks"), "cross_checks_skipped": _text("not cross-checked"),
+    # train (results.TrainingRow)
+    "optimizer": _text("optimizer"), "train_macs": _count("train {unit}MACs"),
+    "forward_macs": _count("forward {unit}MACs"), "backward_macs": _count("backward {unit}MACs"),
+    "train_flops_torch": _count("train torch {unit}FLOPs"), "train_counts_agree": Column("train counts agree", "bool"),
+    "train_mac_ratio": _ratio("train MACs ÷ vanilla"), "theory_train_mac_ratio": _ratio("theory train MACs ÷ vanilla"),
+    "step_ms": Column("step (ms)"), "step_iqr_ms": Column("step IQR (ms)"), "step_ratio": _ratio("step ÷ vanilla"),
+    "step_ratio_iqr": _ratio("step ratio IQR"), "param_bytes": Column("weights + buffers", "bytes"),
+    "gradient_bytes": Column("gradients", "bytes"), "optimizer_state_bytes": Column("optimizer state", "bytes"),
+    "saved_high_bytes": Column("kept for backward, high", "bytes"),
+    "saved_low_bytes": Column("kept for backward, low", "bytes"), "saved_bytes": Column("kept for backward", "bytes"),
+    "peak_train_bytes": Column("peak training memory", "bytes"), "peak_train_ratio": _ratio("peak ÷ vanilla"),
+    "measured_saved_high_bytes": Column("measured kept, high", "bytes"),
+    "measured_saved_low_bytes": Column("measured kept, low", "bytes"),
+    "measured_peak_train_bytes": Column("measured peak", "bytes"),
+    "measured_peak_vs_analytic": _ratio("measured ÷ analytic peak"), "memory_measured_by": _text("measured by"),
+    "memory_budget_bytes": Column("memory budget", "bytes"), "max_batch_size": Column("largest batch", "int"),
+    "max_batch_peak_bytes": Column("peak at largest batch", "bytes"),
+    "max_batch_measured_peak_bytes": Column("measured peak at largest batch", "bytes"),
+    "inference_peak_bytes": Column("inference peak", "bytes"),
     # models
     "name": _text("name"), "family": _text("family"), "source": _text("source"), "options": _text("options"),
     # reports/published.md (already in GMACs)
@@ -115,6 +135,9 @@ DEFAULT_COLUMNS: dict[tuple[str, ...], tuple[str, ...]] = {
     LAYER_COLUMNS: ("layer", "kind", "alpha_in", "alpha_out", "stride", "macs", "macs_vanilla", "mac_ratio",
                     "theory_mac_ratio", "params"),
     COUNTER_COLUMNS: ("variant", "counter", "quantity", "value", "analytic", "difference", "explained", "residual"),
+    TRAINING_COLUMNS: ("model", "variant", "alpha", "batch_size", "train_macs", "train_mac_ratio", "step_ms",
+                       "step_ratio", "saved_high_bytes", "saved_low_bytes", "peak_train_bytes",
+                       "measured_peak_train_bytes", "peak_train_ratio", "max_batch_size"),
     BLOCK_COLUMNS: ("model", "alpha", "block", "macs_vanilla", "macs", "mac_ratio", "latency_vanilla_ms",
                     "latency_ms", "latency_ratio", "excess_ms", "share_of_oct", "backend"),
     COVERAGE_COLUMNS: ("layer", "kind", "converted", "alpha_in", "alpha_out", "macs_vanilla", "share_of_vanilla_macs",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from octprofile.analysis.theory import one_layer_mac_ratio, theory_activation_ratio
 from octprofile.errors import BadValueError
-from octprofile.results import SweepResult
+from octprofile.results import SweepResult, TrainingResult
 
 PLOT_SUFFIXES = (".png", ".svg")
 
@@ -85,3 +85,59 @@ def plot_format(path: str | Path) -> str:
     if suffix not in PLOT_SUFFIXES:
         raise BadValueError(f"plot file {str(path)!r} must end in .png or .svg")
     return suffix[1:]
+
+
+def training_plot(result: TrainingResult, title: str, fmt: str) -> bytes:
+    """Peak memory of a training step (analytic, measured, and the saved activations per frequency) and step
+    time (median, bar spanning the IQR, beside what the MAC ratio predicts) against α; PNG or SVG bytes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = sorted(result.rows, key=lambda r: r.alpha)
+    alphas = [r.alpha for r in rows]
+    fig = Figure(figsize=(10, 4.8), dpi=120)
+    FigureCanvasAgg(fig)
+    memory, time = fig.subplots(1, 2, gridspec_kw={"wspace": 0.3})
+    memory.plot(alphas, [r.peak_train_bytes / 2**30 for r in rows], "o-", color="tab:blue", label="peak: analytic")
+    if any(r.measured_peak_train_bytes is not None for r in rows):
+        memory.plot(alphas, [r.measured_peak_train_bytes / 2**30 for r in rows], "x--", color="navy", ms=8,
+                    label=f"peak: measured ({rows[0].memory_measured_by})")
+    memory.plot(alphas, [r.saved_high_bytes / 2**30 for r in rows], "s-", color="tab:orange",
+                label="kept for backward: high")
+    memory.plot(alphas, [r.saved_low_bytes / 2**30 for r in rows], "^-", color="tab:green",
+                label="kept for backward: low")
+    memory.set_ylabel("GiB")
+    memory.set_ylim(bottom=0)
+    memory.set_title("memory of one training step", fontsize=9)
+    timed = [r for r in rows if r.step_ms is not None]
+    if timed:
+        time.errorbar([r.alpha for r in timed], [r.step_ms for r in timed], yerr=[r.step_iqr_ms / 2 for r in timed],
+                      fmt="o-", color="tab:red", capsize=3, label="step time: median, bar spans the IQR")
+        vanilla = result.vanilla.step_ms
+        time.plot([r.alpha for r in timed], [vanilla * r.train_mac_ratio for r in timed], "--", color="grey",
+                  label="vanilla × training-MAC ratio")
+        time.set_ylim(bottom=0)
+    else:
+        time.text(0.5, 0.5, "steps not measured", ha="center", va="center", transform=time.transAxes)
+    time.set_ylabel("ms per step")
+    time.set_title("time of one training step", fontsize=9)
+    for ax in (memory, time):
+        ax.set_xlabel("α (low-frequency ratio)")
+        ax.set_xlim(-0.02, 1)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
+    fig.suptitle(title, fontsize=10)
+    out = io.BytesIO()
+    metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+    fig.savefig(out, format=fmt, bbox_inches="tight", metadata=metadata, dpi=200)
+    return out.getvalue()
+
+
+def training_plot_title(result: TrainingResult) -> str:
+    size, batch = result.input_shape[-1], result.input_shape[0]
+    row = result.rows[0]
+    title = f"{result.model}, {size}², batch {batch}, {row.optimizer}: one training step against α"
+    if row.device_name:
+        title += f"\n{row.device_name} ({row.cpu_isa or row.device}), {row.threads} threads, torch {row.torch_version}"
+    return title

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
+from octprofile.analysis.training import MEASURED_TOLERANCE
 from octprofile.results import (
     COUNTER_KINDS,
     AblationResult,
@@ -20,6 +21,8 @@ from octprofile.results import (
     CoverageResult,
     LayersResult,
     SweepResult,
+    TrainingResult,
+    TrainingRow,
     VariantRow,
     counters_ran,
 )
@@ -563,4 +566,89 @@ def counters_footer(result: CountersResult) -> str:
     lines.append("reconciled: every residual is 0" if not open_rows else
                  "NOT reconciled: " + ", ".join(f"{r.counter} {r.quantity} {r.variant} ({r.residual:+,})"
                                                 for r in open_rows))
+    return "\n".join(lines)
+
+
+
+def _mib(value) -> str:
+    return _num(value, 2**20, 1)
+
+
+def _training_label(row: TrainingRow) -> str:
+    return f"oct α={row.alpha:g}" if row.variant == "oct" else row.variant
+
+
+def training_table(result: TrainingResult, title: str) -> Table:
+    """One training step, one column per variant: MACs of forward + backward, step time, memory."""
+    rows = result.rows
+    div, unit = _scale([r.train_macs for r in rows])
+    table = Table(title=escape(title), title_justify="left")
+    table.add_column("", justify="left")
+    for r in rows:
+        table.add_column(_training_label(r), justify="right")
+    budget = rows[0].memory_budget_bytes
+    lines = [
+        (f"{unit}MACs fwd+bwd, analytic", [_num(r.train_macs, div) for r in rows]),
+        (f"{unit}MACs, torch FLOPs ÷ 2", [_num(r.train_flops_torch / 2, div) for r in rows]),
+        ("MACs ÷ vanilla", [_ratio(r.train_mac_ratio) for r in rows]),
+        ("  theory, this network", ["" if r.alpha == 0 else _ratio(r.theory_train_mac_ratio) for r in rows]),
+        ("step ms (IQR)", ["" if r.step_ms is None else f"{r.step_ms:.0f} ({r.step_iqr_ms:.0f})" for r in rows]),
+        ("step ÷ vanilla (IQR)", ["" if r.step_ms is None or r.alpha == 0
+                                  else f"{r.step_ratio:.2f} ({r.step_ratio_iqr:.2f})" for r in rows]),
+        ("weights+buffers MiB", [_mib(r.param_bytes) for r in rows]),
+        ("gradients MiB", [_mib(r.gradient_bytes) for r in rows]),
+        ("optimizer state MiB", [_mib(r.optimizer_state_bytes) for r in rows]),
+        ("kept for bwd: high MiB", [_mib(r.saved_high_bytes) for r in rows]),
+        ("  measured (hooks)", [_mib(r.measured_saved_high_bytes) for r in rows]),
+        ("kept for bwd: low MiB", [_mib(r.saved_low_bytes) for r in rows]),
+        ("  measured (hooks)", [_mib(r.measured_saved_low_bytes) for r in rows]),
+        ("peak MiB, analytic", [_mib(r.peak_train_bytes) for r in rows]),
+        ("peak MiB, measured", [_mib(r.measured_peak_train_bytes) for r in rows]),
+        ("  measured ÷ analytic", [_ratio(r.measured_peak_vs_analytic) for r in rows]),
+        ("peak ÷ vanilla", [_ratio(r.peak_train_ratio) for r in rows]),
+        (f"largest batch, {budget / 2**30:.1f} GiB", [str(r.max_batch_size) for r in rows]),
+        ("  measured peak MiB", [_mib(r.max_batch_measured_peak_bytes) for r in rows]),
+        ("inference peak MiB", [_mib(r.inference_peak_bytes) for r in rows]),
+    ]
+    for label, cells in lines:
+        if any(cells):
+            table.add_row(label, *cells)
+    return table
+
+
+def training_footer(result: TrainingResult, verbose: bool = False) -> str:
+    """The verdict, what each figure covers, the tolerance of measured memory, and where it ran."""
+    rows = result.rows
+    octave = [r for r in rows if r.alpha > 0]
+    parts = ["training counts agree" if all(r.train_counts_agree for r in rows) else "TRAINING COUNTS DISAGREE"]
+    if len(octave) == 1:
+        row = octave[0]
+        parts += [f"{row.train_mac_ratio:.2f}× training MACs", f"{row.peak_train_ratio:.2f}× peak memory"]
+        if row.step_ratio is not None:
+            parts.append(latency_verdict(row.step_ratio, row.step_ratio_iqr, "per step").replace("latency", "time"))
+    low, high = MEASURED_TOLERANCE
+    lines = [" · ".join(parts),
+             "MACs fwd+bwd: conv + linear forward, weight gradients, and input gradients of every layer but the "
+             "first (its input needs none); torch FLOPs ÷ 2: FlopCounterMode over forward + backward (a grouped "
+             "conv's weight gradient counted once). Kept for bwd: activations autograd saves (each storage once); "
+             "low: on the low-frequency grid of octave layers. Peak: weights + optimizer state + batch + the most "
+             "a step holds above them; analytic: every op followed on the meta device."]
+    measured = [r for r in rows if r.measured_peak_vs_analytic is not None]
+    if measured:
+        outside = [r for r in measured if not low <= r.measured_peak_vs_analytic <= high]
+        lines.append(f"peak measured by {measured[0].memory_measured_by}; expected within {low:.2f}–{high:.2f}× "
+                     "the analytic peak (the analytic pass sees no library workspace; the real allocator may free "
+                     "earlier than the last reference goes)"
+                     + ("" if not outside else "; OUTSIDE for " + ", ".join(_training_label(r) for r in outside)))
+    if verbose:
+        lines.append("largest batch: the largest whose analytic peak fits the budget (peak memory grows linearly "
+                     "in the batch once activations dominate); inference peak: the most bytes live at once in one "
+                     "forward pass without autograd, above weights and input.")
+    timed = next((r for r in rows if r.step_ms is not None), None)
+    if timed is not None:
+        isa = f", {timed.cpu_isa}" if timed.cpu_isa else ""
+        lines.append(f"steps (forward, loss, backward, {timed.optimizer} update) on {timed.device_name} "
+                     f"({timed.device}{isa}), {timed.threads} threads, torch {timed.torch_version}, float32, "
+                     f"{timed.timing_rounds} interleaved rounds; ratios: medians of per-round ratios")
+        lines += _timing_warnings(result.warnings, verbose)
     return "\n".join(lines)

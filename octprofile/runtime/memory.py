@@ -40,15 +40,21 @@ def measure_peak(run: Callable, x: torch.Tensor) -> int:
     """
     with torch.inference_mode():
         run(x)
-        if x.device.type == "cuda":
-            torch.cuda.synchronize(x.device)
-            baseline = torch.cuda.memory_allocated(x.device)
-            torch.cuda.reset_peak_memory_stats(x.device)
-            run(x)
-            torch.cuda.synchronize(x.device)
-            return torch.cuda.max_memory_allocated(x.device) - baseline
-        with _quietly(profile(activities=[ProfilerActivity.CPU], profile_memory=True)) as prof:
-            run(x)
+        return peak_of_call(lambda: run(x), x.device)
+
+
+def peak_of_call(call: Callable[[], object], device: torch.device) -> int:
+    """Peak extra memory (bytes) of ``call()`` above what was allocated before it, measured as ``measure_peak``
+    says (CUDA allocator statistics; on CPU the profiler's memory events)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        baseline = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        call()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - baseline
+    with _quietly(profile(activities=[ProfilerActivity.CPU], profile_memory=True)) as prof:
+        call()
     events = prof.profiler.kineto_results.events()
     allocations = [event for event in events if event.name() == "[memory]" and event.device_type() == DeviceType.CPU]
     allocations.sort(key=lambda event: event.start_ns())
