@@ -82,6 +82,9 @@ class VariantRow:
     # what theory predicts for this network: each layer's closed form weighted by its vanilla MACs / outputs
     network_theory_mac_ratio: float
     network_theory_activation_ratio: float
+    activation_peak_bytes: int  # analytic: the most bytes alive at once in one inference forward pass
+    activation_peak_low_bytes: int  # of which low-frequency maps (OctPair.low) passed between layers
+    activation_peak_ratio: float
 
 
 COMPARE_COLUMNS = tuple(f.name for f in fields(VariantRow))

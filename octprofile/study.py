@@ -36,7 +36,7 @@ from octprofile.analysis.counters import (
 )
 from octprofile.analysis.counting import CountResult, count_model
 from octprofile.analysis.crosscheck import FvcoreCount, fvcore_count
-from octprofile.analysis.memory import inference_memory
+from octprofile.analysis.memory import InferenceMemory, inference_memory
 from octprofile.analysis.theory import (
     layer_mac_ratio,
     network_activation_ratio,
@@ -130,6 +130,7 @@ class _Variant:
     model: nn.Module
     count: CountResult
     flops_torch: int
+    memory: InferenceMemory
     fvcore: FvcoreCount | None = None
 
 
@@ -178,7 +179,8 @@ class Study:
         model = self.build(alpha, device=None if real else "meta", design=design)
         flop_counter = FlopCounterMode(display=False)
         count = count_model(model, self.input_shape, observers=(flop_counter,))
-        return _Variant(name, alpha, design, model, count, int(flop_counter.get_total_flops()))
+        return _Variant(name, alpha, design, model, count, int(flop_counter.get_total_flops()),
+                        inference_memory(model, self.input_shape))
 
     # ---- compare and sweep ----
 
@@ -317,6 +319,8 @@ class Study:
             network_theory_mac_ratio=network_mac_ratio(count.layers, {la.name: la.macs for la in base.count.layers}),
             network_theory_activation_ratio=network_activation_ratio(
                 count.layers, {la.name: la.activations for la in base.count.layers}),
+            activation_peak_bytes=v.memory.peak_bytes, activation_peak_low_bytes=v.memory.peak_low_bytes,
+            activation_peak_ratio=v.memory.peak_bytes / base.memory.peak_bytes,
         )
         if timed is not None:
             timing, base_timing = timed.timing(v.name, backend), timed.timing(base.name, backend)

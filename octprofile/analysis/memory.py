@@ -56,9 +56,25 @@ class LiveMemory(TorchDispatchMode):
 
     def __init__(self) -> None:
         super().__init__()
-        self.level = self.peak = self.allocated = 0
+        self.level = self.peak = self.allocated = self.created = 0
         self._sizes: dict[int, int] = {}
         self._owners: dict[int, int] = {}
+        # storages by creation number (an address is reused once freed): what was alive at the peak, and
+        # which were marked as low-frequency maps
+        self._serials: dict[int, int] = {}
+        self._at_peak: dict[int, int] = {}
+        self._low: set[int] = set()
+
+    def mark_low(self, tensor: torch.Tensor) -> None:
+        """``tensor``'s storage (if one this pass created and still alive) holds a low-frequency map."""
+        serial = self._serials.get(storage_key(tensor))
+        if serial is not None:
+            self._low.add(serial)
+
+    @property
+    def peak_low(self) -> int:
+        """Of the bytes alive at the peak, those in storages marked low-frequency (``mark_low``)."""
+        return sum(size for serial, size in self._at_peak.items() if serial in self._low)
 
     def hold(self, owner: object, tensor: torch.Tensor) -> None:
         """``owner`` keeps ``tensor``'s storage alive (if it is one this pass created) until it is collected."""
@@ -73,16 +89,19 @@ class LiveMemory(TorchDispatchMode):
         if key not in self._owners:
             size = storage_bytes(tensor)
             self._owners[key], self._sizes[key] = 0, size
+            self._serials[key] = self.created = self.created + 1
             self.level += size
             self.allocated += size
-            self.peak = max(self.peak, self.level)
+            if self.level > self.peak:
+                self.peak = self.level
+                self._at_peak = {self._serials[k]: size for k, size in self._sizes.items()}
         self._owners[key] += 1
         weakref.finalize(tensor, self._release, key)
 
     def _release(self, key: int) -> None:
         self._owners[key] -= 1
         if not self._owners[key]:
-            del self._owners[key]
+            del self._owners[key], self._serials[key]
             self.level -= self._sizes.pop(key)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -190,6 +209,7 @@ class InferenceMemory:
 
     peak_bytes: int  # the most bytes alive at once
     allocated_bytes: int  # every storage created, summed (what a tracer keeping each intermediate would hold)
+    peak_low_bytes: int = 0  # of the peak, the low-frequency maps octave layers pass on (OctPair.low)
 
 
 def inference_memory(model: nn.Module, input_shape: tuple[int, ...]) -> InferenceMemory:
@@ -201,11 +221,19 @@ def inference_memory(model: nn.Module, input_shape: tuple[int, ...]) -> Inferenc
     state = meta_state(model)  # made before the pass: resident, not counted
     was_training = model.training
     model.eval()
+    def mark_low(_module, _inputs, output) -> None:
+        for leaf in tree_flatten(output)[0]:
+            if isinstance(leaf, OctPair):
+                live.mark_low(leaf.low)
+
+    handles = [module.register_forward_hook(mark_low) for module in model.modules()]
     try:
         with torch.no_grad(), live:
             output = torch.func.functional_call(model, state, (x,))
             del output
     finally:
         model.train(was_training)
-    return InferenceMemory(live.peak, live.allocated)
+        for handle in handles:
+            handle.remove()
+    return InferenceMemory(live.peak, live.allocated, live.peak_low)
 

@@ -126,8 +126,9 @@ def footer(result: SweepResult, verbose: bool = False) -> str:
     most one warning line."""
     fvcore = any(r.macs_fvcore is not None for r in result.rows)
     lines = [verdict(result), *not_converted_lines(result.not_converted),
-             f"MACs: multiply-accumulates of conv + linear layers; activations: the values they output; "
-             f"counts agree: analytic = torch FLOPs ÷ 2{' = fvcore' if fvcore else ''}."]
+             f"MACs: multiply-accumulates of conv + linear layers; activations: the values they output (all "
+             f"summed); activation peak: the most bytes alive at once in one inference pass, every op followed "
+             f"(analytic, meta device); counts agree: analytic = torch FLOPs ÷ 2{' = fvcore' if fvcore else ''}."]
     if verbose:
         lines.append("Theory, this network: each layer's closed form weighted by its vanilla MACs (activations: "
                      "outputs); it differs from the count only where floor(α·c) or an odd map size rounds. One "
@@ -177,6 +178,9 @@ def profile_table(result: SweepResult, title: str, wide: bool = False) -> Table:
         ("activations ÷ vanilla", [_ratio(r.activation_ratio) for r in rows]),
         ("  theory, this network", [_theory(r, "network_theory_activation_ratio") for r in rows]),
         ("  theory, one layer", [_theory(r, "theory_activation_ratio") for r in rows]),
+        ("activation peak MiB", [_num(r.activation_peak_bytes, 2**20, 2) for r in rows]),
+        ("  of which low", [_num(r.activation_peak_low_bytes, 2**20, 2) if r.alpha else "" for r in rows]),
+        ("activation peak ÷ van.", [_ratio(r.activation_peak_ratio) for r in rows]),
     ]
     for label, cells in lines:
         if any(cells):
