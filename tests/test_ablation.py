@@ -70,7 +70,10 @@ def test_strided_downsampling_keeps_params_and_macs_but_not_outputs():
     counts = {name: count_model(m, shape) for name, m in (("pooled", pooled), ("strided", strided))}
     assert counts["strided"].macs == counts["pooled"].macs
     assert counts["strided"].other["pool"] < counts["pooled"].other["pool"]
-    strided.load_state_dict(pooled.state_dict())  # same weights, different sampling
+    # same weights (both converted from the same seeded vanilla model), different sampling; the pooled model
+    # also holds layer4.0.conv2 as a (0, 0) octave conv, so the two state dicts differ in that layer's names
+    same = set(pooled.state_dict()) & set(strided.state_dict())
+    assert all(torch.equal(pooled.state_dict()[k], strided.state_dict()[k]) for k in same) and len(same) > 300
     x = torch.randn(shape)
     with torch.no_grad():
         assert not torch.allclose(pooled(x), strided(x), atol=1e-3)
