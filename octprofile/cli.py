@@ -671,9 +671,7 @@ def coverage(
         from octprofile.report.tables import coverage_footer, coverage_table
         from octprofile.results import COVERAGE_COLUMNS
 
-        value = parse_alpha(alpha)
-        if value == 0:
-            raise BadValueError("--alpha 0 is the vanilla model; a coverage report needs an α above 0")
+        value = parse_octave_alpha(alpha, "a coverage report")
         kind = output_format(fmt, output)
         chosen = export_options(kind, columns, caption, COVERAGE_COLUMNS)
         result = study_for(model, input_size, 1, width_mult, placement).coverage(value)
@@ -702,9 +700,7 @@ def counters(
         from octprofile.report.tables import counters_footer, counters_table
         from octprofile.results import COUNTER_COLUMNS
 
-        value = parse_alpha(alpha)
-        if value == 0:
-            raise BadValueError("--alpha 0 is the vanilla model; the counters compare it with an α above 0")
+        value = parse_octave_alpha(alpha, "a counter comparison")
         kind = output_format(fmt, output)
         chosen = export_options(kind, columns, caption, COUNTER_COLUMNS)
         study = study_for(model, input_size, 1, width_mult, placement, design_of(hl, lh, downsample))

@@ -20,6 +20,16 @@ MNIST_FILE = str(ROOT / "examples" / "mnist_net.py") + ":mnist_net"
 
 
 @pytest.fixture
+def one_torch_thread():
+    """One torch thread while a test runs: keeps real passes quick on a shared machine, where OpenMP threads
+    stall each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def mnist_file() -> str:
     return MNIST_FILE
 

@@ -11,13 +11,7 @@ FLOAT32 = 4
 devices = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # One thread keeps these tests quick on a shared machine, where OpenMP threads stall each other.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("device", devices)

@@ -25,12 +25,7 @@ from octprofile.study import Study, StudyOptions
 FLOAT32 = 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _training(name: str, alpha: float, shape: tuple[int, ...], **options):
