@@ -85,6 +85,7 @@ class VariantRow:
     activation_peak_bytes: int  # analytic: the most bytes alive at once in one inference forward pass
     activation_peak_low_bytes: int  # of which low-frequency maps (OctPair.low) passed between layers
     activation_peak_ratio: float
+    activation_peak_at: str  # the module whose output reached the peak
 
 
 COMPARE_COLUMNS = tuple(f.name for f in fields(VariantRow))

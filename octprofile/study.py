@@ -320,7 +320,7 @@ class Study:
             network_theory_activation_ratio=network_activation_ratio(
                 count.layers, {la.name: la.activations for la in base.count.layers}),
             activation_peak_bytes=v.memory.peak_bytes, activation_peak_low_bytes=v.memory.peak_low_bytes,
-            activation_peak_ratio=v.memory.peak_bytes / base.memory.peak_bytes,
+            activation_peak_ratio=v.memory.peak_bytes / base.memory.peak_bytes, activation_peak_at=v.memory.peak_at,
         )
         if timed is not None:
             timing, base_timing = timed.timing(v.name, backend), timed.timing(base.name, backend)

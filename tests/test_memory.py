@@ -88,3 +88,23 @@ def test_compare_rows_carry_the_activation_peak():
     assert vanilla.activation_peak_low_bytes == 0 < oct_row.activation_peak_low_bytes < oct_row.activation_peak_bytes
     assert oct_row.activation_peak_ratio == pytest.approx(oct_row.activation_peak_bytes / vanilla.activation_peak_bytes)
     assert oct_row.activation_peak_bytes < oct_row.activation_bytes  # a peak, not the sum of every output
+
+
+def test_the_peak_is_placed_in_the_module_that_reached_it():
+    from octprofile.analysis.memory import inference_memory
+
+    # conv (16 maps) then ReLU (a copy): the peak is reached when ReLU makes its output beside conv's
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 4, 1))
+    assert inference_memory(model, (1, 3, 8, 8)).peak_at == "1"
+
+
+def test_the_footer_says_where_the_peak_is_when_alpha_leaves_it_alone():
+    from octprofile.report.tables import peak_place
+
+    # resnet18 at 224²: the stem's conv output and its batch norm copy (2 × 64×112×112 floats) are the peak,
+    # with the two per-channel statistics aten's batch norm also returns (2 × 64 floats)
+    result = octprofile.compare("resnet18", 0.5, fvcore=False)
+    assert {row.activation_peak_at for row in result.rows} == {"bn1"}
+    assert result.row("vanilla").activation_peak_bytes == (2 * 64 * 112 * 112 + 2 * 64) * FLOAT32
+    line = peak_place(result)
+    assert "in 'bn1' for every variant" in line and "oct: no low-frequency map is alive at the peak" in line

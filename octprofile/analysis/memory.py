@@ -56,7 +56,7 @@ class LiveMemory(TorchDispatchMode):
 
     def __init__(self) -> None:
         super().__init__()
-        self.level = self.peak = self.allocated = self.created = 0
+        self.level = self.peak = self.allocated = self.created = self.peak_created = 0
         self._sizes: dict[int, int] = {}
         self._owners: dict[int, int] = {}
         # storages by creation number (an address is reused once freed): what was alive at the peak, and
@@ -94,6 +94,7 @@ class LiveMemory(TorchDispatchMode):
             self.allocated += size
             if self.level > self.peak:
                 self.peak = self.level
+                self.peak_created = self.created  # which storage's creation reached the peak
                 self._at_peak = {self._serials[k]: size for k, size in self._sizes.items()}
         self._owners[key] += 1
         weakref.finalize(tensor, self._release, key)
@@ -210,6 +211,7 @@ class InferenceMemory:
     peak_bytes: int  # the most bytes alive at once
     allocated_bytes: int  # every storage created, summed (what a tracer keeping each intermediate would hold)
     peak_low_bytes: int = 0  # of the peak, the low-frequency maps octave layers pass on (OctPair.low)
+    peak_at: str = ""  # the module whose op reached the peak ("" when nothing was allocated)
 
 
 def inference_memory(model: nn.Module, input_shape: tuple[int, ...]) -> InferenceMemory:
@@ -221,12 +223,26 @@ def inference_memory(model: nn.Module, input_shape: tuple[int, ...]) -> Inferenc
     state = meta_state(model)  # made before the pass: resident, not counted
     was_training = model.training
     model.eval()
-    def mark_low(_module, _inputs, output) -> None:
+    running: list[str] = []  # module names, innermost last
+    created_in: dict[int, str] = {}  # the innermost module running when storages were created, by creation number
+
+    def enter(name: str):
+        def hook(_module, _inputs) -> None:
+            running.append(name)
+            created_in[live.created] = name
+        return hook
+
+    def leave(_module, _inputs, output) -> None:
+        running.pop()
+        created_in[live.created] = running[-1] if running else "<model>"
         for leaf in tree_flatten(output)[0]:
             if isinstance(leaf, OctPair):
                 live.mark_low(leaf.low)
 
-    handles = [module.register_forward_hook(mark_low) for module in model.modules()]
+    handles = []
+    for name, module in model.named_modules():
+        handles += [module.register_forward_pre_hook(enter(name or "<model>")),
+                    module.register_forward_hook(leave, always_call=True)]
     try:
         with torch.no_grad(), live:
             output = torch.func.functional_call(model, state, (x,))
@@ -235,5 +251,7 @@ def inference_memory(model: nn.Module, input_shape: tuple[int, ...]) -> Inferenc
         model.train(was_training)
         for handle in handles:
             handle.remove()
-    return InferenceMemory(live.peak, live.allocated, live.peak_low)
+    # the module running when the peak's storage was made: the last one noted at or before its creation number
+    at = max((n for n in created_in if n < live.peak_created), default=None) if live.peak_created else None
+    return InferenceMemory(live.peak, live.allocated, live.peak_low, created_in[at] if at is not None else "")
 

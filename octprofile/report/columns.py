@@ -59,6 +59,7 @@ COLUMNS: dict[str, Column] = {
     "activation_peak_bytes": Column("activation peak", "bytes"),
     "activation_peak_low_bytes": Column("activation peak, low", "bytes"),
     "activation_peak_ratio": _ratio("activation peak ÷ vanilla"),
+    "activation_peak_at": _text("activation peak in"),
     "activation_bytes": Column("activation memory", "bytes"), "activation_ratio": _ratio("activations ÷ vanilla"),
     "theory_activation_ratio": _ratio("theory activations ÷ vanilla"), "latency_ratio": _ratio("latency ÷ vanilla"),
     "latency_ratio_iqr": _ratio("latency ratio IQR"), "peak_memory_bytes": Column("peak memory", "bytes"),

@@ -120,6 +120,18 @@ def not_converted_lines(layers: dict[str, str], model: str | None = None) -> lis
     return [f"not converted: {prefix}{name} — {reason}" for name, reason in layers.items()]
 
 
+def peak_place(result: SweepResult) -> str:
+    """Where each variant's activation peak is reached, and why α may leave it unchanged."""
+    rows = list({row.variant: row for row in result.rows}.values())
+    places = {row.activation_peak_at for row in rows}
+    where = (f"in '{places.pop()}' for every variant" if len(places) == 1 else
+             ", ".join(f"{row.variant} in '{row.activation_peak_at}'" for row in rows))
+    flat = [row.variant for row in rows if row.alpha > 0 and not row.activation_peak_low_bytes]
+    why = (f"; {', '.join(flat)}: no low-frequency map is alive at the peak, so a part α leaves vanilla sets it"
+           if flat else "")
+    return f"Activation peak reached: {where}{why}."
+
+
 def footer(result: SweepResult, verbose: bool = False) -> str:
     """The verdict, what the counts and theory mean, then what the timing compared, where it ran, and any
     warning about its noise. Without ``verbose``: one line each for units, theory and the machine, and at
@@ -128,7 +140,8 @@ def footer(result: SweepResult, verbose: bool = False) -> str:
     lines = [verdict(result), *not_converted_lines(result.not_converted),
              f"MACs: multiply-accumulates of conv + linear layers; activations: the values they output (all "
              f"summed); activation peak: the most bytes alive at once in one inference pass, every op followed "
-             f"(analytic, meta device); counts agree: analytic = torch FLOPs ÷ 2{' = fvcore' if fvcore else ''}."]
+             f"(analytic, meta device); counts agree: analytic = torch FLOPs ÷ 2{' = fvcore' if fvcore else ''}.",
+             peak_place(result)]
     if verbose:
         lines.append("Theory, this network: each layer's closed form weighted by its vanilla MACs (activations: "
                      "outputs); it differs from the count only where floor(α·c) or an odd map size rounds. One "
@@ -180,7 +193,7 @@ def profile_table(result: SweepResult, title: str, wide: bool = False) -> Table:
         ("  theory, one layer", [_theory(r, "theory_activation_ratio") for r in rows]),
         ("activation peak MiB", [_num(r.activation_peak_bytes, 2**20, 2) for r in rows]),
         ("  of which low", [_num(r.activation_peak_low_bytes, 2**20, 2) if r.alpha else "" for r in rows]),
-        ("activation peak ÷ van.", [_ratio(r.activation_peak_ratio) for r in rows]),
+        ("  ÷ vanilla", [_ratio(r.activation_peak_ratio) for r in rows]),
     ]
     for label, cells in lines:
         if any(cells):
