@@ -76,7 +76,8 @@ class Downsample(str, Enum):  # octprofile.nn.DOWNSAMPLING
     strided = "strided"
 
 
-BACKEND_NAMES = ("plain", "eager", "compile", "onnxruntime")  # octprofile.runtime.prepare.BACKENDS, without torch
+# octprofile.runtime.prepare.BACKENDS, named here so that parsing needs no torch import
+BACKEND_NAMES = ("plain", "eager", "compile", "onnxruntime", "openvino")
 
 
 def parse_backends(values: list[str]) -> tuple[str, ...] | str:
@@ -320,7 +321,8 @@ DTypeOpt = typer.Option(DType.float32, "--dtype", help="Timing dtype (weights an
 BackendOpt = typer.Option(["eager"], "--backend", metavar="NAME[,NAME...]",
                           help="How every variant is prepared for timing, alike: plain (as built), eager (BN "
                                "folded, channels_last, cached kernels; OctConv path fusion), compile "
-                               "(torch.compile), onnxruntime (ONNX export, optional extra). Several "
+                               "(torch.compile), onnxruntime (ONNX export), openvino (OpenVINO CPU plugin; both "
+                               "optional extras). Several "
                                "(repeat or comma-separate) are timed in the same rounds; all: every one installed.")
 AlphaOpt = typer.Option("0.5", "--alpha", metavar="A", help="Low-frequency ratio α in [0, 1).")
 OctAlphaOpt = typer.Option("0.5", "--alpha", metavar="A", help="Low-frequency ratio α in (0, 1).")

@@ -58,9 +58,9 @@ class OnnxRuntimeRunner:
         return torch.from_numpy(output).to(self.device)
 
 
-def onnxruntime_backend(model: nn.Module, example: torch.Tensor):
-    """Export ``model`` (the eval-mode copy ``prepare`` made) on ``example`` and open a session on it."""
-    ort = _engine()
+def export_onnx(model: nn.Module, example: torch.Tensor) -> bytes:
+    """``model`` exported to ONNX on ``example`` (dynamic batch), as bytes."""
+    _engine()
     buffer = io.BytesIO()
     try:
         with warnings.catch_warnings():
@@ -72,7 +72,14 @@ def onnxruntime_backend(model: nn.Module, example: torch.Tensor):
                               input_names=["input"], output_names=["output"],
                               dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
     except Exception as error:  # an op or output type the exporter does not know
-        raise ConversionError(f"torch.onnx export failed: {_one_line(error)}") from error
+        raise ConversionError(f"torch.onnx export failed: {one_line(error)}") from error
+    return buffer.getvalue()
+
+
+def onnxruntime_backend(model: nn.Module, example: torch.Tensor):
+    """Export ``model`` (the eval-mode copy ``prepare`` made) on ``example`` and open a session on it."""
+    ort = _engine()
+    exported = export_onnx(model, example)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = torch.get_num_threads()  # the thread count the caller set for timing
@@ -83,9 +90,9 @@ def onnxruntime_backend(model: nn.Module, example: torch.Tensor):
     if example.is_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, ("CUDAExecutionProvider", {"device_id": example.device.index or 0}))
     try:
-        session = ort.InferenceSession(buffer.getvalue(), options, providers=providers)
+        session = ort.InferenceSession(exported, options, providers=providers)
     except Exception as error:  # e.g. no CPU kernel for float64 or bfloat16 convs
-        raise ConversionError(f"onnxruntime cannot run the model in {example.dtype}: {_one_line(error)}") from error
+        raise ConversionError(f"onnxruntime cannot run the model in {example.dtype}: {one_line(error)}") from error
     notes = [f"exported to ONNX (opset {OPSET}, TorchScript tracer), run by onnxruntime {ort.__version__} "
              f"on {session.get_providers()[0]}, graph optimisations ORT_ENABLE_ALL, "
              f"{options.intra_op_num_threads} intra-op threads (spinning stopped after each run)",
@@ -95,6 +102,6 @@ def onnxruntime_backend(model: nn.Module, example: torch.Tensor):
     return OnnxRuntimeRunner(session, example.device), notes, False
 
 
-def _one_line(error: Exception) -> str:
+def one_line(error: Exception) -> str:
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__

@@ -11,7 +11,9 @@ and an octave model, so that a latency ratio compares like with like) except whe
   one conv (stride 1) and stride-2 paths run merged;
 * ``compile``: ``torch.compile`` (inductor, with freezing, which folds batch norms and constants) of the
   channels_last copy; its compile time is ``prepare_seconds``, never latency;
-* ``onnxruntime``: the copy exported to ONNX and run by an ONNX Runtime session (optional extra ``onnx``).
+* ``onnxruntime``: the copy exported to ONNX and run by an ONNX Runtime session (optional extra ``onnx``);
+* ``openvino``: the copy converted by OpenVINO and compiled for its CPU plugin in the timing dtype, on
+  the timing threads (optional extra ``openvino``).
 
 A prepared model is a snapshot: weights are copied (and folded) when it is made, so later changes to
 the source model are not seen; prepare again after changing weights.
@@ -34,6 +36,8 @@ from octprofile.nn import OctConv2d
 from octprofile.runtime.folding import foldable_pairs
 from octprofile.runtime.onnx_backend import MISSING as ONNX_MISSING
 from octprofile.runtime.onnx_backend import onnxruntime_available, onnxruntime_backend
+from octprofile.runtime.openvino_backend import MISSING as OPENVINO_MISSING
+from octprofile.runtime.openvino_backend import openvino_available, openvino_backend
 from octprofile.runtime.prepared_layers import PreparedConv2d, PreparedOctConv2d
 
 COMPILE_CACHE_LIMIT = 4096  # compiled models per model class in one process
@@ -146,6 +150,9 @@ BACKENDS: dict[str, Backend] = {
     "onnxruntime": Backend("onnxruntime", "ONNX Runtime (ORT_ENABLE_ALL: BN fused, its own kernels) on the same "
                            "traced ONNX export of both, NCHW", onnxruntime_backend, torch_memory=False,
                            available=onnxruntime_available, missing=ONNX_MISSING),
+    "openvino": Backend("openvino", "OpenVINO CPU plugin (its own fusions and layouts) on the same "
+                        "openvino.convert_model of both, precision pinned to the timing dtype", openvino_backend,
+                        torch_memory=False, available=openvino_available, missing=OPENVINO_MISSING),
 }
 
 
