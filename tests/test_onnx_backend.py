@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+from random_norms import randomise_norms
 from torch import nn
 
 from octprofile import build_model, prepare
@@ -26,20 +27,6 @@ def backend(monkeypatch):
         pytest.importorskip(package, reason=f"optional {package} not installed: pip install 'octprofile[onnx]'")
     monkeypatch.setitem(BACKENDS, "onnxruntime", Backend("onnxruntime", "ONNX Runtime", onnxruntime_backend))
     return "onnxruntime"
-
-
-def randomise_norms(model: nn.Module) -> nn.Module:
-    """Non-trivial batch-norm statistics, so that folding them is actually checked."""
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                n = module.num_features
-                module.running_mean.copy_(torch.rand(n, generator=generator) - 0.5)
-                module.running_var.copy_(torch.rand(n, generator=generator) * 1.5 + 0.5)
-                module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
-                module.bias.copy_(torch.rand(n, generator=generator) - 0.5)
-    return model
 
 
 @pytest.mark.parametrize(("name", "alpha", "shape"), [

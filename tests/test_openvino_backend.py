@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from random_norms import randomise_norms
 from torch import nn
 
 from octprofile import build_model, prepare
@@ -22,19 +23,6 @@ MNIST = "examples.mnist_net:mnist_net"
 def backend():
     pytest.importorskip("openvino", reason="optional openvino not installed: pip install 'octprofile[openvino]'")
     return "openvino"
-
-
-def randomise_norms(model: nn.Module) -> nn.Module:
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                n = module.num_features
-                module.running_mean.copy_(torch.rand(n, generator=generator) - 0.5)
-                module.running_var.copy_(torch.rand(n, generator=generator) * 1.5 + 0.5)
-                module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
-                module.bias.copy_(torch.rand(n, generator=generator) - 0.5)
-    return model
 
 
 @pytest.mark.parametrize(("name", "alpha", "shape"), [

@@ -32,7 +32,11 @@ class OctPairError(TypeError):
 
 def pool2x(x: torch.Tensor) -> torch.Tensor:
     """2x2 average pooling; an odd edge is averaged over the pixels it has (ceil mode)."""
-    return F.avg_pool2d(x, 2, ceil_mode=True)
+    if x.shape[-2] % 2 or x.shape[-1] % 2:
+        return F.avg_pool2d(x, 2, ceil_mode=True)
+    # Even sides: the same values without ceil mode, which ONNX Runtime runs in its blocked (NCHWc) layout;
+    # with ceil mode it reorders to NCHW and back around every pool (8 of 63 ms on Oct-ResNet-50, 1 thread).
+    return F.avg_pool2d(x, 2)
 
 
 def pooled_size(size: int, times: int = 1) -> int:

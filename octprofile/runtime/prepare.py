@@ -33,6 +33,7 @@ from torch import nn
 
 from octprofile.errors import BadValueError, ConversionError, MissingEngineError
 from octprofile.nn import OctConv2d
+from octprofile.runtime.deploy import deploy_form
 from octprofile.runtime.folding import foldable_pairs
 from octprofile.runtime.onnx_backend import MISSING as ONNX_MISSING
 from octprofile.runtime.onnx_backend import onnxruntime_available, onnxruntime_backend
@@ -135,6 +136,18 @@ def _compile(model: nn.Module, example: torch.Tensor):
     return compiled, ["torch.compile (inductor, freezing: batch norms and weights folded), channels_last"], True
 
 
+def on_deploy_form(make: Callable) -> Callable:
+    """A backend's ``make`` run on the deploy form of the model (``runtime/deploy.py``): norms folded for
+    every variant, octave layers merged as the eager plans merge them."""
+    def make_deployed(model: nn.Module, example: torch.Tensor):
+        model, deploy_notes = deploy_form(model)
+        runner, notes, channels_last = make(model, example)
+        return runner, [*deploy_notes, *notes], channels_last
+
+    make_deployed.__doc__ = make.__doc__
+    return make_deployed
+
+
 def _cpp_compiler_found() -> bool:
     # inductor generates C++ for CPU kernels and needs a compiler (it honours $CXX)
     return any(shutil.which(name) for name in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if name)
@@ -144,14 +157,17 @@ BACKENDS: dict[str, Backend] = {
     "plain": Backend("plain", "eager PyTorch, models as built (NCHW, batch norm unfolded)", _plain),
     "eager": Backend("eager", "eager PyTorch with the same generic treatment for both (BN folded, channels_last, "
                      "cached kernels); OctConv path fusion on the Oct side", _eager),
-    "compile": Backend("compile", "torch.compile (inductor, freezing) of both, channels_last", _compile,
+    "compile": Backend("compile", "torch.compile (inductor, freezing) of both, channels_last, on the deploy form "
+                       "(BN folded; octave paths merged on the Oct side)", on_deploy_form(_compile),
                        available=_cpp_compiler_found, missing="the compile backend needs a C++ compiler for "
                        "inductor's CPU kernels (g++, clang++ or $CXX); install one, e.g. apt install g++"),
     "onnxruntime": Backend("onnxruntime", "ONNX Runtime (ORT_ENABLE_ALL: BN fused, its own kernels) on the same "
-                           "traced ONNX export of both, NCHW", onnxruntime_backend, torch_memory=False,
+                           "traced ONNX export of both's deploy form (octave paths merged on the Oct side), NCHW",
+                           on_deploy_form(onnxruntime_backend), torch_memory=False,
                            available=onnxruntime_available, missing=ONNX_MISSING),
     "openvino": Backend("openvino", "OpenVINO CPU plugin (its own fusions and layouts) on the same "
-                        "openvino.convert_model of both, precision pinned to the timing dtype", openvino_backend,
+                        "openvino.convert_model of both's deploy form (octave paths merged on the Oct side), precision "
+                        "pinned to the timing dtype", on_deploy_form(openvino_backend),
                         torch_memory=False, available=openvino_available, missing=OPENVINO_MISSING),
 }
 

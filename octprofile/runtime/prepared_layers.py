@@ -98,14 +98,8 @@ class PreparedOctConv2d(nn.Module):
 
     def _plan(self, key):
         high_shape, low_shape = key
-        # StridedPlan needs both branches to read the same sources: H->L exists, L->L iff L->H
-        same_sources = not self.out_split.low or ("hl" in self.terms and ("lh" in self.terms) == ("ll" in self.terms))
-        dense = self.geometry.groups == 1 and self.pooling  # the fused plans pool every input
-        if dense and self.geometry.stride == 2 and same_sources:
-            return StridedPlan(self, high_shape, low_shape)
-        if dense and self.geometry.stride == 1 and {"hl", "ll"} <= set(self.terms):
-            return LowCatPlan(self, high_shape, low_shape)
-        return PathsPlan(self, high_shape, low_shape)
+        plan = {"strided": StridedPlan, "low-cat": LowCatPlan, "paths": PathsPlan}[plan_name(self)]
+        return plan(self, high_shape, low_shape)
 
     def kernel(self, weight, bias, input_shape, groups: int, stride: int = 1):
         """A kernel for one path conv (or several stacked): stride 1, but for strided down-sampling."""
@@ -123,6 +117,20 @@ class PreparedOctConv2d(nn.Module):
     def extra_repr(self) -> str:
         return (f"in={self.in_split.high}+{self.in_split.low}, out={self.out_split.high}+{self.out_split.low}, "
                 f"stride={self.geometry.stride}, paths={','.join(self.terms)}, folded_norm={self.folded}")
+
+
+def plan_name(conv: PreparedOctConv2d) -> str:
+    """Which formulation evaluates this layer: ``strided`` (StridedPlan), ``low-cat`` (LowCatPlan) or
+    ``paths`` (PathsPlan); the deploy form (``runtime/deploy.py``) follows the same choice."""
+    terms = conv.terms
+    # StridedPlan needs both branches to read the same sources: H->L exists, L->L iff L->H
+    same_sources = not conv.out_split.low or ("hl" in terms and ("lh" in terms) == ("ll" in terms))
+    dense = conv.geometry.groups == 1 and conv.pooling  # the fused plans pool every input
+    if dense and conv.geometry.stride == 2 and same_sources:
+        return "strided"
+    if dense and conv.geometry.stride == 1 and {"hl", "ll"} <= set(terms):
+        return "low-cat"
+    return "paths"
 
 
 def _folded_paths(conv: OctConv2d, norm) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:

@@ -1,0 +1,153 @@
+"""The deploy form: a rewritten copy whose graph already holds the fusions eager applies at run time.
+
+Graph compilers (torch.compile, ONNX Runtime, OpenVINO) see the built model's ops and cannot merge an
+octave layer's paths themselves: a conv over ``cat[pool X_H, X_L]`` is not a pattern any of them looks for.
+``deploy_form`` writes those formulations into ordinary modules, so every backend that traces the model
+gets them:
+
+* generic, applied alike to vanilla and Oct: each batch norm that only reads a conv is folded into it;
+* octave-specific (the plans of ``runtime/prepared_layers.py``, chosen the same way by ``plan_name``):
+  at stride 1, H->L and L->L as one conv over ``cat[pool X_H, X_L]`` (``low-cat``); at stride 2, every
+  input pooled to the output grids and each branch one conv over the concatenation (``strided``); other
+  layers (depthwise, grouped, dropped paths, strided down-sampling) keep their paths, norms folded.
+
+The copy computes the built model's function (within float rounding) with the same MACs: each merged
+conv is the sum of the paths it replaces, weight by weight.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from octprofile.nn import OctConv2d, OctPair, pool2x, upsample2x
+from octprofile.runtime.folding import foldable_pairs
+from octprofile.runtime.prepared_layers import _folded_paths, plan_name
+
+
+def _conv(weight: torch.Tensor, bias: torch.Tensor | None, geometry, stride: int = 1) -> nn.Conv2d:
+    """A dense conv holding ``weight`` and ``bias``, with the octave layer's kernel, padding and dilation."""
+    out_channels, in_channels = weight.shape[:2]
+    conv = nn.Conv2d(in_channels, out_channels, geometry.kernel_size, stride, geometry.padding, geometry.dilation,
+                     bias=bias is not None, device=weight.device, dtype=weight.dtype)
+    with torch.no_grad():
+        conv.weight.copy_(weight)
+        if bias is not None:
+            conv.bias.copy_(bias)
+    return conv.requires_grad_(False)
+
+
+def _summed_bias(*biases: torch.Tensor | None) -> torch.Tensor | None:
+    present = [b for b in biases if b is not None]
+    return sum(present[1:], present[0]) if present else None
+
+
+class LowCatOctConv2d(nn.Module):
+    """Stride 1 with H->L and L->L:  Y_L = low(cat[pool X_H, X_L]);  Y_H = hh(X_H) + up(lh(X_L))."""
+
+    def __init__(self, terms: dict, geometry) -> None:
+        super().__init__()
+        (w_hh, b_hh), (w_hl, b_hl), (w_ll, b_ll) = terms["hh"], terms["hl"], terms["ll"]
+        w_lh, b_lh = terms.get("lh", (None, None))
+        self.hh = _conv(w_hh, _summed_bias(b_hh, b_lh), geometry)
+        self.lh = _conv(w_lh, None, geometry) if w_lh is not None else None
+        self.low = _conv(torch.cat([w_hl, w_ll], 1), _summed_bias(b_hl, b_ll), geometry)
+
+    def forward(self, x: OctPair) -> OctPair:
+        y_h = self.hh(x.high)
+        if self.lh is not None:
+            y_h = y_h + upsample2x(self.lh(x.low), y_h.shape[-2:])
+        return OctPair(y_h, self.low(torch.cat([pool2x(x.high), x.low], 1)))
+
+
+class StridedOctConv2d(nn.Module):
+    """Stride 2, every input pooled to the output grids first:
+    C = cat[pool X_H, X_L];  Y_H = high(C);  Y_L = low(pool C)."""
+
+    def __init__(self, terms: dict, geometry, has_low: bool) -> None:
+        super().__init__()
+        self.uses_low = "lh" in terms
+        high = [terms[name] for name in ("hh", "lh") if name in terms]
+        self.high = _conv(torch.cat([w for w, _ in high], 1), _summed_bias(*(b for _, b in high)), geometry)
+        low = [terms[name] for name in ("hl", "ll") if name in terms] if has_low else []
+        self.low = _conv(torch.cat([w for w, _ in low], 1), _summed_bias(*(b for _, b in low)), geometry) if low \
+            else None
+
+    def forward(self, x):
+        grid = pool2x(x.high if isinstance(x, OctPair) else x)
+        if self.uses_low:
+            grid = torch.cat([grid, x.low], 1)
+        y_h = self.high(grid)
+        return y_h if self.low is None else OctPair(y_h, self.low(pool2x(grid)))
+
+
+class _Terms:
+    """What ``plan_name`` reads of a layer: its folded paths, splits, geometry and down-sampling."""
+
+    def __init__(self, conv: OctConv2d, norm) -> None:
+        self.terms = _folded_paths(conv, norm)
+        self.out_split, self.geometry = conv.out_split, conv.geometry
+        self.pooling = conv.design.downsample == "pool"
+
+
+def _with_folded_paths(conv: OctConv2d, terms: dict) -> OctConv2d:
+    """``conv`` (a copy) whose path convs hold the folded weights, each with the bias it now needs."""
+    conv = copy.deepcopy(conv)
+    for name, (weight, bias) in terms.items():
+        path = getattr(conv, name)
+        folded = nn.Conv2d(path.in_channels, path.out_channels, path.kernel_size, path.stride, path.padding,
+                           path.dilation, path.groups, bias=bias is not None, device=weight.device, dtype=weight.dtype)
+        with torch.no_grad():
+            folded.weight.copy_(weight)
+            if bias is not None:
+                folded.bias.copy_(bias)
+        setattr(conv, name, folded.requires_grad_(False))
+    return conv
+
+
+def deploy_octconv(conv: OctConv2d, norm=None) -> nn.Module:
+    """The deploy form of one octave layer (with the norm that reads it folded in, if any)."""
+    layer = _Terms(conv, norm)
+    plan = plan_name(layer)
+    if plan == "low-cat":
+        return LowCatOctConv2d(layer.terms, conv.geometry)
+    if plan == "strided":
+        return StridedOctConv2d(layer.terms, conv.geometry, bool(conv.out_split.low))
+    return _with_folded_paths(conv, layer.terms)
+
+
+@torch.no_grad()
+def deploy_form(model: nn.Module) -> tuple[nn.Module, list[str]]:
+    """``model`` (an eval-mode copy, changed in place) in its deploy form, and notes saying what changed."""
+    if isinstance(model, OctConv2d | nn.Conv2d):  # a lone layer: nothing to fold, no tree to rewrite
+        model = nn.Sequential(model)
+    pairs = dict(foldable_pairs(model))
+    plans: dict[str, int] = {}
+    folded = 0
+    for conv_name, norm_name in pairs.items():
+        conv, norm = model.get_submodule(conv_name), model.get_submodule(norm_name)
+        if isinstance(conv, OctConv2d):
+            continue  # rewritten with its norm below
+        model.set_submodule(conv_name, fuse_conv_bn_eval(conv, norm).requires_grad_(False))
+        model.set_submodule(norm_name, nn.Identity())
+        folded += 1
+    for name, module in list(model.named_modules()):
+        if isinstance(module, OctConv2d):
+            norm = model.get_submodule(pairs[name]) if name in pairs else None
+            plan = plan_name(_Terms(module, norm))
+            plans[plan] = plans.get(plan, 0) + 1
+            model.set_submodule(name, deploy_octconv(module, norm))
+            if norm is not None:
+                model.set_submodule(pairs[name], nn.Identity())
+                folded += 1
+    notes = [f"deploy form: {folded} batch norms folded into their convs"]
+    if plans:
+        described = {"low-cat": "H→L and L→L as one conv over cat[pool X_H, X_L]",
+                     "strided": "stride-2 paths merged into one conv per branch over the pooled concatenation",
+                     "paths": "paths kept (depthwise, grouped or dropped paths)"}
+        notes.append("deploy form, octave-specific: " + "; ".join(
+            f"{count} OctConv2d {described[plan]}" for plan, count in sorted(plans.items())))
+    return model, notes
