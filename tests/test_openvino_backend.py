@@ -35,6 +35,7 @@ def test_outputs_match_the_eager_model_at_any_batch(backend, name, alpha, shape)
     x = torch.randn(shape, generator=torch.Generator().manual_seed(1))
     prepared = prepare(model, x, backend)
     assert not prepared.channels_last and any("openvino" in note for note in prepared.notes)
+    assert any(note.startswith("converted by torch.export") for note in prepared.notes)  # no fallback
     for batch in (shape[0], 1, 3):  # another shape is compiled on first use
         xb = torch.randn((batch, *shape[1:]), generator=torch.Generator().manual_seed(batch))
         with torch.no_grad():

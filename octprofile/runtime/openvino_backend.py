@@ -4,11 +4,13 @@ Like ``onnxruntime`` it is a third party's optimiser applied alike to both varia
 its own layouts and kernels). What this module pins, so that a vanilla-vs-octave ratio compares like
 with like and means what the caller asked for:
 
-* the route: ``openvino.convert_model`` straight from the torch module (its TorchScript frontend traces
-  ``OctPair`` as eager PyTorch runs it). The other route, through octprofile's ONNX export, gave the
-  same vanilla latency and a slower octave model when measured (resnet50, α=0.5, 2 threads, batch 1:
-  28.4 ms direct against 35.5 ms through ONNX; ``benchmarks/bench_backends.py --openvino-routes``
-  repeats the measurement), so it is kept only as ``openvino_onnx`` for that comparison;
+* the route: ``torch.export`` (the supported exporter path) of the torch module, read by
+  ``openvino.convert_model``; a model ``torch.export`` cannot capture falls back to OpenVINO's TorchScript
+  frontend (``torch.jit.trace``, deprecated since torch 2.9), and the notes say so. Measured on the deploy
+  form of resnet50 (1 thread, batch 1, interleaved): the same latency from either capture (vanilla 163.6
+  / 162.9 ms, Oct α=0.5 99.7 / 97.3 ms on a loaded machine), conversion ~25 % slower through
+  ``torch.export``; through octprofile's ONNX export (``openvino_onnx_backend``, kept for measuring routes
+  in ``benchmarks/bench_deploy.py``) the same again;
 * the threads: ``INFERENCE_NUM_THREADS`` is the thread count the caller set for timing, with the
   ``LATENCY`` hint (one stream: one synchronous request uses every thread);
 * the precision: OpenVINO computes in bfloat16 by default on CPUs with AMX or AVX512-BF16, so
@@ -95,6 +97,24 @@ def openvino_onnx_backend(model: nn.Module, example: torch.Tensor):
     return _prepare(model, example, via_onnx=True)
 
 
+def _convert(ov, model: nn.Module, example: torch.Tensor, via_onnx: bool):
+    """The OpenVINO model and the route, in words."""
+    if via_onnx:
+        return (ov.convert_model(io.BytesIO(export_onnx(model, example))),
+                "octprofile's ONNX export (TorchScript tracer) read by openvino.convert_model")
+    try:
+        with torch.no_grad():
+            exported = torch.export.export(model, (example,))
+    except Exception as error:  # noqa: BLE001 - any capture failure falls back to the tracer, said in the notes
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # OctPair's shape tests become constants
+            warnings.filterwarnings("ignore", r"`torch\.jit\.trace", FutureWarning)  # deprecated: the fallback
+            converted = ov.convert_model(model, example_input=example)
+        return converted, (f"openvino.convert_model of the torch module through its TorchScript frontend "
+                           f"(torch.export failed: {one_line(error)})")
+    return ov.convert_model(exported), "torch.export, read by openvino.convert_model"
+
+
 def _prepare(model: nn.Module, example: torch.Tensor, via_onnx: bool):
     ov = _engine()
     if example.device.type != "cpu":
@@ -105,16 +125,7 @@ def _prepare(model: nn.Module, example: torch.Tensor, via_onnx: bool):
     # converted in float32 (NumPy has no bfloat16 to feed it); the precision hint sets the compute type
     model, example32 = model.float(), example.float()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # OctPair's shape tests become constants
-            # the frontend traces with torch.jit.trace, deprecated since torch 2.9 (measured against
-            # torch.export in benchmarks/bench_backends.py --openvino-routes)
-            warnings.filterwarnings("ignore", r"`torch\.jit\.trace", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            if via_onnx:
-                converted = ov.convert_model(io.BytesIO(export_onnx(model, example32)))
-            else:
-                converted = ov.convert_model(model, example_input=example32)
+        converted, route = _convert(ov, model, example32, via_onnx)
     except ConversionError:
         raise
     except Exception as error:  # an op the frontend does not know
@@ -130,8 +141,6 @@ def _prepare(model: nn.Module, example: torch.Tensor, via_onnx: bool):
     if got != precision:
         raise ConversionError(f"openvino compiled the model in {got} although {precision} was asked; this CPU "
                               f"cannot compute in {precision}")
-    route = ("octprofile's ONNX export (TorchScript tracer) read by openvino.convert_model" if via_onnx
-             else "openvino.convert_model of the torch module (TorchScript frontend)")
     notes = [f"converted by {route}, compiled by openvino {ov.__version__.split('-')[0]} for the CPU: {precision}, "
              f"{threads} inference threads, LATENCY hint (one stream)",
              "compiled for the example's shape; another shape is compiled on first use",
