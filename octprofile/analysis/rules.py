@@ -48,6 +48,7 @@ class LayerCount:
     downsample: str = "pool"  # an octave conv's down-sampling (OctDesign.downsample)
     params_dropped: int = 0  # weights of the paths its design drops
     output_shapes: tuple[tuple[int, ...], ...] = ()  # per output map (high, low), without the batch
+    transposed: bool = False  # a transposed conv: its stride up-samples
 
 
 def output_shapes(value) -> tuple[tuple[int, ...], ...]:
@@ -91,7 +92,7 @@ def count_conv(name: str, conv: nn.Module, inputs, output) -> LayerCount:
         macs = conv_macs(n, conv.out_channels, tuple(output.shape[2:]), conv.in_channels // conv.groups,
                          conv.kernel_size)
     return LayerCount(name, "conv", _params(conv), macs, output.numel(), stride=_stride(conv),
-                      depthwise=conv.groups > 1 and conv.groups == conv.in_channels)
+                      depthwise=conv.groups > 1 and conv.groups == conv.in_channels, transposed=_is_transposed(conv))
 
 
 def count_linear(name: str, linear: nn.Linear, inputs, output) -> LayerCount:
@@ -130,7 +131,8 @@ def count_octconv(name: str, conv: OctConvNd, inputs, output) -> LayerCount:
         paths[path_name] = conv_macs(n, target, kept + tuple(grid.shape[-octave:]), per_group(source), k)
     return LayerCount(name, "octconv", _params(conv), sum(paths.values()), numel(output), paths,
                       _octconv_other_work(conv, x, output), conv.alpha_in, conv.alpha_out,
-                      g.stride, conv.depthwise, conv.design.downsample, conv.dropped_params())
+                      g.stride, conv.depthwise, conv.design.downsample, conv.dropped_params(),
+                      transposed=conv.transposed)
 
 
 def _octconv_other_work(conv: OctConvNd, x, output) -> dict[str, int]:
