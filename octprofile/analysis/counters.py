@@ -339,9 +339,9 @@ def torchvision_published(name: str) -> PublishedCounts | None:
     meta = weights.meta
     if "num_params" not in meta or "_ops" not in meta:
         return None
-    # classifiers are evaluated at a crop; segmentation models at a resize (to a side; their figures are for it)
-    transforms = weights.transforms()
-    size = getattr(transforms, "crop_size", None) or getattr(transforms, "resize_size", None)
-    if not size:
+    # Classifiers' figures are for a crop. Segmentation weights have none (they resize), and their figures count
+    # the auxiliary head the weights carry, which a weights=None build leaves out: they describe another model.
+    crop = getattr(weights.transforms(), "crop_size", None)
+    if not crop:
         return None
-    return PublishedCounts(f"{name}.{weights.name}", int(meta["num_params"]), float(meta["_ops"]), int(size[0]))
+    return PublishedCounts(f"{name}.{weights.name}", int(meta["num_params"]), float(meta["_ops"]), int(crop[0]))
