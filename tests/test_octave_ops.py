@@ -34,7 +34,15 @@ def _up(x):
     return x.repeat_interleave(2, -2).repeat_interleave(2, -1)
 
 
-def _weights(conv, transposed=False):
+def _equations(f, x_h, x_l, down: bool):
+    """Y_H = f(X_H; W_HH) + up(f(X_L; W_LH)), Y_L = f(X_L; W_LL) + f(pool(X_H); W_HL); ``down`` (stride 2 over
+    the octave dims): the inputs pooled first, every conv at stride 1, L->H reading the un-pooled X_L."""
+    if down:
+        return f(_pool(x_h), "hh") + f(x_l, "lh"), f(_pool(x_l), "ll") + f(_pool(_pool(x_h)), "hl")
+    return f(x_h, "hh") + _up(f(x_l, "lh")), f(x_l, "ll") + f(_pool(x_h), "hl")
+
+
+def _weights(conv):
     return {name: (p.weight, p.bias) for name, p in conv.paths().items()}
 
 
@@ -48,12 +56,7 @@ def test_octconv1d_is_its_equations(stride):
     def f(x, name):
         return F.conv1d(x, *w[name], padding=1)
 
-    if stride == 2:  # pooled first, every conv at stride 1; L->H reads the un-pooled X_L
-        y_h = f(_pool(x_h), "hh") + f(x_l, "lh")
-        y_l = f(_pool(x_l), "ll") + f(_pool(_pool(x_h)), "hl")
-    else:
-        y_h = f(x_h, "hh") + _up(f(x_l, "lh"))
-        y_l = f(x_l, "ll") + f(_pool(x_h), "hl")
+    y_h, y_l = _equations(f, x_h, x_l, stride == 2)
     out = conv(OctPair(x_h, x_l))
     torch.testing.assert_close(out.high, y_h)
     torch.testing.assert_close(out.low, y_l)
@@ -71,12 +74,7 @@ def test_octconv3d_pools_space_only_and_strides_time_on_every_path(stride):
     def f(x, name):
         return F.conv3d(x, *w[name], stride=(t, 1, 1), padding=1)
 
-    if stride[1] == 2:
-        y_h = f(_pool(x_h), "hh") + f(x_l, "lh")
-        y_l = f(_pool(x_l), "ll") + f(_pool(_pool(x_h)), "hl")
-    else:
-        y_h = f(x_h, "hh") + _up(f(x_l, "lh"))
-        y_l = f(x_l, "ll") + f(_pool(x_h), "hl")
+    y_h, y_l = _equations(f, x_h, x_l, stride[1] == 2)
     out = conv(OctPair(x_h, x_l))
     assert out.low.shape[2] == out.high.shape[2]  # same number of frames on both grids
     torch.testing.assert_close(out.high, y_h)
