@@ -30,6 +30,7 @@ _EXPORTS = {
     "OctprofileError": "octprofile.errors",
     "list_models": "octprofile.models", "resolve": "octprofile.models",
     "ChannelSplit": "octprofile.nn", "OctBatchNorm2d": "octprofile.nn", "OctConv2d": "octprofile.nn",
+    "OctConv1d": "octprofile.nn", "OctConv3d": "octprofile.nn", "OctConvTranspose2d": "octprofile.nn",
     "OctPair": "octprofile.nn",
     "BACKENDS": "octprofile.runtime", "PreparedModel": "octprofile.runtime", "prepare": "octprofile.runtime",
     "TimingOptions": "octprofile.runtime.timing", "time_variants": "octprofile.runtime.timing",
@@ -41,7 +42,8 @@ _EXPORTS = {
 _SUBMODULES = {"analysis", "build", "cli", "convert", "errors", "models", "nn", "report", "results", "runtime",
                "study"}
 
-__all__ = ["BACKENDS", "ChannelSplit", "OctBatchNorm2d", "OctConv2d", "OctPair", "OctprofileError", "PreparedModel",
+__all__ = ["BACKENDS", "ChannelSplit", "OctBatchNorm2d", "OctConv1d", "OctConv2d", "OctConv3d", "OctConvTranspose2d",
+           "OctPair", "OctprofileError", "PreparedModel",
            "Study", "StudyOptions", "TimingOptions", "__version__", "build_model", "check", "compare", "count_model",
            "layers", "list_models", "prepare", "resolve", "sweep", "time_variants", "train", "StepOptions"]
 
@@ -66,7 +68,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from octprofile.build import build_model
     from octprofile.errors import OctprofileError
     from octprofile.models import list_models, resolve
-    from octprofile.nn import ChannelSplit, OctBatchNorm2d, OctConv2d, OctPair
+    from octprofile.nn import ChannelSplit, OctBatchNorm2d, OctConv1d, OctConv2d, OctConv3d, OctConvTranspose2d, OctPair
     from octprofile.runtime import BACKENDS, PreparedModel, prepare
     from octprofile.runtime.timing import TimingOptions, time_variants
     from octprofile.runtime.training import StepOptions

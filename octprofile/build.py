@@ -16,7 +16,7 @@ PLACEMENTS = ("reference", "everywhere")
 
 
 def build_model(model: str | ResolvedModel, alpha: float = 0.0, *, placement: str = "reference", device=None,
-                input_size: int | None = None, design: OctDesign = FULL, seed: int | None = None,
+                input_size: int | tuple[int, ...] | None = None, design: OctDesign = FULL, seed: int | None = None,
                 **options) -> nn.Module:
     """Build ``model`` (a registered name, ``module:callable`` / ``file.py:callable``, or a ``resolve``d model).
 

@@ -168,6 +168,29 @@ def parse_alphas(text: str) -> list[float]:
     return sorted(set(parse_alpha(item, "α value") for item in items))
 
 
+def input_label(shape: tuple[int, ...]) -> str:
+    """The input's spatial sizes for a title: '224²' for a square image, else '16×112×112' (or a length)."""
+    sizes = shape[2:]
+    return f"{sizes[0]}²" if len(sizes) == 2 and sizes[0] == sizes[1] else "×".join(map(str, sizes))
+
+
+def parse_input_size(text: str | None) -> int | tuple[int, ...] | None:
+    """``--input-size``: one side ('224'; a sequence's length), or every spatial size ('16,112,112' for T,H,W of
+    a video; '160,224' for H,W), each a positive integer within LIMITS; the model then checks how many it takes."""
+    if text is None:
+        return None
+    items = [item.strip() for item in str(text).split(",")]
+    values = []
+    for item in items:
+        try:
+            value = int(item)
+        except ValueError:
+            raise BadValueError(f"--input-size {text!r}: {item!r} is not an integer; give one side (224) or "
+                                "T,H,W (16,112,112) or L") from None
+        values.append(positive(value, "--input-size"))
+    return values[0] if len(values) == 1 else tuple(values)
+
+
 def positive(value: int | None, option: str) -> int | None:
     """A positive integer, and not absurd: huge values would overflow tensor sizes long before any memory check."""
     if value is not None and value <= 0:
@@ -192,7 +215,7 @@ def output_format(fmt: Format, output: Path | None) -> str:
     return inferred
 
 
-def study_for(model: str, input_size: int | None, batch_size: int, width_mult: float | None,
+def study_for(model: str, input_size: str | None, batch_size: int, width_mult: float | None,
               placement: Placement, design=None):
     from octprofile.nn import FULL
     from octprofile.study import Study, StudyOptions
@@ -202,7 +225,7 @@ def study_for(model: str, input_size: int | None, batch_size: int, width_mult: f
         if not math.isfinite(width_mult) or not 0 < width_mult <= MAX_WIDTH_MULT:
             raise BadValueError(f"--width-mult must be a positive number up to {MAX_WIDTH_MULT:g}, got {width_mult}")
         options["width_mult"] = width_mult
-    return Study(model, StudyOptions(positive(input_size, "--input-size"), positive(batch_size, "--batch-size"),
+    return Study(model, StudyOptions(parse_input_size(input_size), positive(batch_size, "--batch-size"),
                                      placement.value, options, design=design or FULL))
 
 
@@ -291,7 +314,9 @@ def with_progress(work: Callable):
 MODEL_HELP = ("A supported name (see `octprofile models`), timm:NAME (optional extra), or module:callable / "
               "path/to/file.py:callable.")
 ModelArg = typer.Argument(..., metavar="MODEL", help=MODEL_HELP, show_default=False)
-InputSize = typer.Option(None, "--input-size", metavar="PIXELS", help="Input side in pixels (default: the model's).")
+InputSize = typer.Option(None, "--input-size", metavar="SIZE",
+                         help="Input side in pixels, or every spatial size: T,H,W for a video model, L for a 1-d "
+                              "one (default: the model's).")
 BatchSize = typer.Option(1, "--batch-size", metavar="N", help="Batch size.")
 WidthMult = typer.Option(None, "--width-mult", metavar="X", help="Width multiplier (MobileNets).")
 PlacementOpt = typer.Option(Placement.reference, "--placement",
@@ -362,6 +387,7 @@ def models(fmt: Format = FormatOpt, output: Path | None = OutputOpt, columns_: s
         from rich.table import Table
 
         from octprofile.models import model_specs
+        from octprofile.models.input_size import format_input_size
         from octprofile.models.timm_source import convertible_models
 
         sources = ("torchvision", "project", "timm")
@@ -374,7 +400,7 @@ def models(fmt: Format = FormatOpt, output: Path | None = OutputOpt, columns_: s
             records = [dict(name=name, family=family, source="timm", input_size=size, options="")
                        for name, family, size in convertible_models()]
         else:
-            records = [dict(name=s.name, family=s.family, source=s.source, input_size=s.input_size,
+            records = [dict(name=s.name, family=s.family, source=s.source, input_size=format_input_size(s.input_size),
                             options=",".join(s.options)) for s in model_specs() if source in (None, s.source)]
         what = "timm models that convert (timm:NAME)" if source == "timm" else \
             "supported models (custom: module:callable or file.py:callable; timm: --source timm)"
@@ -395,7 +421,7 @@ def models(fmt: Format = FormatOpt, output: Path | None = OutputOpt, columns_: s
 @app.command()
 def compare(
     model: str = ModelArg, alpha: str = OctAlphaOpt,
-    input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
+    input_size: str | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
     time_: bool = Time, backend: list[str] = BackendOpt,
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
@@ -416,7 +442,7 @@ def sweep(
     model: str = ModelArg,
     alphas: list[str] = typer.Option([DEFAULT_ALPHAS], "--alphas", "--alpha", metavar="A[,A...]",
                                 help="α values in [0, 1), comma-separated or repeated."),
-    input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
+    input_size: str | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
     time_: bool = Time, backend: list[str] = BackendOpt,
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
@@ -455,7 +481,8 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
     what = (f"α={alphas[0]:g}" if is_compare else "α sweep") + ("" if design.is_full else f", {design.name}")
 
     def show(result, destination: Path | None, files=None, partial: str = "") -> None:
-        title = f"{study.model.name} at {result.input_shape[-1]}², batch {result.input_shape[0]}, {what}{partial}"
+        title = (f"{study.model.name} at {input_label(result.input_shape)}, batch {result.input_shape[0]}, "
+                 f"{what}{partial}")
         tables = [profile_table(result, title, wide), *([latency_table(result)] if result.timed else [])]
         emit(result.records(), COMPARE_COLUMNS, kind, destination, lambda: Group(*tables), footer(result, verbose),
              chosen, caption or title, files=files)
@@ -479,7 +506,7 @@ def ablate(
     variants: str = typer.Option("full,no-hl,no-lh,no-exchange,strided", "--variants", metavar="NAME[,NAME...]",
                                  help="Comma-separated designs: full, no-hl, no-lh, no-exchange, strided, or "
                                       "'+' combinations (no-hl+strided); full is always included."),
-    input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
+    input_size: str | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, time_: bool = Time, backend: list[str] = BackendOpt,
     device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt, rounds: int = Rounds,
     fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
@@ -503,7 +530,8 @@ def ablate(
         study = study_for(model, input_size, batch_size, width_mult, placement)
 
         def show(result, destination: Path | None, partial: str = "") -> None:
-            title = (f"{study.model.name} at {result.sweep.input_shape[-1]}², batch {result.sweep.input_shape[0]}, "
+            shape = result.sweep.input_shape
+            title = (f"{study.model.name} at {input_label(shape)}, batch {shape[0]}, "
                      f"α={value:g}: OctConv ablation{partial}")
             tables = [ablation_table(result, title), *([ablation_latency_table(result)] if result.sweep.timed else [])]
             emit(result.records(), ABLATION_COLUMNS, kind, destination, lambda: Group(*tables),
@@ -519,7 +547,7 @@ def ablate(
 @app.command()
 def layers(
     model: str = ModelArg, alpha: str = AlphaOpt,
-    input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
+    input_size: str | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
     depth: int = typer.Option(0, "--depth", metavar="N",
                               help="Sum layers by the first N parts of their names (1: stages; "
@@ -559,7 +587,7 @@ def layers(
 @app.command()
 def blocks(
     model: str = ModelArg, alpha: str = OctAlphaOpt,
-    input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
+    input_size: str | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
     backend: str = typer.Option("eager", "--backend", metavar="NAME",
                                 help="plain or eager (backends that run block by block)."),
@@ -583,7 +611,7 @@ def blocks(
         study = study_for(model, input_size, batch_size, width_mult, placement, design_of(hl, lh, downsample))
         result = with_progress(lambda p: study.blocks(value, timing, passes=positive(passes, "--passes"),
                                                       progress=p))
-        title = (f"{result.model} at {result.input_shape[-1]}², batch {result.input_shape[0]}, α={value:g}: "
+        title = (f"{result.model} at {input_label(result.input_shape)}, batch {result.input_shape[0]}, α={value:g}: "
                  "time per block, vanilla vs Oct")
         emit(result.records(), BLOCK_COLUMNS, kind, output, lambda: blocks_table(result, title),
              blocks_footer(result, verbose), chosen, caption or title)
@@ -596,7 +624,7 @@ def check(
     models_: list[str] = typer.Argument(..., metavar="MODEL...", help=MODEL_HELP),
     alpha: list[str] = typer.Option(["0.5"], "--alpha", "--alphas", metavar="A[,A...]",
                                      help="α values to check, comma-separated or repeated."),
-    input_size: int | None = InputSize, width_mult: float | None = WidthMult,
+    input_size: str | None = InputSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
     fvcore: bool = Fvcore,
     cross_checks: bool = typer.Option(True, "--cross-checks/--no-cross-checks", show_default=False,
@@ -660,7 +688,7 @@ def check(
 @app.command()
 def coverage(
     model: str = ModelArg, alpha: str = OctAlphaOpt,
-    input_size: int | None = InputSize, width_mult: float | None = WidthMult, placement: Placement = PlacementOpt,
+    input_size: str | None = InputSize, width_mult: float | None = WidthMult, placement: Placement = PlacementOpt,
     fmt: Format = FormatOpt, output: Path | None = OutputOpt,
     columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt,
 ) -> None:
@@ -688,7 +716,7 @@ def coverage(
 @app.command()
 def counters(
     model: str = ModelArg, alpha: str = OctAlphaOpt,
-    input_size: int | None = InputSize, width_mult: float | None = WidthMult,
+    input_size: str | None = InputSize, width_mult: float | None = WidthMult,
     placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
     fvcore: bool = Fvcore, fmt: Format = FormatOpt, output: Path | None = OutputOpt,
     columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt,
@@ -707,7 +735,7 @@ def counters(
         chosen = export_options(kind, columns, caption, COUNTER_COLUMNS)
         study = study_for(model, input_size, 1, width_mult, placement, design_of(hl, lh, downsample))
         result = study.counters(value, fvcore=fvcore)
-        title = f"{study.model.name} at {result.input_shape[-1]}², α={value:g}: counters vs the analytic count"
+        title = f"{study.model.name} at {input_label(result.input_shape)}, α={value:g}: counters vs the analytic count"
         emit(result.records(), COUNTER_COLUMNS, kind, output, lambda: counters_table(result, title),
              counters_footer(result), chosen, caption or title)
         for message in result.missing.values():
@@ -722,7 +750,7 @@ def train(
     alpha: list[str] = typer.Option(["0.5"], "--alpha", "--alphas", metavar="A[,A...]",
                                      help="α in (0, 1): one for vanilla vs Oct, or several (comma-separated or "
                                           "repeated) for a sweep."),
-    input_size: int | None = InputSize,
+    input_size: str | None = InputSize,
     batch_size: int = typer.Option(32, "--batch-size", metavar="N", help="Batch size of the training step."),
     width_mult: float | None = WidthMult, placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH,
     downsample: Downsample = DownsampleOpt,
@@ -778,8 +806,8 @@ def train(
         result = with_progress(lambda p: study.train_sweep([0.0, *values], optimizer=optimizer, steps=steps,
                                                            memory_budget=budget, confirm_batch=confirm_batch,
                                                            progress=p, variant_names=names))
-        title = (f"{study.model.name} at {result.input_shape[-1]}², batch {result.input_shape[0]}, {optimizer}: "
-                 "one training step")
+        title = (f"{study.model.name} at {input_label(result.input_shape)}, batch {result.input_shape[0]}, "
+                 f"{optimizer}: one training step")
         with AtomicFiles() as files:  # --output and --plot: both files or neither
             emit(result.records(), TRAINING_COLUMNS, kind, output, lambda: training_table(result, title),
                  training_footer(result, verbose), chosen, caption or title, files=files)

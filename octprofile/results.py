@@ -522,6 +522,7 @@ class CounterRow:
     bias: int | None
     rounding: int | None  # torchvision: the published figure's rounding (GFLOPS to 3 decimals)
     unhooked: int | None  # minus what a conv/linear subclass it has no hook for (exact type) would add: counted as 0
+    transposed: int | None  # what counting a transposed conv by its output (thop), not its input, adds
     explained: int | None  # the sum of the kind columns
     residual: int | None
     reconciled: bool | None  # residual == 0

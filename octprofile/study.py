@@ -56,9 +56,9 @@ from octprofile.analysis.training import (
 from octprofile.build import build_model
 from octprofile.convert import BETWEEN, CLASSIFIER, not_converted, vanilla_reasons_of
 from octprofile.errors import BadValueError, ConversionError, CustomModelError, MissingEngineError, ResourceError
-from octprofile.models.input_size import runs_at, smallest_input_size
+from octprofile.models.input_size import format_input_size, runs_at, smallest_input_size
 from octprofile.models.resolve import ResolvedModel, resolve
-from octprofile.nn import ABLATIONS, FULL, PATHS, OctConv2d, OctDesign, check_alpha
+from octprofile.nn import ABLATIONS, FULL, PATHS, OctConvNd, OctDesign, check_alpha
 from octprofile.results import (
     ABLATION_COLUMNS,
     AblationResult,
@@ -108,7 +108,7 @@ class StudyOptions:
     """What to build: input, placement, builder options (e.g. width_mult), the seed of the random weights,
     and the design of the octave layers (paths kept, down-sampling; ``Study.ablate`` varies it)."""
 
-    input_size: int | None = None
+    input_size: int | tuple[int, ...] | None = None  # a side, or every spatial size (T, H, W; L): see spatial_sizes
     batch_size: int = 1
     placement: str = "reference"
     model_options: dict = field(default_factory=dict)
@@ -118,8 +118,11 @@ class StudyOptions:
     def __post_init__(self) -> None:
         for name in ("input_size", "batch_size"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise BadValueError(f"{name} must be a positive integer, got {value!r}")
+            values = value if name == "input_size" and isinstance(value, tuple) and value else (value,)
+            if value is not None and not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                             for v in values):
+                raise BadValueError(f"{name} must be a positive integer{' or a tuple of them' * (name == 'input_size')}"
+                                    f", got {value!r}")
 
 
 @dataclass
@@ -167,7 +170,9 @@ class Study:
             vanilla = self.model.build_vanilla(**self.options.model_options)
         if runs_at(vanilla, self.model.input_shape, size):
             return  # the size is fine: the conversion failed for another reason
-        smallest = smallest_input_size(vanilla, self.model.input_shape, max(size, self.model.input_size))
+        if isinstance(size, tuple):
+            raise BadValueError(f"input size {format_input_size(size)} does not work for {self.model.name}") from None
+        smallest = smallest_input_size(vanilla, self.model.input_shape, max(size, self.model.default_side))
         if smallest is None:
             raise BadValueError(f"input size {size} does not work for {self.model.name}") from None
         if smallest > size:
@@ -649,8 +654,8 @@ class Study:
         rows = []
         for layer in vanilla.layers:
             octave = modules.get(layer.name)
-            # a (0, 0) OctConv2d is a vanilla conv that pools before running at stride 1, as the reference's do
-            converted = isinstance(octave, OctConv2d) and (octave.alpha_in, octave.alpha_out) != (0.0, 0.0)
+            # a (0, 0) octave conv is a vanilla conv that pools before running at stride 1, as the reference's do
+            converted = isinstance(octave, OctConvNd) and (octave.alpha_in, octave.alpha_out) != (0.0, 0.0)
             reason = None if converted else CLASSIFIER if layer.kind == "linear" else reasons.get(layer.name, BETWEEN)
             rows.append(CoverageRow(
                 layer=layer.name, kind=_layer_kind(octave, layer),
@@ -665,7 +670,7 @@ def _layer_kind(module: nn.Module, layer) -> str:
     """linear, depthwise, grouped or conv: ``layer`` is the vanilla count, ``module`` the layer in the Oct model."""
     if layer.kind == "linear" or layer.depthwise:
         return "linear" if layer.kind == "linear" else "depthwise"
-    groups = module.geometry.groups if isinstance(module, OctConv2d) else module.groups
+    groups = module.geometry.groups if isinstance(module, OctConvNd) else module.groups
     return "grouped" if groups > 1 else "conv"
 
 

@@ -9,18 +9,20 @@ from octprofile import build_model, list_models, resolve
 from octprofile.analysis.counting import count_model
 from octprofile.analysis.crosscheck import fvcore_count, torch_flops
 from octprofile.analysis.theory import theory_activation_ratio, theory_mac_ratio
-from octprofile.nn import OctConv2d
+from octprofile.nn import OctConvNd
 from octprofile.study import check, compare, layers
 
-SECOND_SIZE = {32: 40, 224: 160}
-FVCORE_SIZE = {32: 32, 224: 64}
+# by default input: image side, 520 for segmentation, (T, H, W) for video: small clips keep the suite quick
+SECOND_SIZE = {32: 40, 224: 160, 520: 96, (16, 112, 112): (4, 40, 40)}
+FIRST_SIZE = {520: 64, (16, 112, 112): (4, 32, 32)}  # where the default itself is too big for every alpha
+FVCORE_SIZE = {32: 32, 224: 64, 520: 64, (16, 112, 112): (4, 32, 32)}
 ALPHAS = (0.125, 0.25, 0.5, 0.75)
 # at a second size for one alpha: keeps the suite quick
 LARGEST = ("resnet101", "resnet152", "resnext101_32x8d", "resnext101_32x4d", "resnet200", "densenet121")
 
 
 def octave_layers(model):
-    return [m for m in model.modules() if isinstance(m, OctConv2d)]
+    return [m for m in model.modules() if isinstance(m, OctConvNd)]
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -28,16 +30,18 @@ def test_every_model_and_alpha_keeps_parameters_and_its_counters_agree(name):
     """The whole model x alpha matrix, once: parameters equal vanilla's and something was converted; at two
     alphas (one for the largest models) FlopCounterMode, watching the same meta pass, counts 2 x the analytic
     MACs at two input sizes."""
-    default = resolve(name).input_size
+    info = resolve(name)
+    default = info.input_size
+    first = FIRST_SIZE.get(default, default)
     vanilla_params = sum(p.numel() for p in meta_model(name).parameters())
     for alpha in (0.0, *ALPHAS):
         model = meta_model(name, alpha)
         assert sum(p.numel() for p in model.parameters()) == vanilla_params, alpha
         assert bool(octave_layers(model)) == (alpha > 0), alpha
-        sizes = {0.5: (default, SECOND_SIZE[default]), 0.25: () if name in LARGEST else (default, SECOND_SIZE[default])}
+        sizes = {0.5: (first, SECOND_SIZE[default]), 0.25: () if name in LARGEST else (first, SECOND_SIZE[default])}
         for size in sizes.get(alpha, ()):
             counter = FlopCounterMode(display=False)
-            count = count_model(model, (2, 3, size, size), observers=(counter,))
+            count = count_model(model, info.input_shape(size, batch_size=2), observers=(counter,))
             assert counter.get_total_flops() == 2 * count.macs, (alpha, size)
 
 

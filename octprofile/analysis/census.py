@@ -28,12 +28,15 @@ CENSUS_OPS = {
     F.relu: "relu", F.relu_: "relu", torch.relu: "relu", torch.relu_: "relu", F.hardtanh: "hardtanh",
     F.relu6: "hardtanh", F.silu: "silu", F.gelu: "gelu", F.leaky_relu: "leaky_relu", F.elu: "elu",
     F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", torch.sigmoid: "sigmoid",
-    F.batch_norm: "batch_norm", F.max_pool2d: "max_pool2d", F.avg_pool2d: "avg_pool2d",
-    F.adaptive_avg_pool2d: "adaptive_avg_pool2d", F.interpolate: "interpolate", F.conv2d: "conv2d",
-    F.linear: "linear", F.dropout: "dropout", **dict.fromkeys(_ADDITIONS, "add"),
+    F.batch_norm: "batch_norm", F.interpolate: "interpolate", F.linear: "linear", F.dropout: "dropout",
+    **{getattr(F, f"{pool}_pool{d}d"): f"{pool}_pool{d}d"
+       for pool in ("max", "avg", "adaptive_avg") for d in (1, 2, 3)},
+    **{getattr(F, f"conv{d}d"): f"conv{d}d" for d in (1, 2, 3)}, F.conv_transpose2d: "conv_transpose2d",
+    **dict.fromkeys(_ADDITIONS, "add"),
 }
-# the argument that holds a bias (conv2d, linear) or an affine scale (batch_norm), by position and name
-_WEIGHTED_BY = {"conv2d": (2, "bias"), "linear": (2, "bias"), "batch_norm": (3, "weight")}
+CONV_OPS = ("conv1d", "conv2d", "conv3d", "conv_transpose2d")
+# the argument that holds a bias (convs, linear) or an affine scale (batch_norm), by position and name
+_WEIGHTED_BY = {**dict.fromkeys((*CONV_OPS, "linear"), (2, "bias")), "batch_norm": (3, "weight")}
 
 
 def _maps(value) -> tuple[tuple[int, ...], ...]:
@@ -47,13 +50,13 @@ def _maps(value) -> tuple[tuple[int, ...], ...]:
 class OpCall:
     """One call of a recorded torch function."""
 
-    op: str  # e.g. "relu", "batch_norm", "max_pool2d", "interpolate", "add", "conv2d"
+    op: str  # e.g. "relu", "batch_norm", "max_pool2d", "interpolate" (nearest; else "interpolate_bilinear"...), "add"
     module: type | None  # the leaf module whose forward made the call (nn.ReLU, nn.BatchNorm2d...), else None
     caller: str  # the class of the innermost module running (OctConv2d, BasicBlock, nn.ReLU...)
     inputs: tuple[tuple[int, ...], ...]  # shapes of the first argument (two for an octave pair)
     outputs: tuple[tuple[int, ...], ...]
-    weighted: bool  # conv2d / linear: has a bias; batch_norm: has an affine scale
-    weight: tuple[int, ...] = ()  # conv2d / linear: the weight's shape
+    weighted: bool  # conv / linear: has a bias; batch_norm: has an affine scale
+    weight: tuple[int, ...] = ()  # conv / linear: the weight's shape
 
     @property
     def in_elements(self) -> int:
@@ -65,8 +68,12 @@ class OpCall:
 
     @property
     def macs(self) -> int:
-        """A conv2d's or linear's multiply-accumulates: one per output element and weight of its filter."""
-        return self.out_elements * math.prod(self.weight[1:]) if self.weight else 0
+        """A conv's or linear's multiply-accumulates: one per output element and weight of its filter; a transposed
+        conv's, one per *input* element and weight it scatters to (weight: in, out / groups, *kernel)."""
+        if not self.weight:
+            return 0
+        return (self.in_elements if self.op.startswith("conv_transpose") else self.out_elements) * \
+            math.prod(self.weight[1:])
 
 
 class OpCensus(TorchFunctionMode):
@@ -100,6 +107,9 @@ class OpCensus(TorchFunctionMode):
         leaf = module is not None and next(module.children(), None) is None
         position, name = _WEIGHTED_BY.get(op, (None, None))
         weight = kwargs.get(name, args[position] if position is not None and len(args) > position else None)
-        kernel = tuple(args[1].shape) if op in ("conv2d", "linear") else ()
+        kernel = tuple(args[1].shape) if op in (*CONV_OPS, "linear") else ()
+        if op == "interpolate":
+            mode = kwargs.get("mode", args[3] if len(args) > 3 else "nearest")
+            op = op if mode == "nearest" else f"interpolate_{mode}"
         return OpCall(op, type(module) if leaf else None, type(module).__name__ if module is not None else "model",
                       _maps(args[0]), _maps(output), weight is not None, kernel)

@@ -28,12 +28,12 @@ from torch import nn
 
 from octprofile.analysis.census import OpCall
 from octprofile.errors import MissingEngineError
-from octprofile.nn import OctConv2d, OctPair
+from octprofile.nn import OctConvNd, OctPair
 
 COUNTERS_EXTRA = "pip install 'octprofile[counters]'"
 OPTIONAL_TOOLS = ("ptflops", "thop", "torchinfo")
 # what a tool adds to the analytic conv + linear MACs, by op kind (CounterRow has a column for each)
-KINDS = ("as_flops", "bn", "activation", "pool", "upsample", "add", "bias", "rounding", "unhooked")
+KINDS = ("as_flops", "bn", "activation", "pool", "upsample", "add", "bias", "rounding", "unhooked", "transposed")
 # torchvision publishes "GFLOPS" (multiply-accumulates, in G) to 3 decimals: half the last digit either way
 TORCHVISION_OPS_TOLERANCE = 500_000
 TORCHVISION_ROUNDING = "published GFLOPS (GMACs) to 3 decimals: ±0.0005 G"
@@ -45,8 +45,10 @@ _POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, 
           nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
 _OP_LABELS = {"relu": "ReLU", "hardtanh": "ReLU6", "silu": "SiLU", "gelu": "GELU", "leaky_relu": "leaky ReLU",
               "elu": "ELU", "hardswish": "hard swish", "hardsigmoid": "hard sigmoid", "sigmoid": "sigmoid",
-              "batch_norm": "batch norm", "max_pool2d": "max pool", "avg_pool2d": "avg pool",
-              "adaptive_avg_pool2d": "global pool", "interpolate": "upsample", "add": "add"}
+              "batch_norm": "batch norm", "interpolate": "upsample", "interpolate_bilinear": "bilinear upsample",
+              "add": "add",
+              **{f"{pool}_pool{d}d": label + ("" if d == 2 else f" {d}-d") for d in (1, 2, 3)
+                 for pool, label in (("max", "max pool"), ("avg", "avg pool"), ("adaptive_avg", "global pool"))}}
 
 
 def _affine(call: OpCall) -> int:
@@ -59,10 +61,11 @@ _HOOKED_MAC_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.Co
 
 
 def _unhooked(call: OpCall) -> dict[str, int]:
-    """A conv or linear the analytic count includes (a subclass of nn.Conv2d or nn.Linear, e.g. with its own
-    forward) that a tool looking its hooks up by exact type counts as zero: its MACs, taken away."""
+    """A conv or linear the analytic count includes (a subclass of a torch conv or nn.Linear, e.g. with its own
+    forward, or torchvision's video Conv3DSimple) that a tool looking its hooks up by exact type counts as zero:
+    its MACs, taken away."""
     kind = call.module
-    if kind is not None and issubclass(kind, (nn.Conv2d, nn.Linear)) and kind not in _HOOKED_MAC_LAYERS:
+    if kind is not None and issubclass(kind, (nn.modules.conv._ConvNd, nn.Linear)) and kind not in _HOOKED_MAC_LAYERS:
         return {"unhooked": -call.macs}
     return {}
 
@@ -79,7 +82,7 @@ def _ptflops_rule(call: OpCall) -> dict[str, int]:
         return {"pool": call.in_elements}
     if kind in _BATCH_NORMS:
         return {"bn": call.in_elements * _affine(call)}
-    if kind in (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear) and call.weighted:
+    if kind in _HOOKED_MAC_LAYERS and call.weighted:
         return {"bias": call.out_elements}
     if kind is nn.Upsample:
         return {"upsample": call.out_elements}
@@ -98,10 +101,16 @@ def _thop_adaptive_pool(call: OpCall) -> int:
 
 def _thop_rule(call: OpCall) -> dict[str, int]:
     """thop's register_hooks (vision/basic_hooks.py): batch norm 2 per element, twice that when affine; ReLU,
-    max pooling and dropout zero; avg pool 1 per output; adaptive avg pool (window + 1) per output; no bias."""
+    max pooling and dropout zero; avg pool 1 per output; adaptive avg pool (window + 1) per output; no bias.
+    A transposed conv by the forward conv's formula (count_convNd: output elements x in / groups x kernel),
+    which charges the zeros a strided transposed conv inserts: the difference from our input-based count."""
     kind = call.module
     if _unhooked(call):
         return _unhooked(call)
+    if kind in (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d):
+        groups = call.outputs[0][1] // call.weight[1]
+        thop = call.out_elements * (call.inputs[0][1] // groups) * math.prod(call.weight[2:])
+        return {"transposed": thop - call.macs}
     if kind in _BATCH_NORMS:
         return {"bn": 2 * call.in_elements * _affine(call)}
     if kind in (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d):
@@ -115,12 +124,16 @@ def _thop_rule(call: OpCall) -> dict[str, int]:
 
 def _fvcore_rule(call: OpCall) -> dict[str, int]:
     """fvcore's default handles (flop_count.py) on the traced aten ops, wherever they are called: batch norm in
-    inference 1 per element (2 when affine), nearest upsampling 1 per output, adaptive avg pool 1 per input;
-    relu, max/avg pooling and additions are ignored."""
+    inference 1 per element (2 when affine), 2-d nearest upsampling 1 per output, bilinear 4, 2-d adaptive avg
+    pool 1 per input; relu, max/avg pooling, additions and the 1-d and 3-d upsampling and adaptive pooling
+    (no handle: skipped as unsupported) are ignored."""
     if call.op == "batch_norm":
         return {"bn": call.in_elements * _affine(call)}
-    if call.op == "interpolate":
+    images = len(call.outputs[0]) == 4 if call.outputs else False
+    if call.op == "interpolate" and images:
         return {"upsample": call.out_elements}
+    if call.op == "interpolate_bilinear" and images:
+        return {"upsample": 4 * call.out_elements}
     if call.op == "adaptive_avg_pool2d":
         return {"pool": call.in_elements}
     return {}
@@ -171,7 +184,8 @@ RULES = {rules.name: rules for rules in (
     CounterRules("FlopCounterMode", lambda call: {}, {"as_flops": "FLOPs: 2 per multiply-accumulate"},
                  "torch.utils.flop_counter on the meta pass"),
     CounterRules("fvcore", _fvcore_rule, {
-        "bn": "batch norm: 2 per element (affine, inference)", "upsample": "nearest upsampling: 1 per output",
+        "bn": "batch norm: 2 per element (affine, inference)",
+        "upsample": "2-d upsampling: 1 per output (nearest), 4 (bilinear)",
         "pool": "adaptive avg pool: 1 per input element"}, "FlopCountAnalysis(...).total() on a real model"),
     CounterRules("ptflops", _ptflops_rule, {
         "bn": "batch norm: 2 per element (affine)", "activation": "ReLU module: 1 per output element",
@@ -180,7 +194,8 @@ RULES = {rules.name: rules for rules in (
         "get_model_complexity_info, pytorch backend, module hooks (count_functional=False)"),
     CounterRules("thop", _thop_rule, {
         "bn": "batch norm: 4 per element (2, ×2 affine)", "pool": "adaptive avg pool: window + 1 per output",
-        "upsample": "nn.Upsample: 1 per output element", "unhooked": _UNHOOKED}, "thop.profile, module hooks"),
+        "upsample": "nn.Upsample: 1 per output element", "unhooked": _UNHOOKED,
+        "transposed": "transposed conv by output elements (counts inserted zeros)"}, "thop.profile, module hooks"),
     CounterRules("torchinfo", _torchinfo_rule, {
         "bias": "conv/linear bias: 1 per output element", "bn": "batch norm: batch × its 2C parameters"},
         "summary(...).total_mult_adds"),
@@ -284,7 +299,7 @@ def thop_unhooked_params(model: nn.Module) -> int:
 
 
 def produces_pairs(model: nn.Module) -> bool:
-    return any(isinstance(m, OctConv2d) and m.out_split.low for m in model.modules())
+    return any(isinstance(m, OctConvNd) and m.out_split.low for m in model.modules())
 
 
 def run_torchinfo(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int | None, int]:
@@ -324,5 +339,9 @@ def torchvision_published(name: str) -> PublishedCounts | None:
     meta = weights.meta
     if "num_params" not in meta or "_ops" not in meta:
         return None
-    return PublishedCounts(f"{name}.{weights.name}", int(meta["num_params"]), float(meta["_ops"]),
-                           int(weights.transforms().crop_size[0]))
+    # Classifiers' figures are for a crop. Segmentation weights have none (they resize), and their figures count
+    # the auxiliary head the weights carry, which a weights=None build leaves out: they describe another model.
+    crop = getattr(weights.transforms(), "crop_size", None)
+    if not crop:
+        return None
+    return PublishedCounts(f"{name}.{weights.name}", int(meta["num_params"]), float(meta["_ops"]), int(crop[0]))

@@ -22,8 +22,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from octprofile.nn import OctConv2d, OctPair
-from octprofile.nn.norm import OctBatchNorm2d
+from octprofile.nn import OctBatchNormNd, OctConvNd, OctPair
 
 
 def storage_key(tensor: torch.Tensor) -> int:
@@ -149,9 +148,9 @@ class SavedTensorRecorder:
         self.resident = {storage_key(t) for t in resident}
         self.low_modules = set()
         for module in model.modules():
-            if isinstance(module, OctConv2d):
+            if isinstance(module, OctConvNd):
                 self.low_modules |= {getattr(module, p) for p in ("hl", "ll", "lh") if getattr(module, p) is not None}
-            elif isinstance(module, OctBatchNorm2d):
+            elif isinstance(module, OctBatchNormNd):
                 self.low_modules.add(module.low)
         self._inside_low = 0
         self._saved: dict[int, tuple[int, bool]] = {}  # storage -> (bytes, saved on the low grid)

@@ -1,7 +1,12 @@
 """One small rule per layer kind: what a layer costs, from its configuration and tensor shapes.
 
 Units. ``macs``: multiply-accumulates of conv and linear layers (what the paper and torchvision
-call "FLOPs"; FLOPs = 2 x MACs); bias additions are not counted, as in fvcore.
+call "FLOPs"; FLOPs = 2 x MACs); bias additions are not counted, as in fvcore. Convs of 1, 2 or 3 dims
+count alike: output positions x input channels per group x kernel volume per output channel.
+A transposed conv counts the multiplies its scatter form does: every *input* position times every
+weight (input positions x out channels per group x kernel volume per input channel), as fvcore and
+PyTorch's FlopCounterMode count it. The output-based count (ptflops before its #149) also charges the
+zeros a stride-s transposed conv inserts between input pixels, about s^2 times too many.
 Parameter-free work is counted apart, in element operations, never mixed into ``macs``:
   pool      output elements x window size (adaptive pooling: input elements read)
   upsample  output elements written
@@ -19,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from octprofile.nn import OctConv2d, OctPair
+from octprofile.nn import OctConvNd, OctPair
 from octprofile.nn.pair import pooled_size
 
 OTHER_WORK = ("pool", "upsample", "add", "bn")
@@ -43,6 +48,7 @@ class LayerCount:
     downsample: str = "pool"  # an octave conv's down-sampling (OctDesign.downsample)
     params_dropped: int = 0  # weights of the paths its design drops
     output_shapes: tuple[tuple[int, ...], ...] = ()  # per output map (high, low), without the batch
+    transposed: bool = False  # a transposed conv: its stride up-samples
 
 
 def output_shapes(value) -> tuple[tuple[int, ...], ...]:
@@ -60,20 +66,33 @@ def _params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def _stride(conv: nn.Conv2d) -> int:
-    return conv.stride[0] if isinstance(conv.stride, tuple) else conv.stride
+def _stride(conv: nn.Module) -> int:
+    """The stride over the last dim (H, or a sequence's length): 2 marks a down-sampling layer."""
+    return conv.stride[-1] if isinstance(conv.stride, tuple) else conv.stride
 
 
-def conv_macs(batch: int, cout: int, out_hw: tuple[int, int], cin_per_group: int,
-              kernel: tuple[int, int]) -> int:
-    return batch * cout * out_hw[0] * out_hw[1] * cin_per_group * kernel[0] * kernel[1]
+def conv_macs(batch: int, cout: int, out_positions: tuple[int, ...], cin_per_group: int,
+              kernel: tuple[int, ...]) -> int:
+    """MACs of a conv producing ``cout`` maps over ``out_positions`` (its spatial sizes: L, (H, W) or (T, H, W)).
+    For a transposed conv, pass its input positions and the roles of the channels swapped (see the header)."""
+    return batch * cout * math.prod(out_positions) * cin_per_group * math.prod(kernel)
 
 
-def count_conv(name: str, conv: nn.Conv2d, inputs, output) -> LayerCount:
-    n, _, h, w = output.shape
-    macs = conv_macs(n, conv.out_channels, (h, w), conv.in_channels // conv.groups, conv.kernel_size)
+def _is_transposed(conv: nn.Module) -> bool:
+    return bool(getattr(conv, "transposed", False))
+
+
+def count_conv(name: str, conv: nn.Module, inputs, output) -> LayerCount:
+    """A vanilla conv of any dims; a transposed one by its input positions (see the header)."""
+    n = output.shape[0]
+    if _is_transposed(conv):
+        macs = conv_macs(n, conv.in_channels, tuple(inputs[0].shape[2:]), conv.out_channels // conv.groups,
+                         conv.kernel_size)
+    else:
+        macs = conv_macs(n, conv.out_channels, tuple(output.shape[2:]), conv.in_channels // conv.groups,
+                         conv.kernel_size)
     return LayerCount(name, "conv", _params(conv), macs, output.numel(), stride=_stride(conv),
-                      depthwise=conv.groups > 1 and conv.groups == conv.in_channels)
+                      depthwise=conv.groups > 1 and conv.groups == conv.in_channels, transposed=_is_transposed(conv))
 
 
 def count_linear(name: str, linear: nn.Linear, inputs, output) -> LayerCount:
@@ -82,50 +101,62 @@ def count_linear(name: str, linear: nn.Linear, inputs, output) -> LayerCount:
                       output.numel())
 
 
-def count_octconv(name: str, conv: OctConv2d, inputs, output) -> LayerCount:
-    """Per path, at the resolution it runs at (see OctConv2d): H->H at the high output size,
+def _branches(value) -> dict[str, torch.Tensor]:
+    return {"h": value.high, "l": value.low} if isinstance(value, OctPair) else {"h": value}
+
+
+def count_octconv(name: str, conv: OctConvNd, inputs, output) -> LayerCount:
+    """Per path, at the resolution it runs at (see OctConvNd): H->H at the high output size,
     L->H at the size of X_L (it is upsampled after the conv at stride 1; at stride 2 X_L already
-    has the output size), L->L and H->L at the low output size."""
+    has the output size), L->L and H->L at the low output size. The dims the octave keeps (a video's
+    time) are the output's on every path. A transposed octave conv counts each path by the positions it
+    reads: X_H for H->H, pooled X_H for H->L, X_L for L->H and L->L."""
     x = inputs[0]
-    x_low_hw = tuple(x.low.shape[-2:]) if isinstance(x, OctPair) else None
-    y_high = output.high if isinstance(output, OctPair) else output
-    y_low_hw = tuple(output.low.shape[-2:]) if isinstance(output, OctPair) else None
-    n, _, ho, wo = y_high.shape
+    x_in, y_out = _branches(x), _branches(output)
+    n = y_out["h"].shape[0]
     i, o, g = conv.in_split, conv.out_split, conv.geometry
     per_group = (lambda c: 1) if conv.depthwise else (lambda c: c // g.groups)
-    k = g.kernel_size
+    octave, k = conv.octave_dims, g.kernel_size
     paths = {}
     for path_name in conv.active_paths():
         source = i.high if path_name[0] == "h" else i.low
         target = o.high if path_name[1] == "h" else o.low
-        hw = {"hh": (ho, wo), "lh": x_low_hw}.get(path_name, y_low_hw)
-        paths[path_name] = conv_macs(n, target, hw, per_group(source), k)
+        if conv.transposed:
+            read = x_in[path_name[0]].shape[2:]
+            positions = tuple(pooled_size(s, conv.route(path_name).pools) for s in read)
+            paths[path_name] = conv_macs(n, source, positions, per_group(target), k)
+            continue
+        kept = tuple(y_out["h"].shape[2:2 + conv.spatial_dims - octave])
+        grid = {"hh": y_out["h"], "lh": x_in.get("l")}.get(path_name, y_out.get("l"))
+        paths[path_name] = conv_macs(n, target, kept + tuple(grid.shape[-octave:]), per_group(source), k)
     return LayerCount(name, "octconv", _params(conv), sum(paths.values()), numel(output), paths,
                       _octconv_other_work(conv, x, output), conv.alpha_in, conv.alpha_out,
-                      g.stride, conv.depthwise, conv.design.downsample, conv.dropped_params())
+                      g.stride, conv.depthwise, conv.design.downsample, conv.dropped_params(),
+                      transposed=conv.transposed)
 
 
-def _octconv_other_work(conv: OctConv2d, x, output) -> dict[str, int]:
+def _octconv_other_work(conv: OctConvNd, x, output) -> dict[str, int]:
     """Pooling, upsampling and path sums of the paths' routes, from the tensor shapes (an input pooled
-    once is shared by every path that reads it)."""
-    x_high, x_low = (x.high, x.low) if isinstance(x, OctPair) else (x, None)
-    inputs = {"h": x_high, "l": x_low}
-    outputs = {"h": output.high, "l": output.low} if isinstance(output, OctPair) else {"h": output}
+    once is shared by every path that reads it; a pool reads 2 inputs per output and octave dim)."""
+    inputs, outputs = _branches(x), _branches(output)
     routes = {name: conv.route(name) for name in conv.active_paths()}
     pooled = {(name[0], level) for name, route in routes.items() for level in range(1, route.pools + 1)}
+    octave = conv.octave_dims
     pool = 0
     for branch, level in pooled:
-        n, channels, height, width = inputs[branch].shape
-        pool += 4 * n * channels * pooled_size(height, level) * pooled_size(width, level)
+        n, channels, *sizes = inputs[branch].shape
+        kept, halved = sizes[: len(sizes) - octave], sizes[len(sizes) - octave:]
+        positions = math.prod(kept) * math.prod(pooled_size(s, level) for s in halved)
+        pool += 2 ** octave * n * channels * positions
     upsample = sum(numel(outputs["h"]) for route in routes.values() if route.upsample)
     add = sum(numel(outputs[branch]) for branch in outputs if sum(name[1] == branch for name in routes) == 2)
     return {"pool": pool, "upsample": upsample, "add": add}
 
 
-# Module rules, looked up along the class hierarchy (subclasses of OctConv2d count alike).
+# Module rules, looked up along the class hierarchy (every octave conv, and every torch conv, counts alike).
 MODULE_RULES = {
-    OctConv2d: count_octconv,
-    nn.Conv2d: count_conv,
+    OctConvNd: count_octconv,
+    nn.modules.conv._ConvNd: count_conv,
     nn.Linear: count_linear,
 }
 
@@ -138,19 +169,25 @@ def module_rule(module: nn.Module):
 
 
 # Function rules: parameter-free work done between layers (residual adds, pooling, norms).
-def _window(kernel) -> int:
-    return math.prod(kernel) if isinstance(kernel, tuple | list) else kernel * kernel
+def _window(kernel, dims: int) -> int:
+    """Inputs one pooled output reads: a ``dims``-dim window (an int kernel is that size in every dim)."""
+    return math.prod(kernel) if isinstance(kernel, tuple | list) else kernel ** dims
 
 
 def _pool_work(args, kwargs, output) -> tuple[str, int]:
     kernel = kwargs.get("kernel_size", args[1] if len(args) > 1 else 1)
-    return "pool", numel(output) * _window(kernel)
+    first = output.high if isinstance(output, OctPair) else output
+    return "pool", numel(output) * _window(kernel, first.dim() - 2)
+
+
+def _read_input(args, kwargs, output) -> tuple[str, int]:
+    return "pool", numel(args[0])
 
 
 FUNCTION_RULES = {
-    F.max_pool2d: _pool_work,
-    F.avg_pool2d: _pool_work,
-    F.adaptive_avg_pool2d: lambda args, kwargs, output: ("pool", numel(args[0])),
+    **dict.fromkeys((F.max_pool1d, F.avg_pool1d, F.max_pool2d, F.avg_pool2d, F.max_pool3d, F.avg_pool3d),
+                    _pool_work),
+    **dict.fromkeys((F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d), _read_input),
     F.interpolate: lambda args, kwargs, output: ("upsample", numel(output)),
     F.batch_norm: lambda args, kwargs, output: ("bn", numel(output)),
 }

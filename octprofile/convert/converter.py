@@ -1,7 +1,8 @@
 """Turn a vanilla model into its octave version by swapping layers in its own module tree.
 
 The architecture is never written twice: the vanilla model's forward code runs unchanged, with
-OctConv2d / OctBatchNorm2d in place of the planned convs and their norms, and ``OctPair`` carrying
+octave convs (OctConv1d/2d/3d, OctConvTranspose2d) and octave batch norms in place of the planned convs
+and their norms, and ``OctPair`` carrying
 the (high, low) map through the parameter-free modules, residual additions and concatenations in between.
 """
 
@@ -23,7 +24,7 @@ from octprofile.convert.fidelity import (
 )
 from octprofile.convert.placement import RULES, PlacementError, Plan, is_depthwise, pooled_strides
 from octprofile.errors import ConversionError
-from octprofile.nn import FULL, ChannelSplit, OctBatchNorm2d, OctConv2d, OctDesign, OctPair, check_alpha
+from octprofile.nn import FULL, ChannelSplit, OctDesign, OctPair, check_alpha, octave_class, octave_norm_class
 from octprofile.nn.meta import ModuleScope, run_on_meta
 
 
@@ -85,7 +86,7 @@ def group_multiples(model: nn.Module) -> dict[int, int]:
     low part must be: every path of an octave grouped conv keeps the vanilla group count."""
     multiples: dict[int, int] = {}
     for module in model.modules():
-        if isinstance(module, nn.Conv2d) and module.groups > 1 and not is_depthwise(module):
+        if isinstance(module, ConvLike) and module.groups > 1 and not is_depthwise(module):
             for channels in (module.in_channels, module.out_channels):
                 multiples[channels] = math.lcm(multiples.get(channels, 1), module.groups)
     return multiples
@@ -132,8 +133,8 @@ def convert(model: nn.Module, alpha: float, family: str, input_shape: tuple[int,
 
 def apply_plan(model: nn.Module, plan: Plan, order: list[str], input_shape: tuple[int, ...], *,
                design: OctDesign = FULL) -> None:
-    """Swap each planned conv (a (0, 0) entry too: see ``pooled_strides``) for an OctConv2d, then each batch
-    norm that reads an octave pair for an OctBatchNorm2d of that pair's split."""
+    """Swap each planned conv (a (0, 0) entry too: see ``pooled_strides``) for its octave version (``octave_class``),
+    then each batch norm that reads an octave pair for an octave norm of that pair's split."""
     modules = dict(model.named_modules())
     multiples = group_multiples(model)
     for name in dict.fromkeys(order):
@@ -144,14 +145,15 @@ def apply_plan(model: nn.Module, plan: Plan, order: list[str], input_shape: tupl
         in_split = ChannelSplit.from_alpha(module.in_channels, alpha_in, multiples.get(module.in_channels, 1))
         out_split = ChannelSplit.from_alpha(module.out_channels, alpha_out, multiples.get(module.out_channels, 1))
         try:
-            octave = OctConv2d.from_conv(module, alpha_in, alpha_out, in_split=in_split, out_split=out_split,
+            octave = octave_class(module).from_conv(module, alpha_in, alpha_out, in_split=in_split, out_split=out_split,
                                          design=design.for_layer(alpha_in, alpha_out),
                                          padding=equivalent_padding(module, design.downsample))
         except ValueError as error:
             raise ConversionError(f"cannot convert layer '{name}' ({module}): {error}") from error
         model.set_submodule(name, octave)
     for name, split in norm_splits(model, input_shape).items():
-        model.set_submodule(name, OctBatchNorm2d.from_bn(modules[name], split))
+        norm = modules[name]
+        model.set_submodule(name, octave_norm_class(norm).from_bn(norm, split))
 
 
 class _SplitProbe(nn.Module):
@@ -172,7 +174,7 @@ def norm_splits(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Cha
     its input on unchanged. A norm may follow its conv (post-activation) or precede the next one, reading a
     concatenation or a sum (pre-activation, DenseNet): either way it normalises the map it reads."""
     norms = {name: module for name, module in model.named_modules()
-             if isinstance(module, nn.BatchNorm2d) and plain_norm(module)}
+             if octave_norm_class(module) is not None and plain_norm(module)}
     seen: dict[str, ChannelSplit] = {}
     for name in norms:
         model.set_submodule(name, _SplitProbe(name, seen))
@@ -186,10 +188,10 @@ def norm_splits(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Cha
     return seen
 
 
-def plain_norm(norm: nn.BatchNorm2d) -> bool:
-    """A BatchNorm2d that only normalises: a subclass with its own forward (timm's BatchNormAct2d also
-    activates) is left in place, so the pair reaching it fails validation by name instead of losing a step."""
-    return type(norm).forward is nn.BatchNorm2d.forward
+def plain_norm(norm: nn.Module) -> bool:
+    """A batch norm (1-, 2- or 3-d) that only normalises: a subclass with its own forward (timm's BatchNormAct2d
+    also activates) is left in place, so the pair reaching it fails validation by name instead of losing a step."""
+    return type(norm).forward is nn.modules.batchnorm._BatchNorm.forward
 
 
 def validate(model: nn.Module, input_shape: tuple[int, ...], hooked: dict[str, str] | None = None) -> None:

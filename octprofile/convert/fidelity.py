@@ -1,8 +1,9 @@
 """Which conv layers the converter can replace without changing what the model computes.
 
-An OctConv2d reproduces a plain ``nn.Conv2d`` (its weight, bias, stride, padding...) and nothing
-else: not a subclass's own ``forward``, not the hooks registered on the layer, not a
-parametrization of its weight, and not another kind of conv (1-d, 3-d, transposed). Such a layer
+An octave conv reproduces a plain ``nn.Conv1d`` / ``Conv2d`` / ``Conv3d`` / ``ConvTranspose2d`` (its
+weight, bias, stride, padding...) and nothing else: not a subclass's own ``forward``, not the hooks
+registered on the layer, not a parametrization of its weight, and not another kind of conv
+(transposed 1-d or 3-d). Such a layer
 stays vanilla and is reported with the reason, or, where the octave region would have to run
 through it, the conversion is refused.
 
@@ -47,17 +48,22 @@ def equivalent_padding(conv: nn.Conv2d, downsample: str = "pool") -> tuple[int, 
 
 def unconvertible_reason(module: nn.Module) -> str | None:
     """Why ``module`` (a conv-like layer) cannot become an OctConv2d faithfully; None when it can."""
+    from octprofile.nn import OCTAVE_CONVS, octave_class
+
     kind = type(module).__name__
-    if not isinstance(module, nn.Conv2d):
-        return f"{kind} is not a Conv2d; only Conv2d layers are converted"
+    octave = octave_class(module)
+    if octave is None:
+        kinds = ", ".join(k.__name__ for k in OCTAVE_CONVS)
+        return f"{kind} has no octave version; only {kinds} layers are converted"
+    base = next(k for k in type(module).__mro__ if k in OCTAVE_CONVS)
     if parametrize.is_parametrized(module):
         names = ", ".join(module.parametrizations.keys())
         return f"{kind} has a parametrized {names} (torch.nn.utils.parametrize)"
     if is_tf_same(module) and "forward" not in vars(module):
         if not _odd_kernel(module) or module.padding != (0, 0):
             return f"{kind} with an even kernel pads one side more at every stride"
-    elif "forward" in vars(module) or type(module).forward is not nn.Conv2d.forward \
-            or type(module)._conv_forward is not nn.Conv2d._conv_forward:
+    elif "forward" in vars(module) or type(module).forward is not base.forward \
+            or getattr(type(module), "_conv_forward", None) is not getattr(base, "_conv_forward", None):
         return f"{kind} has its own forward"
     hooks = hook_kinds(module)
     if hooks:
@@ -77,9 +83,9 @@ def hook_kinds(module: nn.Module) -> str:
 def unconvertible(model: nn.Module) -> dict[str, str]:
     """{module path: reason} for every conv layer of ``model`` that the converter would leave vanilla
     rather than change its meaning (the layers of a converted model's octave convs are not listed)."""
-    from octprofile.nn import OctConv2d
+    from octprofile.nn import OctConvNd
 
-    inside_octave = {f"{name}.{sub}" for name, module in model.named_modules() if isinstance(module, OctConv2d)
+    inside_octave = {f"{name}.{sub}" for name, module in model.named_modules() if isinstance(module, OctConvNd)
                      for sub, _ in module.named_modules() if sub}
     return {name: reason for name, module in model.named_modules()
             if isinstance(module, ConvLike) and name not in inside_octave

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from octprofile.convert.fidelity import unconvertible_reason
+from octprofile.convert.fidelity import ConvLike, unconvertible_reason
 
 Plan = dict[str, tuple[float, float]]
 PlacementRule = Callable[[nn.Module, float, bool, list[str]], Plan]
@@ -38,11 +38,14 @@ def _stride(conv: nn.Conv2d) -> int:
     return stride[0] if isinstance(stride, tuple) else stride
 
 
-def resnet(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str]) -> Plan:
+def resnet(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str], prefix: str = "") -> Plan:
     """Blocks of stages ``layer1..layerN``; the first block of layer1 enters the octave (its conv1
     and projection shortcut go 0 -> alpha) and, by default, the first block of the last stage
     leaves it the same way (alpha -> 0). The shortcut's conv is the one conv of ``downsample``, first
-    (torchvision) or after an average pool (timm's ``avg_down`` shortcuts of ResNet-D)."""
+    (torchvision) or after an average pool (timm's ``avg_down`` shortcuts of ResNet-D). ``conv1`` may be a
+    conv, or hold convs (a video block's conv + norm + ReLU, R(2+1)D's spatial then temporal conv): the first
+    of them reads the block input. 2-d and 3-d (video) ResNets alike; ``prefix`` names where ``model`` sits
+    in the converted model (a segmentation backbone)."""
     stages = [name for name, _ in model.named_children() if name.startswith("layer")]
     if not stages:
         raise PlacementError("no layer1..layerN stages found")
@@ -50,11 +53,11 @@ def resnet(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[st
     plan: Plan = {}
     for stage_index, stage in enumerate(stages):
         for block_index, block in enumerate(getattr(model, stage)):
-            for conv_name, conv in block.named_modules():
-                if not isinstance(conv, nn.Conv2d):
-                    continue
-                name = f"{stage}.{block_index}.{conv_name}"
-                reads_block_input = conv_name == "conv1" or conv_name.startswith("downsample.")
+            convs = [(n, m) for n, m in block.named_modules() if isinstance(m, ConvLike)]
+            first_of_conv1 = next((n for n, _ in convs if n == "conv1" or n.startswith("conv1.")), None)
+            for conv_name, _conv in convs:
+                name = f"{prefix}{stage}.{block_index}.{conv_name}"
+                reads_block_input = conv_name == first_of_conv1 or conv_name.startswith("downsample.")
                 entering = stage_index == 0 and block_index == 0 and reads_block_input
                 leaving = stage_index == len(octave_stages) and block_index == 0 and reads_block_input
                 if stage in octave_stages:
@@ -188,8 +191,18 @@ def _pools_alike(conv: nn.Module) -> bool:
     return tuple(conv.stride) == (2, 2) and same
 
 
+def segmentation(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str]) -> Plan:
+    """torchvision's FCN and DeepLabv3: the ResNet rule on ``backbone`` (whose last stages dilate instead of
+    striding), the head vanilla like a classifier: it reads the backbone's plain output."""
+    backbone = getattr(model, "backbone", None)
+    if backbone is None:
+        raise PlacementError("no backbone found (a torchvision segmentation model has model.backbone)")
+    return resnet(backbone, alpha, everywhere, conv_order, prefix="backbone.")
+
+
 RULES: dict[str, PlacementRule] = {
     "resnet": resnet,
+    "segmentation": segmentation,
     "densenet": densenet,
     "mobilenet_v1": mobilenet_v1,
     "mobilenet_v2": mobilenet_v2,

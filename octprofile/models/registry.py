@@ -16,7 +16,7 @@ class ModelSpec:
     name: str
     family: str  # selects the placement rule in octprofile.convert.placement
     source: str  # "torchvision", "project" or "custom"
-    input_size: int
+    input_size: int | tuple[int, ...]  # an image's side, or every spatial size: (L,) or (T, H, W)
     builder: Callable[..., nn.Module]
     options: tuple[str, ...] = field(default=())  # builder keyword options a user may set
     in_channels: int = 3

@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import partial
 
 import torchvision.models as tvm
+import torchvision.models.segmentation as tvs
+import torchvision.models.video as tvv
 from torchvision.models.resnet import Bottleneck, ResNet
 
 from octprofile.models.cifar_resnet import resnet_cifar
@@ -35,3 +37,12 @@ register_model(ModelSpec("mobilenet_v1", "mobilenet_v1", "project", 224, mobilen
 for _depth in (20, 44, 56):
     register_model(ModelSpec(f"resnet{_depth}_cifar", "resnet", "project", 32,
                              partial(resnet_cifar, _depth)))
+
+# Video classifiers (Tran et al., CVPR 2018), at their Kinetics-400 clip: 16 frames of 112x112 (see OctConv3d).
+for _name in ("r3d_18", "mc3_18", "r2plus1d_18"):
+    register_model(ModelSpec(_name, "resnet", "torchvision", (16, 112, 112), _torchvision(getattr(tvv, _name))))
+# Semantic segmentation: a dilated ResNet-50 backbone and a head, at the 520 side torchvision's weights use;
+# the output is a dict ({"out": ...}).
+for _name in ("fcn_resnet50", "deeplabv3_resnet50"):
+    register_model(ModelSpec(_name, "segmentation", "torchvision", 520,
+                             partial(getattr(tvs, _name), weights=None, weights_backbone=None)))

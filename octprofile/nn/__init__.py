@@ -1,10 +1,28 @@
 """The octave operator and its companions."""
 
 from octprofile.nn.design import ABLATIONS, DOWNSAMPLING, FULL, OctDesign
-from octprofile.nn.norm import OctBatchNorm2d
-from octprofile.nn.octconv import PATHS, OctConv2d
+from octprofile.nn.norm import (
+    OCTAVE_NORMS,
+    OctBatchNorm1d,
+    OctBatchNorm2d,
+    OctBatchNorm3d,
+    OctBatchNormNd,
+    octave_norm_class,
+)
+from octprofile.nn.octconv import (
+    OCTAVE_CONVS,
+    PATHS,
+    OctConv1d,
+    OctConv2d,
+    OctConv3d,
+    OctConvNd,
+    OctConvTranspose2d,
+    octave_class,
+)
 from octprofile.nn.pair import OctPair, OctPairError, pool2x, upsample2x
 from octprofile.nn.split import ChannelSplit, check_alpha
 
-__all__ = ["ABLATIONS", "DOWNSAMPLING", "FULL", "PATHS", "ChannelSplit", "OctBatchNorm2d", "OctConv2d",
-           "OctDesign", "OctPair", "OctPairError", "check_alpha", "pool2x", "upsample2x"]
+__all__ = ["ABLATIONS", "DOWNSAMPLING", "FULL", "OCTAVE_CONVS", "OCTAVE_NORMS", "PATHS", "ChannelSplit",
+           "OctBatchNorm1d", "OctBatchNorm2d", "OctBatchNorm3d", "OctBatchNormNd", "OctConv1d", "OctConv2d",
+           "OctConv3d", "OctConvNd", "OctConvTranspose2d", "OctDesign", "OctPair", "OctPairError", "check_alpha",
+           "octave_class", "octave_norm_class", "pool2x", "upsample2x"]

@@ -14,12 +14,16 @@ import torch
 import torch.nn.functional as F
 
 # Functions that act on each branch alone with the same arguments: element-wise ops, and
-# pooling, which halves both grids alike and so keeps the octave relation between them.
+# pooling (a video's time pooling too: both grids share the frames), which halves both grids alike and so
+# keeps the octave relation between them.
 _BRANCHWISE = {
     F.relu, F.relu_, torch.relu, torch.relu_, F.relu6, F.hardtanh, F.hardtanh_, F.silu, F.gelu,
     F.leaky_relu, F.elu, F.hardswish, F.hardsigmoid, F.sigmoid, torch.sigmoid, F.tanh, torch.tanh,
-    F.dropout, F.dropout2d, F.max_pool2d, F.avg_pool2d, torch.Tensor.relu, torch.Tensor.relu_,
+    F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.max_pool1d, F.avg_pool1d, F.max_pool2d, F.avg_pool2d,
+    F.max_pool3d, F.avg_pool3d, torch.Tensor.relu, torch.Tensor.relu_,
 }
+# Global average pooling, whatever the number of dims (see ``__torch_function__``).
+_GLOBAL_POOLS = {F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d}
 _ADDITIONS = {torch.add, torch.Tensor.add, torch.Tensor.add_, torch.Tensor.__add__,
               torch.Tensor.__radd__, torch.Tensor.__iadd__}
 _MULTIPLICATIONS = {torch.mul, torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__}
@@ -30,20 +34,37 @@ class OctPairError(TypeError):
     """An operation that has no octave meaning was applied to an ``OctPair``."""
 
 
+def octave_dims(ndim: int) -> int:
+    """How many trailing dims of an ``ndim``-dim map (N, C, ...) the low grid halves: the length of a 1-d map,
+    H and W of an image, and H and W of a video (N, C, T, H, W), whose frames both grids keep (see OctConv3d)."""
+    return min(ndim - 2, 2)
+
+
 def pool2x(x: torch.Tensor) -> torch.Tensor:
-    """2x2 average pooling; an odd edge is averaged over the pixels it has (ceil mode)."""
-    if x.shape[-2] % 2 or x.shape[-1] % 2:
-        return F.avg_pool2d(x, 2, ceil_mode=True)
-    # Even sides: the same values without ceil mode, which ONNX Runtime runs in its blocked (NCHWc) layout;
-    # with ceil mode it reorders to NCHW and back around every pool (8 of 63 ms on Oct-ResNet-50, 1 thread).
-    return F.avg_pool2d(x, 2)
+    """2x average pooling over the octave dims (2x2 for images and videos, 2 for sequences); an odd edge is
+    averaged over the pixels it has (ceil mode)."""
+    # Even sides pool without ceil mode (the same values): ONNX Runtime runs a ceil-mode AveragePool outside
+    # its blocked (NCHWc) layout, with a reorder around each (8 of 63 ms on Oct-ResNet-50, 1 thread).
+    ceil = any(side % 2 for side in x.shape[-octave_dims(x.dim()):])
+    if x.dim() == 3:
+        return F.avg_pool1d(x, 2, ceil_mode=ceil)
+    if x.dim() == 5:
+        return F.avg_pool3d(x, (1, 2, 2), ceil_mode=ceil)
+    return F.avg_pool2d(x, 2, ceil_mode=ceil)
 
 
 def pooled_size(size: int, times: int = 1) -> int:
-    """A side after ``times`` 2x2 average pools (ceil mode, as ``pool2x``)."""
+    """A side after ``times`` 2x average pools (ceil mode, as ``pool2x``)."""
     for _ in range(times):
         size = (size + 1) // 2
     return size
+
+
+def crop_to(x: torch.Tensor, size) -> torch.Tensor:
+    """``x`` cut to ``size`` over its last ``len(size)`` dims (a no-op where it already has that size)."""
+    if tuple(x.shape[-len(size):]) == tuple(size):
+        return x
+    return x[(..., *(slice(0, s) for s in size))]
 
 
 class PooledInputs:
@@ -59,12 +80,11 @@ class PooledInputs:
         return self._made[branch, pools]
 
 
-def upsample2x(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
-    """Nearest 2x upsampling cropped to ``size``, so output pixel i reads input pixel i // 2."""
-    up = F.interpolate(x, scale_factor=2.0, mode="nearest")
-    if up.shape[-2:] != size:
-        up = up[..., : size[0], : size[1]]
-    return up
+def upsample2x(x: torch.Tensor, size) -> torch.Tensor:
+    """Nearest 2x upsampling over the octave dims, cropped to ``size`` (their sizes), so output pixel i reads
+    input pixel i // 2; a video's frames are kept."""
+    scale = (1.0, 2.0, 2.0) if x.dim() == 5 else 2.0
+    return crop_to(F.interpolate(x, scale_factor=scale, mode="nearest"), size)
 
 
 class OctPair:
@@ -160,7 +180,7 @@ class OctPair:
         if func in _BRANCHWISE and isinstance(args[0], OctPair):
             rest = args[1:]
             return OctPair(func(args[0].high, *rest, **kwargs), func(args[0].low, *rest, **kwargs))
-        if func is F.adaptive_avg_pool2d and _is_global(args, kwargs):
+        if func in _GLOBAL_POOLS and _is_global(args, kwargs):
             # Global pooling of the merged map equals pooling each branch: nearest upsampling
             # repeats every low pixel equally, so it leaves the mean unchanged.
             pair = args[0]
@@ -176,4 +196,4 @@ def _concatenates_pairs(args, kwargs) -> bool:
 
 def _is_global(args, kwargs) -> bool:
     size = kwargs.get("output_size", args[1] if len(args) > 1 else None)
-    return size in (1, (1, 1), [1, 1])
+    return size == 1 or (isinstance(size, tuple | list) and all(s == 1 for s in size))

@@ -96,6 +96,7 @@ COLUMNS: dict[str, Column] = {
     "activation": Column("+ ReLU", "int"), "pool": Column("+ pooling", "int"),
     "upsample": Column("+ upsampling", "int"), "add": Column("+ additions", "int"), "bias": Column("+ bias", "int"),
     "rounding": Column("± rounding", "int"), "unhooked": Column("− custom modules", "int"),
+    "transposed": Column("+ transposed by output", "int"),
     "explained": Column("explained", "int"),
     "residual": Column("residual", "int"), "reconciled": Column("reconciled", "bool"),
     "missed": _text("counted as zero"),  # "note": as in published.md

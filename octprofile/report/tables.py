@@ -516,7 +516,7 @@ COUNTER_LABELS = {"analytic": "analytic MACs", "FlopCounterMode": "FlopCounterMo
                   "torchvision": "torchvision GFLOPS"}
 KIND_LABELS = {"as_flops": "+ 2nd FLOP of a MAC", "bn": "+ batch norm", "activation": "+ ReLU", "pool": "+ pooling",
                "upsample": "+ upsampling", "add": "+ additions", "bias": "+ bias", "rounding": "± rounding",
-               "unhooked": "− custom modules"}
+               "unhooked": "− custom modules", "transposed": "+ transposed by output"}
 
 
 def _exact(value) -> str:

@@ -82,6 +82,15 @@ class Backend:
     missing: str = ""  # what to install when it cannot
 
 
+def _to_channels_last(model: nn.Module) -> bool:
+    """channels_last where it applies: a video model's 5-d weights have no such layout (channels_last_3d would be
+    another kernel choice), so it stays contiguous, as its 5-d input does (``adapt`` converts 4-d inputs only)."""
+    if any(t.dim() == 5 for t in (*model.parameters(), *model.buffers())):
+        return False
+    model.to(memory_format=torch.channels_last)
+    return True
+
+
 def _plain(model: nn.Module, example: torch.Tensor):
     return model, ["eval-mode copy as built (NCHW, batch norms unfolded)"], False
 
@@ -110,7 +119,7 @@ def _eager(model: nn.Module, example: torch.Tensor):
     if counts["octconv"]:
         notes.append(f"{counts['octconv']} OctConv2d: paths accumulated in place, H→L and L→L as one conv, "
                      "stride-2 paths merged where the layer pools (octave-specific)")
-    return model.to(memory_format=torch.channels_last), notes, True
+    return model, notes, _to_channels_last(model)
 
 
 def _compile(model: nn.Module, example: torch.Tensor):
@@ -118,11 +127,11 @@ def _compile(model: nn.Module, example: torch.Tensor):
     from torch._dynamo.utils import counters
     from torch._inductor import config
 
-    model = model.to(memory_format=torch.channels_last)
+    layout = _to_channels_last(model)
     compiled = torch.compile(model)
     # made outside inference mode, like the inputs callers pass (``adapt``): dynamo guards on the
     # difference, and an inference tensor here would make the first real call compile again
-    example = example.contiguous(memory_format=torch.channels_last)
+    example = example.contiguous(memory_format=torch.channels_last) if layout else example
     graphs_before = counters["stats"]["unique_graphs"]
     # Dynamo caches compiled graphs per forward *code*, shared by every model of a class: each model
     # prepared in this process adds an entry, and past its recompile limit (8) dynamo would silently
@@ -133,7 +142,8 @@ def _compile(model: nn.Module, example: torch.Tensor):
     if counters["stats"]["unique_graphs"] == graphs_before:
         raise ConversionError("torch.compile produced no graph for this model (dynamo fell back to eager), so "
                               "its latency would not be a compiled one")
-    return compiled, ["torch.compile (inductor, freezing: batch norms and weights folded), channels_last"], True
+    return compiled, ["torch.compile (inductor, freezing: batch norms and weights folded)"
+                      + (", channels_last" if layout else "")], layout
 
 
 def on_deploy_form(make: Callable) -> Callable:
