@@ -171,12 +171,12 @@ BACKENDS: dict[str, Backend] = {
                        "(BN folded; octave paths merged on the Oct side)", on_deploy_form(_compile),
                        available=_cpp_compiler_found, missing="the compile backend needs a C++ compiler for "
                        "inductor's CPU kernels (g++, clang++ or $CXX); install one, e.g. apt install g++"),
-    "onnxruntime": Backend("onnxruntime", "ONNX Runtime (ORT_ENABLE_ALL: BN fused, its own kernels) on the same "
-                           "traced ONNX export of both's deploy form (octave paths merged on the Oct side), NCHW",
+    "onnxruntime": Backend("onnxruntime", "ONNX Runtime (ORT_ENABLE_ALL, its own kernels) on the ONNX export of "
+                           "the deploy form of both (BN folded; octave paths merged on the Oct side), NCHW",
                            on_deploy_form(onnxruntime_backend), torch_memory=False,
                            available=onnxruntime_available, missing=ONNX_MISSING),
-    "openvino": Backend("openvino", "OpenVINO CPU plugin (its own fusions and layouts) on the same "
-                        "openvino.convert_model of both's deploy form (octave paths merged on the Oct side), precision "
+    "openvino": Backend("openvino", "OpenVINO's CPU plugin (its own fusions and layouts) on the deploy form of both "
+                        "(BN folded; octave paths merged on the Oct side), precision "
                         "pinned to the timing dtype", on_deploy_form(openvino_backend),
                         torch_memory=False, available=openvino_available, missing=OPENVINO_MISSING),
 }
