@@ -30,6 +30,14 @@ class OctPairError(TypeError):
     """An operation that has no octave meaning was applied to an ``OctPair``."""
 
 
+class OctInputError(TypeError):
+    """An octave layer got a tensor where its split wants a (high, low) pair (``wants_pair``), or the reverse."""
+
+    def __init__(self, message: str, wants_pair: bool) -> None:
+        super().__init__(message)
+        self.wants_pair = wants_pair
+
+
 def pool2x(x: torch.Tensor) -> torch.Tensor:
     """2x2 average pooling; an odd edge is averaged over the pixels it has (ceil mode)."""
     return F.avg_pool2d(x, 2, ceil_mode=True)
