@@ -216,7 +216,7 @@ def chain_region(model: nn.Module, alpha: float, conv_order: list[str], cuts: Co
     blocked |= {i for lo, hi in cuts for i in range(lo, hi)}
     breaks = {lo for lo, _ in cuts}
     runs: list[list[int]] = [[]]
-    for i, name in enumerate(conv_order):
+    for i in range(len(conv_order)):
         if (i in breaks or i in blocked) and runs[-1]:
             runs.append([])
         if i not in blocked:

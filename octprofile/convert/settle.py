@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from octprofile.convert.coverage import Reason
-from octprofile.convert.placement import Plan, PlacementError, is_depthwise, octave_obstacle
+from octprofile.convert.placement import PlacementError, Plan, is_depthwise, octave_obstacle
 from octprofile.errors import ConversionError
 from octprofile.nn.meta import ModuleScope, run_on_meta
 from octprofile.nn.octconv import OctConv2d

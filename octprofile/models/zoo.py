@@ -35,3 +35,15 @@ register_model(ModelSpec("mobilenet_v1", "mobilenet_v1", "project", 224, mobilen
 for _depth in (20, 44, 56):
     register_model(ModelSpec(f"resnet{_depth}_cifar", "resnet", "project", 32,
                              partial(resnet_cifar, _depth)))
+
+# families with a placement rule of their own (see README's Placement); ConvNeXt is registered to be refused
+# in one line with its reason
+for _family, _names in (
+        ("efficientnet", ("efficientnet_b0", "efficientnet_b1", "efficientnet_v2_s")),
+        ("mobilenet_v3", ("mobilenet_v3_large", "mobilenet_v3_small")),
+        ("regnet", ("regnet_x_400mf", "regnet_y_400mf", "regnet_y_800mf")),
+        ("shufflenet_v2", ("shufflenet_v2_x0_5", "shufflenet_v2_x1_0")),
+        ("mnasnet", ("mnasnet0_5", "mnasnet1_0")),
+        ("convnext", ("convnext_tiny",))):
+    for _name in _names:
+        register_model(ModelSpec(_name, _family, "torchvision", 224, _torchvision(getattr(tvm, _name))))
