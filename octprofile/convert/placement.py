@@ -228,14 +228,13 @@ def chain_region(model: nn.Module, alpha: float, conv_order: list[str], cuts: Co
             best = (dense[0], dense[-1])
     if best is None:
         blocked_names = [conv_order[i] for i in sorted(blocked)]
-        shown = f": {', '.join(conv_order)}" if 0 < len(conv_order) <= 3 else ""
+        few = 0 < len(conv_order) <= 2
         raise PlacementError(
             f"an octave chain needs a stem conv and two more dense convs after it; found {len(conv_order)} conv(s)"
-            f"{shown}"
-            + (f", of which {len(blocked_names)} cannot be octave ({', '.join(blocked_names[:4])}"
+            + (f": {', '.join(conv_order)}" if few else "")
+            + (f", of which {len(blocked_names)} cannot be converted ({', '.join(blocked_names[:4])}"
                f"{', ...' if len(blocked_names) > 4 else ''})" if blocked_names else "")
-            + ("; a model with almost no convs (a transformer) has no octave version" if len(conv_order) <= 3
-               else ""))
+            + ("; a model with almost no convs (a transformer) has no octave version" if few else ""))
     entry, exit_ = best
     return {name: (0.0 if i == entry else alpha, 0.0 if i == exit_ else alpha)
             for i, name in enumerate(conv_order) if entry <= i <= exit_}
