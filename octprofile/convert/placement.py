@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection
 
 from torch import nn
 
-from octprofile.convert.fidelity import unconvertible_reason
+from octprofile.convert.fidelity import is_tf_same, unconvertible_reason
 
 Plan = dict[str, tuple[float, float]]
 # (model, alpha, everywhere, convs in call order, {conv: spatial size of its input}) -> plan
@@ -200,7 +200,7 @@ def octave_obstacle(conv: nn.Module) -> str | None:
     reason = unconvertible_reason(conv)
     if reason is not None:
         return reason
-    if not _same_padding(conv):
+    if not (_same_padding(conv) or is_tf_same(conv) or conv.padding == "same"):  # 'same': see equivalent_padding
         return (f"kernel {tuple(conv.kernel_size)} with padding {conv.padding}: an octave conv needs an odd kernel "
                 "and 'same' padding so the high and low grids stay aligned")
     if tuple(conv.stride) not in ((1, 1), (2, 2)):
