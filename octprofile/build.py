@@ -43,7 +43,19 @@ def build_model(model: str | ResolvedModel, alpha: float = 0.0, *, placement: st
         if seed is not None:
             stack.enter_context(torch.random.fork_rng(devices=[]))
             torch.manual_seed(seed)
-        vanilla = info.build_vanilla(**options)
+        vanilla = _build_vanilla(info, device, options)
         # inside the seeded context too: new layers draw (then overwrite) initial weights
         return convert(vanilla, alpha, info.family, info.input_shape(input_size),
                        everywhere=placement == "everywhere", design=design)
+
+
+def _build_vanilla(info: ResolvedModel, device, options: dict) -> nn.Module:
+    """The vanilla model, built in the current device context; a builder that computes its layout with tensors
+    (torchvision's RegNet widths) cannot run under the meta device, so it is built on the CPU and moved."""
+    try:
+        return info.build_vanilla(**options)
+    except NotImplementedError as error:
+        if str(device) != "meta" or "meta tensor" not in str(error):
+            raise
+    with torch.device("cpu"):
+        return info.build_vanilla(**options).to("meta")

@@ -22,7 +22,8 @@ from octprofile.convert.fidelity import (
     hook_kinds,
     unconvertible_reason,
 )
-from octprofile.convert.placement import RULES, PlacementError, Plan, is_depthwise, pooled_strides
+from octprofile.convert.placement import RULES, PlacementError, Plan, chain_region, is_depthwise, pooled_strides
+from octprofile.convert.settle import settle
 from octprofile.errors import ConversionError
 from octprofile.nn import FULL, ChannelSplit, OctDesign, OctPair, check_alpha, octave_class, octave_norm_class
 from octprofile.nn.meta import ModuleScope, run_on_meta
@@ -109,19 +110,28 @@ def convert(model: nn.Module, alpha: float, family: str, input_shape: tuple[int,
     conv_order = list(dict.fromkeys(n for n in found.order if isinstance(modules[n], ConvLike)))
     # gates on pooled maps neither join nor cut the octave region: they read and write plain tensors
     gates = {name for name in conv_order if reads_pooled_map(name, found)}
+    rule_order = [n for n in conv_order if n not in gates]
     try:
-        plan = RULES[family](model, alpha, everywhere, [n for n in conv_order if n not in gates])
+        plan = RULES[family](model, alpha, everywhere, rule_order, found.conv_input_sizes)
     except PlacementError as error:
         raise ConversionError(str(error)) from error
     plan = {name: alphas for name, alphas in plan.items() if name not in gates}
-    if design.downsample == "pool":
-        plan |= pooled_strides(plan, conv_order, modules)
+
     skipped = {name: reason for name in conv_order if (reason := unconvertible_reason(modules[name])) is not None}
     for name, (alpha_in, alpha_out) in plan.items():
         if (alpha_in, alpha_out) != (0.0, 0.0) and name in skipped:
             raise ConversionError(f"cannot convert layer '{name}' without changing what the model computes: "
                                   f"{skipped[name]}")
+
+    def complete(plan: Plan) -> Plan:
+        return plan | pooled_strides(plan, conv_order, modules) if design.downsample == "pool" else plan
+
+    replan = (lambda cuts: chain_region(model, alpha, rule_order, cuts)) if family == "chain" else None
+    plan, cut_reasons = settle(model, plan, rule_order, input_shape, alpha,
+                               lambda copy, plan: apply_plan(copy, plan, found.order, input_shape, design=design),
+                               complete, replan)
     reasons = vanilla_reasons(conv_order, modules, plan, skipped, gates, family, everywhere)
+    reasons |= {name: reason for name, reason in cut_reasons.items() if name not in plan}
     # hooks on other layers are kept, but a hooked layer inside the octave region would hand them the pair
     hooked = {name: hooks for name, module in modules.items() if name and (hooks := hook_kinds(module))}
     apply_plan(model, plan, found.order, input_shape, design=design)
@@ -149,7 +159,9 @@ def apply_plan(model: nn.Module, plan: Plan, order: list[str], input_shape: tupl
                                          design=design.for_layer(alpha_in, alpha_out),
                                          padding=equivalent_padding(module, design.downsample))
         except ValueError as error:
-            raise ConversionError(f"cannot convert layer '{name}' ({module}): {error}") from error
+            refusal = ConversionError(f"cannot convert layer '{name}' ({module}): {error}")
+            refusal.layer = name
+            raise refusal from error
         model.set_submodule(name, octave)
     for name, split in norm_splits(model, input_shape).items():
         norm = modules[name]

@@ -12,14 +12,15 @@ then the conv at stride 1 (see ``pooled_strides``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from torch import nn
 
-from octprofile.convert.fidelity import ConvLike, unconvertible_reason
+from octprofile.convert.fidelity import ConvLike, is_tf_same, unconvertible_reason
 
 Plan = dict[str, tuple[float, float]]
-PlacementRule = Callable[[nn.Module, float, bool, list[str]], Plan]
+# (model, alpha, everywhere, convs in call order, {conv: spatial size of its input}) -> plan
+PlacementRule = Callable[[nn.Module, float, bool, list[str], dict[str, tuple[int, ...]]], Plan]
 
 # mobile networks: octave where the map is at least 1/16 of the input side (14x14 at 224^2)
 MOBILE_OCTAVE_MAX_STRIDE = 16
@@ -38,28 +39,49 @@ def _stride(conv: nn.Conv2d) -> int:
     return stride[0] if isinstance(stride, tuple) else stride
 
 
-def resnet(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str], prefix: str = "") -> Plan:
-    """Blocks of stages ``layer1..layerN``; the first block of layer1 enters the octave (its conv1
-    and projection shortcut go 0 -> alpha) and, by default, the first block of the last stage
-    leaves it the same way (alpha -> 0). The shortcut's conv is the one conv of ``downsample``, first
+def resnet(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str],
+           input_sizes: dict[str, tuple[int, ...]], prefix: str = "") -> Plan:
+    """Blocks of stages ``layer1..layerN``; the shortcut's conv is the one conv of ``downsample``, first
     (torchvision) or after an average pool (timm's ``avg_down`` shortcuts of ResNet-D). ``conv1`` may be a
     conv, or hold convs (a video block's conv + norm + ReLU, R(2+1)D's spatial then temporal conv): the first
     of them reads the block input. 2-d and 3-d (video) ResNets alike; ``prefix`` names where ``model`` sits
-    in the converted model (a segmentation backbone)."""
+    in the converted model (a segmentation backbone). See ``residual_stages``."""
     stages = [name for name, _ in model.named_children() if name.startswith("layer")]
     if not stages:
         raise PlacementError("no layer1..layerN stages found")
+
+    def reads_block_input(conv_name: str, block_convs: list[str]) -> bool:
+        first_of_conv1 = next((n for n in block_convs if n == "conv1" or n.startswith("conv1.")), None)
+        return conv_name == first_of_conv1 or conv_name.startswith("downsample.")
+
+    return residual_stages(model, alpha, everywhere, stages, reads_block_input, prefix)
+
+
+def regnet(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str],
+           input_sizes: dict[str, tuple[int, ...]]) -> Plan:
+    """RegNet's stages ``trunk_output.block1..4`` of bottleneck blocks, placed as ResNet's: the block input is
+    read by ``f.a`` (1x1) and the projection shortcut ``proj``; the grouped 3x3 ``f.b`` keeps the vanilla groups
+    on every path and its squeeze-excitation gate ``f.se`` reads the pooled map (kept dense)."""
+    stages = [f"trunk_output.{name}" for name, _ in model.trunk_output.named_children()]
+    return residual_stages(model, alpha, everywhere, stages,
+                           lambda conv_name, _block_convs: conv_name.startswith(("f.a.", "proj.")))
+
+
+def residual_stages(model: nn.Module, alpha: float, everywhere: bool, stages: list[str],
+                    reads_block_input: Callable[[str, list[str]], bool], prefix: str = "") -> Plan:
+    """Residual stages of blocks: the first block of the first stage enters the octave (its convs that
+    ``reads_block_input``, the block's first conv and the projection shortcut, go 0 -> alpha) and, by default,
+    the first block of the last stage leaves it the same way (alpha -> 0); the last stage is vanilla."""
     octave_stages = stages if everywhere else stages[:-1]
     plan: Plan = {}
     for stage_index, stage in enumerate(stages):
-        for block_index, block in enumerate(getattr(model, stage)):
-            convs = [(n, m) for n, m in block.named_modules() if isinstance(m, ConvLike)]
-            first_of_conv1 = next((n for n, _ in convs if n == "conv1" or n.startswith("conv1.")), None)
-            for conv_name, _conv in convs:
-                name = f"{prefix}{stage}.{block_index}.{conv_name}"
-                reads_block_input = conv_name == first_of_conv1 or conv_name.startswith("downsample.")
-                entering = stage_index == 0 and block_index == 0 and reads_block_input
-                leaving = stage_index == len(octave_stages) and block_index == 0 and reads_block_input
+        for block_index, (block_name, block) in enumerate(model.get_submodule(stage).named_children()):
+            block_convs = [n for n, m in block.named_modules() if isinstance(m, ConvLike)]
+            for conv_name in block_convs:
+                name = f"{prefix}{stage}.{block_name}.{conv_name}"
+                reads_input = reads_block_input(conv_name, block_convs)
+                entering = stage_index == 0 and block_index == 0 and reads_input
+                leaving = stage_index == len(octave_stages) and block_index == 0 and reads_input
                 if stage in octave_stages:
                     plan[name] = (0.0 if entering else alpha, alpha)
                 elif leaving:
@@ -67,7 +89,8 @@ def resnet(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[st
     return plan
 
 
-def densenet(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str]) -> Plan:
+def densenet(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str],
+             input_sizes: dict[str, tuple[int, ...]]) -> Plan:
     """As the reference DenseNet: the stem conv enters the octave (0 -> alpha; the reference's DenseNet,
     unlike its ResNets, has an octave stem), dense blocks and transitions are octave, and by default the
     transition into the last block leaves (alpha -> 0) so that block is vanilla. Concatenations join high
@@ -99,7 +122,8 @@ def densenet(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[
     return plan
 
 
-def mobilenet_v1(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str]) -> Plan:
+def mobilenet_v1(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str],
+                 input_sizes: dict[str, tuple[int, ...]]) -> Plan:
     """Block 0's depthwise stays vanilla and its pointwise enters (0 -> alpha); the blocks at
     1/16 resolution or finer are octave, the last of them leaving (alpha -> 0)."""
     stride = _stride(model.stem[0])
@@ -118,52 +142,105 @@ def mobilenet_v1(model: nn.Module, alpha: float, everywhere: bool, conv_order: l
     return plan
 
 
-def mobilenet_v2(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str]) -> Plan:
-    """Only the expanded (hidden) channels of inverted-residual blocks: expand 0 -> alpha,
-    depthwise alpha -> alpha, project alpha -> 0. The narrow residual stream stays vanilla, as do
-    blocks without an expand conv and (by default) the blocks below 1/16 resolution."""
-    stride = 1
-    plan: Plan = {}
-    for index, block in enumerate(model.features):
-        if not hasattr(block, "use_res_connect"):
-            stride *= _stride(block[0]) if isinstance(block[0], nn.Conv2d) else 1
-            continue
-        layers = block.conv
-        depthwise = layers[-3][0]
-        stride *= _stride(depthwise)
-        has_expand = len(layers) == 4
-        if has_expand and (everywhere or stride <= MOBILE_OCTAVE_MAX_STRIDE):
-            plan[f"features.{index}.conv.0.0"] = (0.0, alpha)
-            plan[f"features.{index}.conv.1.0"] = (alpha, alpha)
-            plan[f"features.{index}.conv.2"] = (alpha, 0.0)
-    return plan
+def inverted_residuals(find_blocks: Callable[[nn.Module], list[str]]) -> PlacementRule:
+    """The MobileNet v2 rule for a family whose blocks ``find_blocks`` names: only the expanded (hidden) channels
+    of each block go octave: its first dense conv (the expand 1x1, or EfficientNet v2's fused expand 3x3) enters
+    (0 -> alpha), its depthwise and any other conv between stay at alpha, its last dense conv (the project 1x1)
+    leaves (alpha -> 0). The narrow residual stream stays vanilla, and so do blocks with one dense conv (no
+    expand) and, by default, blocks whose output is below 1/16 of the input side. Squeeze-excitation gates read
+    the pooled map and are not in ``conv_order``."""
+
+    def rule(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str],
+             input_sizes: dict[str, tuple[int, ...]]) -> Plan:
+        modules = dict(model.named_modules())
+        input_side = max(input_sizes[conv_order[0]])  # the stem reads the model's input
+        plan: Plan = {}
+        for block in find_blocks(model):
+            convs = [name for name in conv_order if name.startswith(block + ".")]
+            dense = [name for name in convs if not is_depthwise(modules[name])]
+            if len(dense) < 2:
+                continue
+            output_side = max(input_sizes[dense[-1]]) / _stride(modules[dense[-1]])
+            if not (everywhere or input_side / output_side <= MOBILE_OCTAVE_MAX_STRIDE):
+                continue
+            for name in convs[convs.index(dense[0]):convs.index(dense[-1]) + 1]:
+                plan[name] = (0.0 if name == dense[0] else alpha, 0.0 if name == dense[-1] else alpha)
+        return plan
+
+    return rule
 
 
-def chain(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str]) -> Plan:
+def _blocks_with(attribute: str, part: str = "") -> Callable[[nn.Module], list[str]]:
+    """The blocks of a model: its modules that have ``attribute`` (or their child ``part``)."""
+    def find(model: nn.Module) -> list[str]:
+        return [name + (f".{part}" if part else "") for name, module in model.named_modules()
+                if hasattr(module, attribute)]
+    return find
+
+
+def convnext(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str],
+             input_sizes: dict[str, tuple[int, ...]]) -> Plan:
+    """ConvNeXt has no conv that can enter the octave, so no octave version: refused in one line."""
+    raise PlacementError(
+        "ConvNeXt has no layer that can enter the octave: its convs are the 4x4 stem, depthwise 7x7s (alpha in = "
+        "alpha out) and 2x2 stride-2 down-sampling convs (even kernel: the two grids would not stay aligned), and "
+        "its pointwise layers are nn.Linear on channels-last maps, between LayerNorms over all channels of a pixel")
+
+
+def chain(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str],
+          input_sizes: dict[str, tuple[int, ...]]) -> Plan:
     """Any other model, read as a chain of convs in execution order: the first (the stem) stays
     vanilla, the next dense conv enters the octave, the last dense conv leaves it, everything in
     between is octave. ``everywhere`` changes nothing here: this already is the widest chain.
 
-    A conv the converter cannot replace faithfully (see ``fidelity``) never sits inside the octave
+    A conv that cannot be an octave conv (see ``octave_obstacle``) never sits inside the octave
     region: it cuts the chain, and the octave region is the longest run of convertible convs between
-    such layers, entering and leaving within it, so the cut layer reads and writes plain tensors."""
+    such layers, entering and leaving within it, so the cut layer reads and writes plain tensors.
+    The converter cuts the chain further where a dry run of the plan fails (``chain_region``)."""
+    return chain_region(model, alpha, conv_order, ())
+
+
+def octave_obstacle(conv: nn.Module) -> str | None:
+    """Why ``conv`` cannot be an octave layer (None: it can): not a plain Conv2d (see ``fidelity``), or a
+    geometry whose two grids would not stay aligned."""
+    reason = unconvertible_reason(conv)
+    if reason is not None:
+        return reason
+    if not (_same_padding(conv) or is_tf_same(conv) or conv.padding == "same"):  # 'same': see equivalent_padding
+        return (f"kernel {tuple(conv.kernel_size)} with padding {conv.padding}: an octave conv needs an odd kernel "
+                "and 'same' padding so the high and low grids stay aligned")
+    if tuple(conv.stride) not in ((1, 1), (2, 2)):
+        return f"stride {tuple(conv.stride)}: an octave conv runs at stride 1 or 2"
+    return None
+
+
+def chain_region(model: nn.Module, alpha: float, conv_order: list[str], cuts: Collection[tuple[int, int]]) -> Plan:
+    """The chain rule's plan with the chain also cut at ``cuts``: a cut (lo, hi) ends a run before conv
+    ``conv_order[lo]`` and leaves convs lo..hi-1 out of every run."""
     convs = dict(model.named_modules())
+    blocked = {i for i, name in enumerate(conv_order) if octave_obstacle(convs[name]) is not None}
+    blocked |= {i for lo, hi in cuts for i in range(lo, hi)}
+    breaks = {lo for lo, _ in cuts}
     runs: list[list[int]] = [[]]
-    for i, name in enumerate(conv_order):
-        if unconvertible_reason(convs[name]) is None:
-            runs[-1].append(i)
-        elif runs[-1]:
+    for i in range(len(conv_order)):
+        if (i in breaks or i in blocked) and runs[-1]:
             runs.append([])
+        if i not in blocked:
+            runs[-1].append(i)
     best: tuple[int, int] | None = None
     for run in runs:
         dense = [i for i in run if i > 0 and not is_depthwise(convs[conv_order[i]])]
         if len(dense) >= 2 and (best is None or dense[-1] - dense[0] > best[1] - best[0]):
             best = (dense[0], dense[-1])
     if best is None:
-        blocked = [name for name in conv_order if unconvertible_reason(convs[name]) is not None]
+        blocked_names = [conv_order[i] for i in sorted(blocked)]
+        few = 0 < len(conv_order) <= 2
         raise PlacementError(
             f"an octave chain needs a stem conv and two more dense convs after it; found {len(conv_order)} conv(s)"
-            + (f", of which {len(blocked)} cannot be converted ({', '.join(blocked)})" if blocked else ""))
+            + (f": {', '.join(conv_order)}" if few else "")
+            + (f", of which {len(blocked_names)} cannot be converted ({', '.join(blocked_names[:4])}"
+               f"{', ...' if len(blocked_names) > 4 else ''})" if blocked_names else "")
+            + ("; a model with almost no convs (a transformer) has no octave version" if few else ""))
     entry, exit_ = best
     return {name: (0.0 if i == entry else alpha, 0.0 if i == exit_ else alpha)
             for i, name in enumerate(conv_order) if entry <= i <= exit_}
@@ -185,26 +262,40 @@ def pooled_strides(plan: Plan, conv_order: list[str], convs: dict[str, nn.Module
 
 def _pools_alike(conv: nn.Module) -> bool:
     """A stride-2 conv whose output grid 2x2 average pooling then a stride-1 conv reproduces."""
-    if unconvertible_reason(conv) is not None or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
-        return False
-    same = all(k % 2 == 1 and p == d * (k - 1) // 2 for k, p, d in zip(conv.kernel_size, conv.padding, conv.dilation))
-    return tuple(conv.stride) == (2, 2) and same
+    return unconvertible_reason(conv) is None and _same_padding(conv) and tuple(conv.stride) == (2, 2)
 
 
-def segmentation(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str]) -> Plan:
+def segmentation(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str],
+                 input_sizes: dict[str, tuple[int, ...]]) -> Plan:
     """torchvision's FCN and DeepLabv3: the ResNet rule on ``backbone`` (whose last stages dilate instead of
     striding), the head vanilla like a classifier: it reads the backbone's plain output."""
     backbone = getattr(model, "backbone", None)
     if backbone is None:
         raise PlacementError("no backbone found (a torchvision segmentation model has model.backbone)")
-    return resnet(backbone, alpha, everywhere, conv_order, prefix="backbone.")
+    return resnet(backbone, alpha, everywhere, conv_order, input_sizes, prefix="backbone.")
 
+
+def _same_padding(conv: nn.Conv2d) -> bool:
+    """Numeric zero padding of d(k-1)/2 around an odd kernel: the output grid is the input grid."""
+    if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+        return False
+    return all(k % 2 == 1 and p == d * (k - 1) // 2 for k, p, d in zip(conv.kernel_size, conv.padding, conv.dilation))
+
+
+# torchvision's MobileNet v2 and v3 InvertedResidual and EfficientNet's MBConv / FusedMBConv
+_TORCHVISION_INVERTED_RESIDUALS = inverted_residuals(_blocks_with("use_res_connect"))
 
 RULES: dict[str, PlacementRule] = {
     "resnet": resnet,
-    "segmentation": segmentation,
     "densenet": densenet,
     "mobilenet_v1": mobilenet_v1,
-    "mobilenet_v2": mobilenet_v2,
+    "mobilenet_v2": _TORCHVISION_INVERTED_RESIDUALS,
+    "mobilenet_v3": _TORCHVISION_INVERTED_RESIDUALS,
+    "efficientnet": _TORCHVISION_INVERTED_RESIDUALS,
+    "mnasnet": inverted_residuals(_blocks_with("apply_residual")),
+    "shufflenet_v2": inverted_residuals(_blocks_with("branch2", "branch2")),
+    "regnet": regnet,
+    "segmentation": segmentation,
+    "convnext": convnext,
     "chain": chain,
 }

@@ -24,6 +24,26 @@ class ModelSpec:
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
+# torchvision classes with a placement family of their own, for models given as ``module:callable``
+CLASS_FAMILIES = {
+    "torchvision.models.resnet.ResNet": "resnet",
+    "torchvision.models.densenet.DenseNet": "densenet",
+    "torchvision.models.mobilenetv2.MobileNetV2": "mobilenet_v2",
+    "torchvision.models.mobilenetv3.MobileNetV3": "mobilenet_v3",
+    "torchvision.models.efficientnet.EfficientNet": "efficientnet",
+    "torchvision.models.mnasnet.MNASNet": "mnasnet",
+    "torchvision.models.regnet.RegNet": "regnet",
+    "torchvision.models.shufflenetv2.ShuffleNetV2": "shufflenet_v2",
+    "torchvision.models.convnext.ConvNeXt": "convnext",
+}
+
+
+def family_of(model: nn.Module) -> str:
+    """The placement family of a model by its class (exactly: a subclass may be laid out otherwise), else the
+    generic chain of convs."""
+    kind = type(model)
+    return CLASS_FAMILIES.get(f"{kind.__module__}.{kind.__qualname__}", "chain")
+
 
 def register_model(spec: ModelSpec) -> ModelSpec:
     if spec.name in _REGISTRY:

@@ -11,7 +11,7 @@ from torch import nn
 from octprofile.errors import BadValueError
 from octprofile.models.custom import is_custom_reference, load_custom_model
 from octprofile.models.input_size import InputSize, spatial_sizes
-from octprofile.models.registry import get_spec
+from octprofile.models.registry import family_of, get_spec
 from octprofile.models.timm_source import is_timm_reference, resolve_timm
 
 
@@ -63,7 +63,7 @@ def resolve(name: str | ResolvedModel) -> ResolvedModel:
         model = load_custom_model(name)
         first_conv = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
         in_channels = first_conv.in_channels if first_conv is not None else 3
-        return ResolvedModel(name, "chain", "custom", custom_input_size(model, first_conv), in_channels, (),
+        return ResolvedModel(name, family_of(model), "custom", custom_input_size(model, first_conv), in_channels, (),
                              lambda: copy.deepcopy(model))
     spec = get_spec(name)
     return ResolvedModel(spec.name, spec.family, spec.source, spec.input_size, spec.in_channels, spec.options,

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from octprofile.nn.design import FULL, OctDesign
-from octprofile.nn.pair import OctPair, PooledInputs, crop_to, octave_dims, pooled_size, upsample2x
+from octprofile.nn.pair import OctInputError, OctPair, PooledInputs, crop_to, octave_dims, pooled_size, upsample2x
 from octprofile.nn.split import ChannelSplit, check_alpha
 
 PATHS = ("hh", "hl", "lh", "ll")
@@ -221,10 +221,10 @@ class OctConvNd(nn.Module):
     def _unpack(self, x) -> tuple[torch.Tensor, torch.Tensor | None]:
         if isinstance(x, OctPair):
             if not self.in_split.low:
-                raise TypeError(f"{self.kind} with alpha_in=0 got an octave pair {x!r}")
+                raise OctInputError(f"{self.kind} with alpha_in=0 got an octave pair {x!r}", wants_pair=False)
             return x.high, x.low
         if self.in_split.low:
-            raise TypeError(f"{self.kind} expects an octave pair ({self.in_split}), got a tensor")
+            raise OctInputError(f"{self.kind} expects an octave pair ({self.in_split}), got a tensor", wants_pair=True)
         return x, None
 
     def forward(self, x):

@@ -40,6 +40,14 @@ def octave_dims(ndim: int) -> int:
     return min(ndim - 2, 2)
 
 
+class OctInputError(TypeError):
+    """An octave layer got a tensor where its split wants a (high, low) pair (``wants_pair``), or the reverse."""
+
+    def __init__(self, message: str, wants_pair: bool) -> None:
+        super().__init__(message)
+        self.wants_pair = wants_pair
+
+
 def pool2x(x: torch.Tensor) -> torch.Tensor:
     """2x average pooling over the octave dims (2x2 for images and videos, 2 for sequences); an odd edge is
     averaged over the pixels it has (ceil mode)."""

@@ -1,0 +1,148 @@
+"""Checking a placement plan by dry runs before the model is converted, and mending what fails.
+
+A rule plans from the module tree; the forward code decides where each map goes, and a branch can bypass
+the layer that was meant to enter or leave the octave (RegNet's projection shortcut reads the block input
+before its first conv does). So the plan is applied to a meta copy of the model (no weights are copied) and
+run; a conv that got the wrong kind of input is re-planned (it enters where it reads a tensor, it reads
+the low map where it gets a pair), and, for the chain rule, a layer that cannot take the pair at all
+cuts the chain there (see ``chain_region``), until a plan runs. A family rule whose plan still fails is
+refused with the layer named. What was cut is reported per layer in ``coverage``.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from octprofile.convert.coverage import Reason
+from octprofile.convert.placement import PlacementError, Plan, is_depthwise, octave_obstacle
+from octprofile.errors import ConversionError
+from octprofile.nn.meta import ModuleScope, run_on_meta
+from octprofile.nn.octconv import OctConv2d
+from octprofile.nn.pair import OctInputError, OctPair
+
+Cut = tuple[int, int]  # see ``chain_region``
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Where and why a dry run failed: the innermost module it came from, and how many of the convs had
+    started by then."""
+
+    name: str
+    module: nn.Module | None
+    error: Exception
+    convs_started: int
+
+    def describe(self) -> str:
+        return f"'{self.name or '<model>'}' ({type(self.module).__name__})"
+
+    def sentence(self) -> str:
+        return f"layer {self.describe()} cannot run on the octave model: {self.error}"
+
+
+def meta_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose parameters and buffers are meta tensors: free, whatever the model's size."""
+    memo: dict[int, torch.Tensor] = {}
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        meta = torch.empty_like(tensor, device="meta")
+        memo[id(tensor)] = nn.Parameter(meta, tensor.requires_grad) if isinstance(tensor, nn.Parameter) else meta
+    return copy.deepcopy(model, memo)
+
+
+def dry_run(model: nn.Module, input_shape: tuple[int, ...], conv_order: list[str]) -> tuple[Failure | None, object]:
+    """Run ``model`` on meta tensors: (None, output) or (the failure, None)."""
+    scope = ModuleScope()
+    convs = set(conv_order)
+    started: list[str] = []
+    handles = [module.register_forward_pre_hook(lambda _m, _i, name=name: started.append(name))
+               for name, module in model.named_modules() if name in convs]
+    try:
+        with scope.watch(model):
+            return None, run_on_meta(model, input_shape)
+    except Exception as error:  # noqa: BLE001 - any failure is described and mended or reported
+        name, module = scope.failed or ("", model)
+        return Failure(name, module, error, len(set(started))), None
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def mend(failure: Failure, plan: Plan, alpha: float) -> tuple[str, tuple[float, float]] | None:
+    """The one conv change that answers ``failure``, or None when it needs a cut: a dense conv that reads a
+    tensor where it wants a pair enters the octave there; a conv that gets a pair reads its low map (a
+    vanilla one leaves the octave; a depthwise one stays at alpha on both sides)."""
+    module, name = failure.module, failure.name
+    if isinstance(module, OctConv2d) and isinstance(failure.error, OctInputError):
+        _, alpha_out = plan.get(name, (0.0, 0.0))
+        if failure.error.wants_pair:
+            return None if module.depthwise else (name, (0.0, alpha_out))
+        return name, (alpha, alpha) if module.depthwise else (alpha, alpha_out)
+    if isinstance(module, nn.Conv2d) and octave_obstacle(module) is None and name not in plan:
+        return name, (alpha, alpha) if is_depthwise(module) else (alpha, 0.0)
+    return None
+
+
+def cut_at(failure: Failure, conv_order: list[str]) -> Cut:
+    """Where the chain must be cut so the region no longer reaches the failing layer: before it (a conv may
+    start a new run), around the convs inside it (a block whose own code failed), or before the next conv."""
+    index = {name: i for i, name in enumerate(conv_order)}
+    if failure.name in index:
+        return index[failure.name], index[failure.name]
+    inside = [i for name, i in index.items() if failure.name and name.startswith(failure.name + ".")]
+    if inside:
+        return min(inside), max(inside) + 1
+    return failure.convs_started, failure.convs_started
+
+
+def settle(model: nn.Module, plan: Plan, conv_order: list[str], input_shape: tuple[int, ...], alpha: float,
+           apply: Callable[[nn.Module, Plan], None], complete: Callable[[Plan], Plan],
+           replan: Callable[[list[Cut]], Plan] | None) -> tuple[Plan, dict[str, Reason]]:
+    """The plan (``complete``d, e.g. with the pooled strides) that runs, and {conv: reason} for the convs a cut
+    took out of the octave region. ``apply`` converts a model by a plan; ``replan`` gives the rule's plan with
+    the chain cut (None: a family rule, whose failures other than a conv's input are refused)."""
+    skeleton = meta_copy(model)
+    cuts: list[Cut] = []
+    cut_reasons: dict[str, Reason] = {}
+    fixes: Plan = {}
+    for _ in range(2 * len(conv_order) + 8):
+        candidate = complete(plan | fixes)
+        trial = copy.deepcopy(skeleton)
+        try:
+            apply(trial, candidate)
+            failure, output = dry_run(trial, input_shape, conv_order)
+        except ConversionError as error:  # a planned conv has no octave version (e.g. its padding)
+            name = getattr(error, "layer", "")
+            failure, output = Failure(name, trial.get_submodule(name), error, 0), None
+        if failure is None and isinstance(output, OctPair):
+            failure = Failure("", trial, ConversionError("the model returns an octave pair"), len(conv_order))
+        if failure is None:
+            return candidate, cut_reasons
+        fix = mend(failure, candidate, alpha)
+        if fix is not None and candidate.get(fix[0]) != fix[1]:
+            fixes[fix[0]] = fix[1]
+            continue
+        if replan is None:
+            raise ConversionError(failure.sentence())
+        cuts.append(cut_at(failure, conv_order))
+        new_plan = _replanned(replan, cuts, failure)
+        if new_plan == plan:  # the cut missed the region: shrink it from its end
+            last = max(conv_order.index(name) for name in plan)
+            cuts.append((last, last + 1))
+            new_plan = _replanned(replan, cuts, failure)
+        reason = Reason("cut", f"the octave region is cut at {failure.describe()}: {failure.error}")
+        cut_reasons.update({name: reason for name in plan if name not in new_plan})
+        plan, fixes = new_plan, {}
+    raise ConversionError(f"no octave region of this model runs: {failure.sentence()}")
+
+
+def _replanned(replan: Callable[[list[Cut]], Plan], cuts: list[Cut], failure: Failure) -> Plan:
+    try:
+        return replan(cuts)
+    except PlacementError as error:
+        raise ConversionError(f"{error}; the octave region was cut at {failure.describe()}: {failure.error}") from error
