@@ -590,6 +590,58 @@ def blocks(
 
 
 @app.command()
+def explain(
+    model: str = ModelArg, alpha: str = OctAlphaOpt,
+    input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
+    placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
+    backend: list[str] = typer.Option(["eager"], "--backend", metavar="NAME[,NAME...]",
+                                      help="Backends to profile, each with its own profiler (all: every one "
+                                           "installed)."),
+    device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt,
+    rounds: int = typer.Option(5, "--rounds", metavar="N", help="Interleaved rounds of the unprofiled timing."),
+    passes: int = typer.Option(5, "--passes", metavar="N", help="Profiled forward passes per model."),
+    fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    plot: Path | None = typer.Option(None, "--plot", metavar="FILE",
+                                     help="Also draw time by kind and the roofline (.png or .svg)."),
+    columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt,
+    verbose: bool = typer.Option(False, "--verbose", "-v", show_default=False,
+                                 help="Also list the ten slowest calls of each variant."),
+) -> None:
+    """Why fewer MACs are not less time: per kind of work (convs by path and kernel, pooling, upsampling,
+    additions, reorders...), vanilla and Oct profiled on each backend, under this machine's roofline.
+
+    Example: octprofile explain resnet50 --alpha 0.5 --backend eager,onnxruntime --threads 2
+    """
+    def action() -> None:
+        from octprofile.report.explain import explain_footer, explain_plot, explain_tables
+        from octprofile.report.files import AtomicFiles, check_distinct, check_writable
+        from octprofile.report.plots import plot_format
+        from octprofile.results import EXPLAIN_COLUMNS
+
+        value = parse_octave_alpha(alpha, "explain")
+        timing = timing_options(True, device, threads, dtype, backend, rounds)
+        kind = output_format(fmt, output)
+        chosen = export_options(kind, columns, caption, EXPLAIN_COLUMNS)
+        check_distinct({"--output": output, "--plot": plot})
+        plot_kind = plot_format(plot) if plot else None
+        if plot:
+            check_writable(plot)
+        study = study_for(model, input_size, batch_size, width_mult, placement, design_of(hl, lh, downsample))
+        result = with_progress(lambda p: study.explain(value, timing, passes=positive(passes, "--passes"),
+                                                       progress=p))
+        title = f"{result.model} at {result.input_shape[-1]}², batch {result.input_shape[0]}, α={value:g}"
+        with AtomicFiles() as files:  # --output and --plot: both files or neither
+            emit(result.records(), EXPLAIN_COLUMNS, kind, output, lambda: explain_tables(result, title),
+                 explain_footer(result, verbose), chosen, caption or title + ": time by kind of work", files=files)
+            if plot:
+                files.write(plot, explain_plot(result, plot_kind))
+        for path in files.written:
+            err.print(f"wrote {path}", markup=False)
+
+    _run(action)
+
+
+@app.command()
 def check(
     models_: list[str] = typer.Argument(..., metavar="MODEL...", help=MODEL_HELP),
     alpha: list[str] = typer.Option(["0.5"], "--alpha", "--alphas", metavar="A[,A...]",

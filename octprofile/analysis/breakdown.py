@@ -38,8 +38,7 @@ def kind_times(profile: PassProfile, kinds: KindMap) -> KindTimes:
         kind = kinds.kind(node)
         ms[kind] += node.ms / passes
         calls[kind] += 1
-        where = node.label or node.scope
-        name = f"{where}: {node.name}" if where and where not in node.name else node.name
+        name = f"{node.label}: {node.name}" if node.label else node.name  # an ONNX node's name has its scope
         seen[node.pass_index, name] += 1
         per_call[name, seen[node.pass_index, name], kind].append(node.ms)
     wall = statistics.fmean(profile.wall_ms)

@@ -130,7 +130,9 @@ class KindMap:
             return None
         if node.pass_index != self._pass:
             self._pass, self._taken = node.pass_index, defaultdict(int)
-        candidates = [w for w in self.work.convs if _same_work(node.input_shapes[0], node.input_shapes[1], w)]
+        shapes = node.input_shapes[0], node.input_shapes[1]
+        exact = [w for w in self.work.convs if (w.input_shape, w.weight_shape) == shapes]
+        candidates = exact or [w for w in self.work.convs if _same_work(*shapes, w)]
         named = [w for w in candidates if node.scope and (node.scope == w.name or node.scope.startswith(w.name + "."))]
         if named or not candidates:
             return named[0] if named else None
