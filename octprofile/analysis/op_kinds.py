@@ -18,7 +18,7 @@ from octprofile.analysis.op_work import ConvWork, ModelWork, concat_bytes, conv_
 from octprofile.runtime.profiling import GENERATED_KERNEL_MARKS, ProfiledNode
 
 UNATTRIBUTED = "(unattributed)"
-UNMATCHED_CONV = "conv, not matched"
+UNMATCHED_CONV = "conv unmatched"
 FUSED = "fused"
 MAC_FREE_KINDS = ("pooling", "upsampling", "addition", "concatenation", "batch norm", "layout", FUSED, "rest")
 
@@ -130,9 +130,10 @@ class KindMap:
             return None
         if node.pass_index != self._pass:
             self._pass, self._taken = node.pass_index, defaultdict(int)
-        shapes = node.input_shapes[0], node.input_shapes[1]
-        exact = [w for w in self.work.convs if (w.input_shape, w.weight_shape) == shapes]
-        candidates = exact or [w for w in self.work.convs if _same_work(*shapes, w)]
+        # (input, weight) first; an in-place conv that adds into its output (oneDNN's sum) has (output, input, weight)
+        pairs = list(zip(node.input_shapes, node.input_shapes[1:3], strict=False))[:2]
+        exact = [w for pair in pairs for w in self.work.convs if (w.input_shape, w.weight_shape) == pair]
+        candidates = exact or [w for pair in pairs for w in self.work.convs if _same_work(*pair, w)]
         named = [w for w in candidates if node.scope and (node.scope == w.name or node.scope.startswith(w.name + "."))]
         if named or not candidates:
             return named[0] if named else None

@@ -34,7 +34,7 @@ def explain_table(backend: ExplainBackend, title: str) -> Table:
         if r.kind == "total":
             table.add_section()
         table.add_row(escape(r.kind), f"{r.calls_vanilla}/{r.calls}", f"{r.time_vanilla_ms:.2f}", f"{r.time_ms:.2f}",
-                      f"{100 * r.share_of_oct:.1f}", f"{_rate(r.gmacs_per_s_vanilla)}/{_rate(r.gmacs_per_s)}",
+                      f"{100 * r.share_of_oct:.0f}", f"{_rate(r.gmacs_per_s_vanilla)}/{_rate(r.gmacs_per_s)}",
                       f"{r.excess_ms:+.2f}", "" if r.kind == "total" else
                       f"{BOUND_LETTERS[r.bound_vanilla]}/{BOUND_LETTERS[r.bound]}")
     return table
