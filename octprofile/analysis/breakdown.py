@@ -16,6 +16,11 @@ from octprofile.analysis.roofline import Ceilings
 from octprofile.runtime.profiling import PassProfile
 
 SLOWEST = 10
+# ATen ops that only reshape a view (no kernel runs): their time counts, but they are not calls of their own
+VIEW_OPS = frozenset({"aten::view", "aten::reshape", "aten::permute", "aten::as_strided", "aten::unflatten",
+                      "aten::flatten", "aten::t", "aten::transpose", "aten::expand", "aten::slice", "aten::select",
+                      "aten::unsqueeze", "aten::squeeze", "aten::alias", "aten::detach", "aten::empty",
+                      "aten::resize_", "aten::_unsafe_view"})
 
 
 @dataclass
@@ -32,12 +37,17 @@ def kind_times(profile: PassProfile, kinds: KindMap) -> KindTimes:
     passes = len(profile.wall_ms)
     ms: dict[str, float] = defaultdict(float)
     calls: Counter = Counter()
+    labelled_calls: set = set()
     per_call: dict[tuple, list[float]] = defaultdict(list)
     seen: Counter = Counter()
     for node in profile.nodes:
         kind = kinds.kind(node)
         ms[kind] += node.ms / passes
-        calls[kind] += 1
+        if node.call:  # the ops of one labelled conv call are one call
+            calls[kind] += (node.pass_index, node.call) not in labelled_calls
+            labelled_calls.add((node.pass_index, node.call))
+        elif node.op not in VIEW_OPS:
+            calls[kind] += 1
         name = f"{node.label}: {node.name}" if node.label else node.name  # an ONNX node's name has its scope
         seen[node.pass_index, name] += 1
         per_call[name, seen[node.pass_index, name], kind].append(node.ms)

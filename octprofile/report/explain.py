@@ -20,22 +20,30 @@ def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _ms(value: float, sign: str = "") -> str:
+    """Two decimals below 100 ms, fewer above, so a slow machine's seconds still fit the column."""
+    digits = 2 if abs(value) < 100 else 1 if abs(value) < 1000 else 0
+    return f"{value:{sign}.{digits}f}"
+
+
 def explain_tables(result: ExplainResult, title: str) -> Group:
     return Group(*(explain_table(backend, f"{title}, on {backend.backend}") for backend in result.backends))
 
 
 def explain_table(backend: ExplainBackend, title: str) -> Table:
     """Per kind: calls, ms vanilla and Oct, Oct's share, achieved GMAC/s, the excess ms and the bound."""
-    table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    # one space of padding, on the left of each cell only: eight columns fit 80 with room for long kinds
+    table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  padding=(0, 0, 0, 1))
     for header in ("kind", "calls\nv / oct", "ms\nvanilla", "ms\noct", "% of\noct", "GMAC/s\nv / oct", "excess\nms",
                    "bound\nv/oct"):
         table.add_column(header, justify="left" if header == "kind" else "right", no_wrap=True)
     for r in backend.rows:
         if r.kind == "total":
             table.add_section()
-        table.add_row(escape(r.kind), f"{r.calls_vanilla}/{r.calls}", f"{r.time_vanilla_ms:.2f}", f"{r.time_ms:.2f}",
+        table.add_row(escape(r.kind), f"{r.calls_vanilla}/{r.calls}", _ms(r.time_vanilla_ms), _ms(r.time_ms),
                       f"{100 * r.share_of_oct:.0f}", f"{_rate(r.gmacs_per_s_vanilla)}/{_rate(r.gmacs_per_s)}",
-                      f"{r.excess_ms:+.2f}", "" if r.kind == "total" else
+                      _ms(r.excess_ms, "+"), "" if r.kind == "total" else
                       f"{BOUND_LETTERS[r.bound_vanilla]}/{BOUND_LETTERS[r.bound]}")
     return table
 

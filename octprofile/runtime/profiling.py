@@ -57,6 +57,7 @@ class ProfiledNode:
     input_shapes: tuple[tuple[int, ...], ...]
     ms: float
     pass_index: int
+    call: int = 0  # which labelled call it belongs to (the ops of one conv call share it); 0: a call of its own
 
 
 @dataclass
@@ -150,7 +151,7 @@ def _torch_nodes(events) -> list[ProfiledNode]:
     for event in events:
         if not _is_work(event.name):
             continue
-        label, pass_index, outer = "", None, event.cpu_parent
+        label, pass_index, outer, call = "", None, event.cpu_parent, 0
         nested = False
         while outer is not None:
             if _is_work(outer.name):
@@ -159,13 +160,13 @@ def _torch_nodes(events) -> list[ProfiledNode]:
             if outer.name.startswith(PASS_LABEL):
                 pass_index = int(outer.name[len(PASS_LABEL):])
             elif outer.name.startswith(LABEL) and not label:
-                label = outer.name[len(LABEL):]
+                label, call = outer.name[len(LABEL):], outer.id
             outer = outer.cpu_parent
         if nested or pass_index is None:
             continue
         shapes = tuple(tuple(s) for s in (event.input_shapes or ()) if isinstance(s, list))
         nodes.append(ProfiledNode(event.name, event.name, label, "", shapes, event.cpu_time_total / 1e3,
-                                  pass_index))
+                                  pass_index, call))
     return nodes
 
 
