@@ -302,6 +302,19 @@ def emit(records: list[dict], columns, fmt: str, output: Path | None, table: Cal
         err.print(f"wrote {output}", markup=False)
 
 
+def checked_plot(plot: Path | None, output: Path | None) -> str | None:
+    """--plot checked before any work (not the --output file, .png or .svg, writable): its format, or None."""
+    from octprofile.report.files import check_distinct, check_writable
+    from octprofile.report.plots import plot_format
+
+    check_distinct({"--output": output, "--plot": plot})
+    if plot is None:
+        return None
+    kind = plot_format(plot)
+    check_writable(plot)
+    return kind
+
+
 def with_progress(work: Callable):
     from octprofile.report.progress import progress_callback
 
@@ -465,18 +478,15 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
              device, threads, dtype, rounds, fvcore, fmt, output, plot=None, verbose=False, wide=False, columns=None,
              caption=None) -> None:
     """compare and sweep: check every option, run the study, render, and draw the plot if asked."""
-    from octprofile.report.files import AtomicFiles, check_distinct, check_writable
-    from octprofile.report.plots import plot_format, plot_title, sweep_plot
+    from octprofile.report.files import AtomicFiles
+    from octprofile.report.plots import plot_title, sweep_plot
     from octprofile.report.tables import footer, latency_table, profile_table
     from octprofile.results import COMPARE_COLUMNS
 
     timing = timing_options(time_, device, threads, dtype, backend, rounds)
     kind = output_format(fmt, output)
     chosen = export_options(kind, columns, caption, COMPARE_COLUMNS)
-    check_distinct({"--output": output, "--plot": plot})
-    plot_kind = plot_format(plot) if plot else None
-    if plot:
-        check_writable(plot)
+    plot_kind = checked_plot(plot, output)
     study = study_for(model, input_size, batch_size, width_mult, placement, design)
     what = (f"α={alphas[0]:g}" if is_compare else "α sweep") + ("" if design.is_full else f", {design.name}")
 
@@ -615,6 +625,54 @@ def blocks(
                  "time per block, vanilla vs Oct")
         emit(result.records(), BLOCK_COLUMNS, kind, output, lambda: blocks_table(result, title),
              blocks_footer(result, verbose), chosen, caption or title)
+
+    _run(action)
+
+
+@app.command()
+def explain(
+    model: str = ModelArg, alpha: str = OctAlphaOpt,
+    input_size: int | None = InputSize, batch_size: int = BatchSize, width_mult: float | None = WidthMult,
+    placement: Placement = PlacementOpt, hl: bool = HL, lh: bool = LH, downsample: Downsample = DownsampleOpt,
+    backend: list[str] = typer.Option(["eager"], "--backend", metavar="NAME[,NAME...]",
+                                      help="Backends to profile, each with its own profiler (all: every one "
+                                           "installed)."),
+    device: Device = DeviceOpt, threads: int | None = Threads, dtype: DType = DTypeOpt,
+    rounds: int = typer.Option(5, "--rounds", metavar="N", help="Interleaved rounds of the unprofiled timing."),
+    passes: int = typer.Option(5, "--passes", metavar="N", help="Profiled forward passes per model."),
+    fmt: Format = FormatOpt, output: Path | None = OutputOpt,
+    plot: Path | None = typer.Option(None, "--plot", metavar="FILE",
+                                     help="Also draw time by kind and the roofline (.png or .svg)."),
+    columns: str | None = ColumnsOpt, caption: str | None = CaptionOpt,
+    verbose: bool = typer.Option(False, "--verbose", "-v", show_default=False,
+                                 help="Also list the ten slowest calls of each variant."),
+) -> None:
+    """Why fewer MACs are not less time: per kind of work (convs by path and kernel, pooling, upsampling,
+    additions, reorders...), vanilla and Oct profiled on each backend, under this machine's roofline.
+
+    Example: octprofile explain resnet50 --alpha 0.5 --backend eager,onnxruntime --threads 2
+    """
+    def action() -> None:
+        from octprofile.report.explain import explain_footer, explain_plot, explain_tables
+        from octprofile.report.files import AtomicFiles
+        from octprofile.results import EXPLAIN_COLUMNS
+
+        value = parse_octave_alpha(alpha, "explain")
+        timing = timing_options(True, device, threads, dtype, backend, rounds)
+        kind = output_format(fmt, output)
+        chosen = export_options(kind, columns, caption, EXPLAIN_COLUMNS)
+        plot_kind = checked_plot(plot, output)
+        study = study_for(model, input_size, batch_size, width_mult, placement, design_of(hl, lh, downsample))
+        result = with_progress(lambda p: study.explain(value, timing, passes=positive(passes, "--passes"),
+                                                       progress=p))
+        title = f"{result.model} at {result.input_shape[-1]}², batch {result.input_shape[0]}, α={value:g}"
+        with AtomicFiles() as files:  # --output and --plot: both files or neither
+            emit(result.records(), EXPLAIN_COLUMNS, kind, output, lambda: explain_tables(result, title),
+                 explain_footer(result, verbose), chosen, caption or title + ": time by kind of work", files=files)
+            if plot:
+                files.write(plot, explain_plot(result, plot_kind))
+        for path in files.written:
+            err.print(f"wrote {path}", markup=False)
 
     _run(action)
 
@@ -780,8 +838,8 @@ def train(
     Example: octprofile train resnet50 --alpha 0.5 --batch-size 32 --memory 16GiB
     """
     def action() -> None:
-        from octprofile.report.files import AtomicFiles, check_distinct, check_writable
-        from octprofile.report.plots import plot_format, training_plot, training_plot_title
+        from octprofile.report.files import AtomicFiles
+        from octprofile.report.plots import training_plot, training_plot_title
         from octprofile.report.tables import training_footer, training_table
         from octprofile.results import TRAINING_COLUMNS
         from octprofile.runtime.budget import parse_memory
@@ -797,10 +855,7 @@ def train(
         steps = StepOptions(device=device.value, threads=threads, rounds=rounds) if timing else None
         kind = output_format(fmt, output)
         chosen = export_options(kind, columns, caption, TRAINING_COLUMNS)
-        check_distinct({"--output": output, "--plot": plot})
-        plot_kind = plot_format(plot) if plot else None
-        if plot:
-            check_writable(plot)
+        plot_kind = checked_plot(plot, output)
         study = study_for(model, input_size, batch_size, width_mult, placement, design_of(hl, lh, downsample))
         names = ("vanilla", "oct") if len(values) == 1 else None
         result = with_progress(lambda p: study.train_sweep([0.0, *values], optimizer=optimizer, steps=steps,

@@ -704,3 +704,95 @@ class TrainingResult:
 
     def records(self) -> list[dict]:
         return [asdict(row) for row in self.rows]
+
+
+EXPLAIN_COLUMNS = ("model", "alpha", "backend", "kind", "calls_vanilla", "calls", "time_vanilla_ms", "time_ms",
+                   "share_of_vanilla", "share_of_oct", "macs_vanilla", "macs", "gmacs_per_s_vanilla", "gmacs_per_s",
+                   "bytes_vanilla", "bytes", "excess_ms", "bound_vanilla", "bound", "unprofiled_vanilla_ms",
+                   "unprofiled_ms", "input_size", "batch_size", "dtype", "threads", "device_name", "torch_version")
+
+
+@dataclass
+class ExplainRow:
+    """One kind of work (e.g. ``conv H→L+L→L 1×1``, ``pooling``) in one profiled pass of vanilla and Oct on
+    one backend. Times are means over the profiled passes, so the kinds add up to the pass.
+
+    ``excess_ms``: the Oct time this kind takes beyond its MACs at the vanilla pass's conv rate (vanilla
+    ms per MAC over every kind with MACs); a kind without MACs: beyond its vanilla time. The rows add up
+    to the total's excess. ``bound``: roofline placement (analysis/roofline.py); "" where not placed.
+    The ``total`` row has the profiled pass and, in ``unprofiled_*_ms``, the median without the profiler.
+    """
+
+    model: str
+    alpha: float
+    backend: str
+    kind: str  # a kind of work, "(unattributed)" (what no profiled call covers) or "total"
+    calls_vanilla: int  # calls (kernel calls, graph nodes) per pass
+    calls: int
+    time_vanilla_ms: float
+    time_ms: float
+    share_of_vanilla: float  # of the vanilla profiled pass
+    share_of_oct: float
+    macs_vanilla: int
+    macs: int
+    gmacs_per_s_vanilla: float | None  # achieved: MACs ÷ time; None without MACs or time
+    gmacs_per_s: float | None
+    bytes_vanilla: int | None  # analytic bytes moved; None where not counted (the backend's own work)
+    bytes: int | None
+    excess_ms: float
+    bound_vanilla: str
+    bound: str
+    unprofiled_vanilla_ms: float | None  # total row only
+    unprofiled_ms: float | None
+    input_size: int
+    batch_size: int
+    dtype: str
+    threads: int
+    device_name: str
+    torch_version: str
+
+
+assert tuple(f.name for f in fields(ExplainRow)) == EXPLAIN_COLUMNS
+
+
+@dataclass
+class SlowNode:
+    variant: str
+    name: str  # the engine's name for the call
+    kind: str
+    ms: float  # mean over the profiled passes
+
+
+@dataclass
+class ExplainBackend:
+    """One backend's breakdown: its rows (kinds, then "(unattributed)", then "total") and slowest calls."""
+
+    backend: str
+    profiler: str  # what measured it, in words
+    rows: list[ExplainRow]
+    slowest: list[SlowNode]  # the ten slowest calls of each variant
+    passes: int
+
+    @property
+    def total(self) -> ExplainRow:
+        return self.rows[-1]
+
+    def kinds(self) -> list[ExplainRow]:
+        return [row for row in self.rows if row.kind not in ("total", "(unattributed)")]
+
+
+@dataclass
+class ExplainResult:
+    """``Study.explain``: per backend, vanilla and Oct by kind of work, under this machine's ceilings."""
+
+    model: str
+    alpha: float
+    input_shape: tuple[int, ...]
+    backends: list[ExplainBackend]
+    peak_gmacs_per_s: float
+    bandwidth_gb_per_s: float
+    not_profiled: list[str]  # one line per backend asked for that has no profiler
+    warnings: list[str] = field(default_factory=list)
+
+    def records(self) -> list[dict]:
+        return [asdict(row) for backend in self.backends for row in backend.rows]

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from octprofile.analysis.breakdown import kind_lines, kind_times
 from octprofile.analysis.census import OpCensus
 from octprofile.analysis.counters import (
     KINDS,
@@ -37,6 +38,9 @@ from octprofile.analysis.counters import (
 from octprofile.analysis.counting import CountResult, count_model
 from octprofile.analysis.crosscheck import FvcoreCount, fvcore_count
 from octprofile.analysis.memory import InferenceMemory, inference_memory
+from octprofile.analysis.op_kinds import KindMap
+from octprofile.analysis.op_work import model_work
+from octprofile.analysis.roofline import measure_ceilings
 from octprofile.analysis.theory import (
     layer_mac_ratio,
     network_activation_ratio,
@@ -70,8 +74,12 @@ from octprofile.results import (
     CountersResult,
     CoverageResult,
     CoverageRow,
+    ExplainBackend,
+    ExplainResult,
+    ExplainRow,
     LayerRow,
     LayersResult,
+    SlowNode,
     SweepResult,
     Timed,
     TrainingResult,
@@ -83,8 +91,19 @@ from octprofile.runtime.block_timing import BETWEEN_BLOCKS, block_names, time_bl
 from octprofile.runtime.budget import available_memory, gib
 from octprofile.runtime.context import machine_context, resolve_device
 from octprofile.runtime.prepare import BACKENDS
+from octprofile.runtime.profiling import merged_paths, profiler_for
 from octprofile.runtime.stats import iqr, noise_warning
-from octprofile.runtime.timing import TimingComparison, TimingInterrupted, TimingOptions, time_variants
+from octprofile.runtime.timing import (
+    DTYPES,
+    TimingComparison,
+    TimingInterrupted,
+    TimingOptions,
+    median_latencies,
+    prepare_warm,
+    runtime_settings,
+    time_variants,
+    timing_input,
+)
 from octprofile.runtime.training import StepComparison, StepOptions, measured_peak_at, time_steps
 
 Progress = Callable[[str, int, int], None]
@@ -438,6 +457,85 @@ class Study:
                                 noise_warning("total oct/vanilla ratio", total.latency_ratio, total.latency_ratio_iqr)]
                     if w]
         return BlocksResult(self.model.name, alpha, self.input_shape, rows, timing.rounds * passes, warnings)
+
+    def explain(self, alpha: float, timing: TimingOptions = TimingOptions(), *, passes: int = 5,
+                progress: Progress | None = None) -> ExplainResult:
+        """Why fewer MACs are not less time: per backend of ``timing``, vanilla and Oct profiled by that
+        backend's own profiler (``passes`` passes each) and summed by kind of work, beside each kind's
+        analytic MACs and bytes, the unprofiled median (``timing.rounds`` rounds) and this machine's
+        ceilings. A backend without a profiler gets one line in ``not_profiled``."""
+        alpha = check_alpha(alpha)
+        if alpha == 0:
+            raise BadValueError("explain compares an Oct model with vanilla: give an α above 0")
+        if passes < 1:
+            raise BadValueError(f"passes must be a positive integer, got {passes}")
+        not_profiled, profilers = [], {}
+        for backend in timing.backends:
+            try:
+                profilers[backend] = profiler_for(backend)
+            except MissingEngineError as missing:
+                not_profiled.append(str(missing))
+        if not profilers:
+            raise MissingEngineError("; ".join(not_profiled))
+        metas = {name: self.build(a, device="meta") for name, a in (("vanilla", 0.0), ("oct", alpha))}
+        self._check_fits(metas["vanilla"], count_model(metas["vanilla"], self.input_shape), False, timing)
+        dtype = DTYPES[timing.dtype]
+        work = {name: model_work(model, self.input_shape, dtype) for name, model in metas.items()}
+        models = {"vanilla": self.build(0.0), "oct": self.build(alpha)}
+        x = timing_input(self.input_shape, timing)
+        threads = timing.threads or torch.get_num_threads()
+        context = machine_context(x.device, threads, None)
+        tick = _Ticker(progress, 2 * len(profilers) + 1)
+        breakdowns = []
+        with runtime_settings(x.device, threads):
+            tick.announce("measuring this machine's ceilings")
+            ceilings = measure_ceilings(x.device, x.dtype)
+            tick("measured the ceilings")
+            for backend, profiler in profilers.items():
+                tick.announce(f"preparing vanilla and oct on {backend}")
+                with profiler.preparing():
+                    prepared, inputs = prepare_warm({(name, backend): m for name, m in models.items()}, x,
+                                                    timing.warmup)
+                unprofiled = median_latencies(prepared, inputs, threads, timing)
+                tick(f"timed {backend} without the profiler")
+                times = {}
+                for name in models:
+                    kinds = KindMap(work[name], merged_paths(prepared[name, backend].module)
+                                    if backend == "eager" else None)
+                    times[name] = (kind_times(profiler.run(prepared[name, backend], inputs[name, backend], passes),
+                                              kinds), kinds.costs())
+                tick(f"profiled {backend}")
+                breakdowns.append(self._explain_backend(alpha, backend, profiler.engine, times, unprofiled, ceilings,
+                                                        context, timing.dtype, passes))
+        return ExplainResult(self.model.name, alpha, self.input_shape, breakdowns, ceilings.peak_gmacs_per_s,
+                             ceilings.bandwidth_gb_per_s, not_profiled)
+
+    def _explain_backend(self, alpha, backend, engine, times, unprofiled, ceilings, context, dtype, passes):
+        (vanilla, vanilla_costs), (octave, octave_costs) = times["vanilla"], times["oct"]
+        lines = kind_lines((vanilla, octave), (vanilla_costs, octave_costs), ceilings)
+        common = dict(model=self.model.name, alpha=alpha, backend=backend, input_size=self.input_shape[-1],
+                      batch_size=self.input_shape[0], dtype=dtype, threads=context.threads,
+                      device_name=context.device_name, torch_version=context.torch_version)
+        rows = [ExplainRow(kind=line.kind, calls_vanilla=line.calls[0], calls=line.calls[1],
+                           time_vanilla_ms=line.ms[0], time_ms=line.ms[1],
+                           share_of_vanilla=line.ms[0] / vanilla.wall_ms,
+                           share_of_oct=line.ms[1] / octave.wall_ms, macs_vanilla=line.macs[0], macs=line.macs[1],
+                           gmacs_per_s_vanilla=line.gmacs_per_s[0], gmacs_per_s=line.gmacs_per_s[1],
+                           bytes_vanilla=line.bytes[0], bytes=line.bytes[1], excess_ms=line.excess_ms,
+                           bound_vanilla=line.bound[0], bound=line.bound[1], unprofiled_vanilla_ms=None,
+                           unprofiled_ms=None, **common) for line in lines]
+        macs = (sum(r.macs_vanilla for r in rows), sum(r.macs for r in rows))
+        moved = (sum(r.bytes_vanilla or 0 for r in rows), sum(r.bytes or 0 for r in rows))
+        rows.append(ExplainRow(
+            kind="total", calls_vanilla=sum(r.calls_vanilla for r in rows), calls=sum(r.calls for r in rows),
+            time_vanilla_ms=vanilla.wall_ms, time_ms=octave.wall_ms, share_of_vanilla=1.0, share_of_oct=1.0,
+            macs_vanilla=macs[0], macs=macs[1], gmacs_per_s_vanilla=macs[0] / (vanilla.wall_ms * 1e6),
+            gmacs_per_s=macs[1] / (octave.wall_ms * 1e6), bytes_vanilla=moved[0], bytes=moved[1],
+            excess_ms=sum(r.excess_ms for r in rows), bound_vanilla="", bound="",
+            unprofiled_vanilla_ms=unprofiled["vanilla", backend], unprofiled_ms=unprofiled["oct", backend], **common))
+        slowest = [SlowNode(name, call, kind, ms) for name, summed in (("vanilla", vanilla), ("oct", octave))
+                   for call, kind, ms in summed.slowest]
+        return ExplainBackend(backend, engine, rows, slowest, passes)
 
     def check(self, alpha: float, *, fvcore: bool = True, cross_checks: bool = True) -> CheckResult:
         """The CI gate for one alpha: params equal vanilla's (less the weights of paths the design drops,

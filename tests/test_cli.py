@@ -460,6 +460,7 @@ def test_design_options_reach_compare_layers_and_check():
     ("sweep", "resnet50", *FAST),
     ("layers", "resnet50"), ("layers", "mobilenet_v2"), ("layers", "resnet50", "--depth", "2"),
     ("blocks", "resnet20_cifar", "--rounds", "1", "--passes", "1", "--threads", "1"),
+    ("explain", "resnet20_cifar", "--rounds", "1", "--passes", "1", "--threads", "1", "--backend", "plain,eager"),
     ("ablate", "resnet50", *FAST),
     ("check", "resnet50", "mobilenet_v2", "--alpha", "0.25,0.5", "--no-fvcore"),
     ("coverage", "resnet50"), ("coverage", "mobilenet_v2", "--placement", "everywhere"),

@@ -14,6 +14,7 @@ from octprofile.results import (
     COMPARE_COLUMNS,
     COUNTER_COLUMNS,
     COVERAGE_COLUMNS,
+    EXPLAIN_COLUMNS,
     LAYER_COLUMNS,
     TRAINING_COLUMNS,
 )
@@ -86,6 +87,13 @@ COLUMNS: dict[str, Column] = {
     "block": _text("block"), "latency_vanilla_ms": Column("vanilla latency (ms)"),
     "excess_ms": Column("excess (ms)"), "share_of_vanilla": _ratio("share of vanilla time"),
     "share_of_oct": _ratio("share of Oct time"),
+    # explain (results.ExplainRow)
+    "calls_vanilla": Column("vanilla calls", "int"), "calls": Column("calls", "int"),
+    "time_vanilla_ms": Column("vanilla time (ms)"), "time_ms": Column("time (ms)"),
+    "gmacs_per_s_vanilla": Column("vanilla GMAC/s"), "gmacs_per_s": Column("GMAC/s"),
+    "bytes_vanilla": Column("vanilla bytes moved", "bytes"), "bytes": Column("bytes moved", "bytes"),
+    "bound_vanilla": _text("vanilla bound"), "bound": _text("bound"),
+    "unprofiled_vanilla_ms": Column("vanilla unprofiled (ms)"), "unprofiled_ms": Column("unprofiled (ms)"),
     # coverage (results.CoverageRow)
     "converted": Column("converted", "bool"), "share_of_vanilla_macs": _ratio("share of vanilla MACs"),
     "vanilla_reason": _text("vanilla because"), "reason": _text("reason"),
@@ -145,6 +153,8 @@ DEFAULT_COLUMNS: dict[tuple[str, ...], tuple[str, ...]] = {
                        "measured_peak_train_bytes", "peak_train_ratio", "max_batch_size"),
     BLOCK_COLUMNS: ("model", "alpha", "block", "macs_vanilla", "macs", "mac_ratio", "latency_vanilla_ms",
                     "latency_ms", "latency_ratio", "excess_ms", "share_of_oct", "backend"),
+    EXPLAIN_COLUMNS: ("backend", "kind", "calls_vanilla", "calls", "time_vanilla_ms", "time_ms", "share_of_oct",
+                      "macs", "gmacs_per_s_vanilla", "gmacs_per_s", "bytes", "excess_ms", "bound"),
     COVERAGE_COLUMNS: ("layer", "kind", "converted", "alpha_in", "alpha_out", "macs_vanilla", "share_of_vanilla_macs",
                        "vanilla_reason"),
 }

@@ -61,7 +61,7 @@ def sweep_plot(result: SweepResult, title: str, fmt: str) -> bytes:
     ax.grid(alpha=0.3)
     # below the axes, so no curve is ever hidden behind it
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
-    return _figure_bytes(fig, fmt)
+    return figure_bytes(fig, fmt)
 
 
 def plot_title(result: SweepResult) -> str:
@@ -124,7 +124,7 @@ def training_plot(result: TrainingResult, title: str, fmt: str) -> bytes:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
     fig.suptitle(title, fontsize=10)
-    return _figure_bytes(fig, fmt)
+    return figure_bytes(fig, fmt)
 
 
 def training_plot_title(result: TrainingResult) -> str:
@@ -136,7 +136,7 @@ def training_plot_title(result: TrainingResult) -> str:
     return title
 
 
-def _figure_bytes(fig, fmt: str) -> bytes:
+def figure_bytes(fig, fmt: str) -> bytes:
     """The figure as PNG or SVG bytes, without the date or software stamps that would change them run to run."""
     out = io.BytesIO()
     metadata = {"Date": None} if fmt == "svg" else {"Software": None}

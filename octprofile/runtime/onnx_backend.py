@@ -47,10 +47,20 @@ def _engine():
 class OnnxRuntimeRunner:
     """Calls the session on a torch tensor; input and output go through NumPy on the host."""
 
-    def __init__(self, session, device: torch.device) -> None:
+    def __init__(self, session, device: torch.device, model_bytes: bytes = b"") -> None:
         self.session = session  # kept for inspection (``get_providers()``, ``get_inputs()``...)
         self.device = device
         self.input_name = session.get_inputs()[0].name
+        self.model_bytes = model_bytes  # the exported ONNX model, to open a profiling session on
+
+    def profiling_session(self, prefix: str):
+        """A second session on the same model and options, with ONNX Runtime's profiler on: its JSON goes to
+        a file named from ``prefix`` when ``end_profiling()`` is called."""
+        ort = _engine()
+        options = _session_options(ort)
+        options.enable_profiling = True
+        options.profile_file_prefix = prefix
+        return ort.InferenceSession(self.model_bytes, options, providers=self.session.get_providers())
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         array = np.ascontiguousarray(x.detach().cpu().numpy())
@@ -80,12 +90,7 @@ def onnxruntime_backend(model: nn.Module, example: torch.Tensor):
     """Export ``model`` (the eval-mode copy ``prepare`` made) on ``example`` and open a session on it."""
     ort = _engine()
     exported = export_onnx(model, example)
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = torch.get_num_threads()  # the thread count the caller set for timing
-    # Workers spin between ops within a run, but stop when it ends: a session left spinning steals the
-    # cores of the next one timed (interleaved vanilla and octave runs took ~1.8x as long on 2 cores).
-    options.add_session_config_entry("session.force_spinning_stop", "1")
+    options = _session_options(ort)
     providers = ["CPUExecutionProvider"]
     if example.is_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, ("CUDAExecutionProvider", {"device_id": example.device.index or 0}))
@@ -99,7 +104,17 @@ def onnxruntime_backend(model: nn.Module, example: torch.Tensor):
              "batch dimension dynamic; height and width fixed to the example's",
              "input and output copied through NumPy on the host at every call",
              "onnxruntime's own memory is outside PyTorch's allocator: peak-memory figures do not see it"]
-    return OnnxRuntimeRunner(session, example.device), notes, False
+    return OnnxRuntimeRunner(session, example.device, exported), notes, False
+
+
+def _session_options(ort):
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = torch.get_num_threads()  # the thread count the caller set for timing
+    # Workers spin between ops within a run, but stop when it ends: a session left spinning steals the
+    # cores of the next one timed (interleaved vanilla and octave runs took ~1.8x as long on 2 cores).
+    options.add_session_config_entry("session.force_spinning_stop", "1")
+    return options
 
 
 def one_line(error: Exception) -> str:

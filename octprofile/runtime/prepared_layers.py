@@ -34,6 +34,10 @@ class _ShapeCache:
             found = self._made[key] = self._make(key)
         return found
 
+    def made(self) -> list:
+        """What was made so far, one per input shape seen."""
+        return list(self._made.values())
+
 
 def _pooled(shape: torch.Size, times: int = 1) -> torch.Size:
     n, c, h, w = shape
@@ -113,6 +117,11 @@ class PreparedOctConv2d(nn.Module):
             x_h, x_l = channels_last(x), None
         y_h, y_l = self._plans((x_h.shape, x_l.shape if x_l is not None else None))(x_h, x_l)
         return y_h if y_l is None else OctPair(y_h, y_l)
+
+    def plans(self) -> list:
+        """The plans made so far (one per input shape seen); each names its kernels in ``kernels`` by the
+        paths they compute ("hh", "hl+ll"...), for profiling."""
+        return self._plans.made()
 
     def extra_repr(self) -> str:
         return (f"in={self.in_split.high}+{self.in_split.low}, out={self.out_split.high}+{self.out_split.low}, "
@@ -231,6 +240,8 @@ class StridedPlan:
             low_terms = [terms[n] for n in ("hl", "ll") if n in terms]
             self.low = conv.kernel(torch.cat([w for w, _ in low_terms], 1), _sum_bias([b for _, b in low_terms]),
                                    _pooled(cat_shape), groups=1)
+        self.kernels = {"+".join(n for n in ("hh", "lh") if n in terms): self.high,
+                        **({"+".join(n for n in ("hl", "ll") if n in terms): self.low} if self.has_low else {})}
 
     def __call__(self, x_h, x_l):
         grid = pool2x(x_h)

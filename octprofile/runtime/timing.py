@@ -287,6 +287,14 @@ def _interleaved_rounds(runners: Mapping[Hashable, PreparedModel], inputs: Mappi
     return samples
 
 
+def median_latencies(runners: Mapping[Hashable, PreparedModel], inputs: Mapping[Hashable, torch.Tensor],
+                     threads: int, options: TimingOptions) -> dict[Hashable, float]:
+    """Median latency (ms) of each prepared runner over ``options.rounds`` interleaved rounds (for callers
+    that prepared the runners themselves, e.g. to profile the same objects)."""
+    samples = _interleaved_rounds(runners, inputs, threads, options, None)
+    return {name: statistics.median(taken) for name, taken in samples.items()}
+
+
 class _RoundsInterrupted(KeyboardInterrupt):
     def __init__(self, samples: dict[Hashable, list[float]]) -> None:
         super().__init__()
