@@ -500,8 +500,7 @@ class Study:
                 tick(f"timed {backend} without the profiler")
                 times = {}
                 for name in models:
-                    kinds = KindMap(work[name], merged_paths(prepared[name, backend].module)
-                                    if backend == "eager" else None)
+                    kinds = KindMap(work[name], merged_paths(prepared[name, backend].module))
                     times[name] = (kind_times(profiler.run(prepared[name, backend], inputs[name, backend], passes),
                                               kinds), kinds.costs())
                 tick(f"profiled {backend}")

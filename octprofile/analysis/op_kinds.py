@@ -23,9 +23,10 @@ FUSED = "fused"
 MAC_FREE_KINDS = ("pooling", "upsampling", "addition", "concatenation", "batch norm", "layout", FUSED, "rest")
 
 CONV_OPS = ("aten::conv2d", "aten::convolution", "aten::_convolution", "aten::mkldnn_convolution",
-            "mkldnn::_convolution_pointwise", "mkldnn::_convolution_pointwise_", "Conv", "FusedConv", "NchwcConv")
+            "mkldnn::_convolution_pointwise", "mkldnn::_convolution_pointwise_", "Conv", "FusedConv", "NchwcConv",
+            "Convolution")
 LINEAR_OPS = ("aten::linear", "aten::addmm", "aten::mm", "aten::matmul", "mkl::_mkl_linear", "Gemm", "MatMul",
-              "FusedGemm")
+              "FusedGemm", "FullyConnected")
 # by op name (ATen, ONNX / ONNX Runtime, OpenVINO): the first kind whose pattern is found in it
 OP_PATTERNS = (
     ("pooling", r"pool|^aten::mean$|^ReduceMean$"),
@@ -110,8 +111,8 @@ class KindMap:
         if node.op in CONV_OPS:
             if "BatchNormalization" in node.name:  # ONNX Runtime runs an unfolded batch norm as a 1x1 conv
                 return "batch norm"
-            work = self._match(node)
-            return conv_kind([work]) if work else UNMATCHED_CONV
+            works = self._match(node)
+            return conv_kind(works) if works else UNMATCHED_CONV
         if node.op in LINEAR_OPS:
             return "linear"
         return op_kind(node.op)
@@ -123,24 +124,40 @@ class KindMap:
         group = [self.by_name[f"{layer}.{p}"] for p in paths.split("+") if f"{layer}.{p}" in self.by_name]
         return conv_kind(group) if group else UNMATCHED_CONV
 
-    def _match(self, node: ProfiledNode) -> ConvWork | None:
+    def _match(self, node: ProfiledNode) -> list[ConvWork] | None:
         """The conv work a call does, by its input and weight shapes: the one its scope names, else the next
-        of those shapes in call order (per pass)."""
+        of those shapes in call order (per pass). A merged group (the deploy form's conv over concatenated
+        inputs) is matched by the shapes of that one conv."""
         if len(node.input_shapes) < 2:
             return None
         if node.pass_index != self._pass:
             self._pass, self._taken = node.pass_index, defaultdict(int)
         # (input, weight) first; an in-place conv that adds into its output (oneDNN's sum) has (output, input, weight)
         pairs = list(zip(node.input_shapes, node.input_shapes[1:3], strict=False))[:2]
-        exact = [w for pair in pairs for w in self.work.convs if (w.input_shape, w.weight_shape) == pair]
-        candidates = exact or [w for pair in pairs for w in self.work.convs if _same_work(*pair, w)]
-        named = [w for w in candidates if node.scope and (node.scope == w.name or node.scope.startswith(w.name + "."))]
+        shaped = [(group_shapes(group), group) for group in self.groups]
+        exact = [group for pair in pairs for shapes, group in shaped if shapes == pair]
+        candidates = exact or [group for pair in pairs for shapes, group in shaped if _same_work(*pair, *shapes)]
+        named = [g for g in candidates if node.scope and any(
+            node.scope == w.name or node.scope.startswith(w.name + ".") or node.scope.startswith(w.layer + ".")
+            for w in g)]
         if named or not candidates:
             return named[0] if named else None
-        key = tuple(w.name for w in candidates)
+        key = tuple(g[0].name for g in candidates)
         index = self._taken[key] % len(candidates)
         self._taken[key] += 1
         return candidates[index]
+
+
+def group_shapes(group: list[ConvWork]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The (input, weight) shapes of one conv doing ``group``: its paths' distinct inputs concatenated along
+    channels (all on one grid), their weights side by side."""
+    first = group[0]
+    if len(group) == 1:
+        return first.input_shape, first.weight_shape
+    in_channels = sum({w.input_id: w.input_shape[1] for w in group}.values())
+    return ((first.input_shape[0], in_channels, *first.input_shape[2:]),
+            (first.weight_shape[0], in_channels // (first.input_shape[1] // first.weight_shape[1]),
+             *first.weight_shape[2:]))
 
 
 CHANNEL_BLOCKS = (8, 16)  # ONNX Runtime's NCHWc convs pad channels up to a multiple of its SIMD block
@@ -150,11 +167,11 @@ def _channels_fit(seen: int, counted: int) -> bool:
     return seen == counted or any(seen == -(-counted // block) * block for block in CHANNEL_BLOCKS)
 
 
-def _same_work(input_shape: tuple, weight_shape: tuple, work: ConvWork) -> bool:
-    """Whether a conv call on these shapes is ``work`` (channels as the engine may pad them)."""
-    if len(input_shape) != len(work.input_shape) or len(weight_shape) != len(work.weight_shape):
+def _same_work(input_shape: tuple, weight_shape: tuple, work_input: tuple, work_weight: tuple) -> bool:
+    """Whether a conv call on these shapes does the work of ``work_input`` / ``work_weight`` (channels as the
+    engine may pad them)."""
+    if len(input_shape) != len(work_input) or len(weight_shape) != len(work_weight):
         return False
-    return (input_shape[0] == work.input_shape[0] and input_shape[2:] == work.input_shape[2:]
-            and weight_shape[2:] == work.weight_shape[2:] and _channels_fit(input_shape[1], work.input_shape[1])
-            and _channels_fit(weight_shape[0], work.weight_shape[0])
-            and _channels_fit(weight_shape[1], work.weight_shape[1]))
+    return (input_shape[0] == work_input[0] and input_shape[2:] == work_input[2:]
+            and weight_shape[2:] == work_weight[2:] and _channels_fit(input_shape[1], work_input[1])
+            and _channels_fit(weight_shape[0], work_weight[0]) and _channels_fit(weight_shape[1], work_weight[1]))

@@ -55,6 +55,7 @@ class LowCatOctConv2d(nn.Module):
         self.hh = _conv(w_hh, _summed_bias(b_hh, b_lh), geometry)
         self.lh = _conv(w_lh, None, geometry) if w_lh is not None else None
         self.low = _conv(torch.cat([w_hl, w_ll], 1), _summed_bias(b_hl, b_ll), geometry)
+        self.path_groups = ["hh", "lh", "hl+ll"] if self.lh is not None else ["hh", "hl+ll"]  # the paths each conv does
 
     def forward(self, x: OctPair) -> OctPair:
         y_h = self.hh(x.high)
@@ -75,6 +76,8 @@ class StridedOctConv2d(nn.Module):
         low = [terms[name] for name in ("hl", "ll") if name in terms] if has_low else []
         self.low = _conv(torch.cat([w for w, _ in low], 1), _summed_bias(*(b for _, b in low)), geometry) if low \
             else None
+        self.path_groups = [group for group in ("+".join(n for n in ("hh", "lh") if n in terms),
+                                                "+".join(n for n in ("hl", "ll") if n in terms and has_low)) if group]
 
     def forward(self, x):
         grid = pool2x(x.high if isinstance(x, OctPair) else x)
@@ -106,6 +109,9 @@ def _with_folded_paths(conv: OctConv2d, terms: dict) -> OctConv2d:
                 folded.bias.copy_(bias)
         setattr(conv, name, folded.requires_grad_(False))
     return conv
+
+
+DEPLOYED_LAYERS = (LowCatOctConv2d, StridedOctConv2d)  # layers whose convs each do several paths
 
 
 def deploy_octconv(conv: OctConv2d, norm=None) -> nn.Module:

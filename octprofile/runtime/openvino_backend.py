@@ -73,11 +73,21 @@ class OpenVINORunner:
         if request is None:
             if len(self._requests) >= MAX_COMPILED_SHAPES:
                 self._requests.clear()
-            model = self._model.clone()
-            model.reshape({model.inputs[0]: self._ov.PartialShape(list(shape))})
-            compiled = self._ov.Core().compile_model(model, "CPU", self._config)
-            request = self._requests[shape] = compiled.create_infer_request()
+            request = self._requests[shape] = self._compile(shape, self._config).create_infer_request()
         return request
+
+    def _compile(self, shape: tuple[int, ...], config: dict):
+        model = self._model.clone()
+        model.reshape({model.inputs[0]: self._ov.PartialShape(list(shape))})
+        return self._ov.Core().compile_model(model, "CPU", config)
+
+    def profiling_request(self, shape: tuple[int, ...]):
+        """An infer request on the same model and settings with OpenVINO's per-layer performance counters on
+        (``request.profiling_info`` after each infer), and the compiled model's layers' input shapes by name."""
+        compiled = self._compile(shape, {**self._config, "PERF_COUNT": True})
+        shapes = {op.get_friendly_name(): tuple(tuple(i.get_partial_shape().to_shape()) for i in op.inputs())
+                  for op in compiled.get_runtime_model().get_ordered_ops()}
+        return compiled.create_infer_request(), shapes
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         array = np.ascontiguousarray(x.detach().cpu().float().numpy())

@@ -152,6 +152,8 @@ def on_deploy_form(make: Callable) -> Callable:
     def make_deployed(model: nn.Module, example: torch.Tensor):
         model, deploy_notes = deploy_form(model)
         runner, notes, channels_last = make(model, example)
+        if not isinstance(runner, nn.Module) and not hasattr(runner, "_orig_mod"):
+            runner.deployed = model  # what an engine's runner was made from, for inspection (explain)
         return runner, [*deploy_notes, *notes], channels_last
 
     make_deployed.__doc__ = make.__doc__
@@ -211,5 +213,6 @@ def prepare(model: nn.Module, example_input: torch.Tensor, backend: str = "eager
         working = copy.deepcopy(model).eval().to(example_input.device, example_input.dtype)
         runner, notes, channels_last = chosen.make(working, example_input)
     seconds = time.perf_counter() - start
-    module = getattr(runner, "_orig_mod", runner)  # what torch.compile wraps, or the rewritten copy itself
+    # what torch.compile wraps, what an engine's runner was made from, or the rewritten copy itself
+    module = getattr(runner, "_orig_mod", getattr(runner, "deployed", runner))
     return PreparedModel(runner, backend, example_input, seconds, [*notes, SNAPSHOT_NOTE], module, channels_last)

@@ -36,6 +36,7 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from octprofile.errors import MissingEngineError
+from octprofile.runtime.deploy import DEPLOYED_LAYERS
 from octprofile.runtime.prepare import PreparedModel
 from octprofile.runtime.prepared_layers import PreparedConv2d, PreparedOctConv2d
 
@@ -231,6 +232,23 @@ def _onnxruntime_profile(prepared: PreparedModel, x: torch.Tensor, passes: int) 
     return PassProfile(nodes, [run["dur"] / 1e3 for run in runs])
 
 
+# ---- openvino ----
+
+def _openvino_profile(prepared: PreparedModel, x: torch.Tensor, passes: int) -> PassProfile:
+    request, shapes = prepared.runner.profiling_request(tuple(x.shape))
+    array = np.ascontiguousarray(x.detach().cpu().float().numpy())
+    request.infer([array])  # the first run allocates: not one of the passes
+    nodes, pass_ms = [], []
+    for index in range(passes):
+        start = time.perf_counter()
+        request.infer([array], share_inputs=True)
+        pass_ms.append((time.perf_counter() - start) * 1e3)
+        nodes += [ProfiledNode(info.node_name, info.node_type, "", "", shapes.get(info.node_name, ()),
+                               info.real_time.total_seconds() * 1e3, index)
+                  for info in request.profiling_info if info.status == info.Status.EXECUTED]
+    return PassProfile(nodes, pass_ms)
+
+
 PROFILERS: dict[str, Profiler] = {
     "plain": Profiler("torch.profiler, conv calls labelled by module hooks", _torch_profile(labelled=True)),
     "eager": Profiler("torch.profiler, conv calls labelled by module hooks and plan kernels",
@@ -238,14 +256,18 @@ PROFILERS: dict[str, Profiler] = {
     "compile": Profiler("torch.profiler with inductor's kernel profile", _torch_profile(labelled=False),
                         _inductor_kernel_profile),
     "onnxruntime": Profiler("onnxruntime's session profiler (JSON)", _onnxruntime_profile),
+    "openvino": Profiler("openvino's per-layer performance counters (PERF_COUNT)", _openvino_profile),
 }
 
 
 def merged_paths(module: nn.Module | None) -> dict[str, list[str]]:
-    """Per octave layer of an eager-prepared model, the path groups its kernels compute ("hh", "hl+ll"...),
-    from the plan made for the input shape it has run on (empty for other backends)."""
+    """Per octave layer, the path groups its kernels compute ("hh", "hl+ll"...): of an eager-prepared model,
+    from the plan made for the input shape it has run on; of a deploy form (compile, onnxruntime, openvino),
+    from its merged layers."""
     found = {}
-    for name, layer in (module.named_modules() if module is not None else ()):
+    for name, layer in (module.named_modules() if isinstance(module, nn.Module) else ()):
         if isinstance(layer, PreparedOctConv2d) and layer.plans():
             found[name] = list(layer.plans()[0].kernels)
+        elif isinstance(layer, DEPLOYED_LAYERS):
+            found[name] = list(layer.path_groups)
     return found
