@@ -194,11 +194,14 @@ def test_a_parametrized_conv_stays_vanilla_with_real_weights_and_finite_outputs(
         assert torch.isfinite(model(torch.randn(2, 3, 32, 32))).all()
 
 
-def test_a_transposed_conv_in_the_region_is_listed_and_nothing_crashes(model_file):
+def test_a_transposed_conv_in_the_region_converts_and_nothing_crashes(model_file):
+    from octprofile.nn import OctConvTranspose2d
+
     model = build_model(ref(model_file, "transpose_middle"), 0.5, seed=0).eval()
-    assert type(model.features[3].conv) is nn.ConvTranspose2d
-    assert not_converted(model) == {
-        "features.3.conv": "ConvTranspose2d is not a Conv2d; only Conv2d layers are converted"}
+    assert type(model.features[3].conv) is OctConvTranspose2d  # stride 1, 'same' output: the grids stay aligned
+    assert not_converted(model) == {}
+    vanilla = build_model(ref(model_file, "transpose_middle"), 0.0, seed=0)
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in vanilla.parameters())
     with torch.no_grad():
         assert torch.isfinite(model(torch.randn(1, 3, 32, 32))).all()
 

@@ -46,14 +46,13 @@ for _name in ("r3d_18", "mc3_18", "r2plus1d_18"):
 for _name in ("fcn_resnet50", "deeplabv3_resnet50"):
     register_model(ModelSpec(_name, "segmentation", "torchvision", 520,
                              partial(getattr(tvs, _name), weights=None, weights_backbone=None)))
-# families with a placement rule of their own (see README's Placement); ConvNeXt is registered to be refused
-# in one line with its reason
+# families with a placement rule of their own (see README's Placement); ConvNeXt is not registered: its rule
+# refuses it in one line with the reason (torchvision.models:convnext_tiny)
 for _family, _names in (
         ("efficientnet", ("efficientnet_b0", "efficientnet_b1", "efficientnet_v2_s")),
         ("mobilenet_v3", ("mobilenet_v3_large", "mobilenet_v3_small")),
         ("regnet", ("regnet_x_400mf", "regnet_y_400mf", "regnet_y_800mf")),
         ("shufflenet_v2", ("shufflenet_v2_x0_5", "shufflenet_v2_x1_0")),
-        ("mnasnet", ("mnasnet0_5", "mnasnet1_0")),
-        ("convnext", ("convnext_tiny",))):
+        ("mnasnet", ("mnasnet0_5", "mnasnet1_0"))):
     for _name in _names:
         register_model(ModelSpec(_name, _family, "torchvision", 224, _torchvision(getattr(tvm, _name))))
