@@ -121,7 +121,10 @@ def test_commands_answer_regnet_and_refuse_convnext_in_one_line(command):
 
 def test_models_lists_the_new_names_with_their_input_size():
     result = runner.invoke(app, ["models"])
-    for name in ("efficientnet_b0", "efficientnet_v2_s", "mobilenet_v3_large", "mobilenet_v3_small", "regnet_y_400mf",
-                 "regnet_x_400mf", "shufflenet_v2_x1_0", "mnasnet1_0"):
+    # torchvision's evaluation sides (its model docs): 384 for EfficientNet v2-S, 240 for B1, 224 for the rest
+    sides = {"efficientnet_b0": 224, "efficientnet_b1": 240, "efficientnet_v2_s": 384, "mobilenet_v3_large": 224,
+             "mobilenet_v3_small": 224, "regnet_y_400mf": 224, "regnet_x_400mf": 224, "shufflenet_v2_x1_0": 224,
+             "mnasnet1_0": 224}
+    for name, side in sides.items():
         line = next(line for line in result.output.splitlines() if f" {name} " in f" {line} ")
-        assert "224" in line
+        assert str(side) in line

@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection
 from torch import nn
 
 from octprofile.convert.fidelity import ConvLike, is_tf_same, unconvertible_reason
+from octprofile.nn.pair import octave_dims
 
 Plan = dict[str, tuple[float, float]]
 # (model, alpha, everywhere, convs in call order, {conv: spatial size of its input}) -> plan
@@ -209,7 +210,8 @@ def octave_obstacle(conv: nn.Module) -> str | None:
     if not (_same_padding(conv) or is_tf_same(conv) or conv.padding == "same"):  # 'same': see equivalent_padding
         return (f"kernel {tuple(conv.kernel_size)} with padding {conv.padding}: an octave conv needs an odd kernel "
                 "and 'same' padding so the high and low grids stay aligned")
-    if tuple(conv.stride) not in ((1, 1), (2, 2)):
+    octave_strides = set(tuple(conv.stride)[-octave_dims(len(conv.stride) + 2):])  # a video's time stride is free
+    if len(octave_strides) != 1 or not octave_strides <= {1, 2}:
         return f"stride {tuple(conv.stride)}: an octave conv runs at stride 1 or 2"
     return None
 

@@ -46,6 +46,8 @@ for _name in ("r3d_18", "mc3_18", "r2plus1d_18"):
 for _name in ("fcn_resnet50", "deeplabv3_resnet50"):
     register_model(ModelSpec(_name, "segmentation", "torchvision", 520,
                              partial(getattr(tvs, _name), weights=None, weights_backbone=None)))
+# the side torchvision evaluates (and publishes the FLOPs of) these at; 224 for the others
+_EVALUATION_SIDE = {"efficientnet_b1": 240, "efficientnet_v2_s": 384}
 # families with a placement rule of their own (see README's Placement); ConvNeXt is not registered: its rule
 # refuses it in one line with the reason (torchvision.models:convnext_tiny)
 for _family, _names in (
@@ -55,4 +57,5 @@ for _family, _names in (
         ("shufflenet_v2", ("shufflenet_v2_x0_5", "shufflenet_v2_x1_0")),
         ("mnasnet", ("mnasnet0_5", "mnasnet1_0"))):
     for _name in _names:
-        register_model(ModelSpec(_name, _family, "torchvision", 224, _torchvision(getattr(tvm, _name))))
+        register_model(ModelSpec(_name, _family, "torchvision", _EVALUATION_SIDE.get(_name, 224),
+                                 _torchvision(getattr(tvm, _name))))
