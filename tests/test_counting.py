@@ -13,8 +13,8 @@ from octprofile.nn import OctConvNd
 from octprofile.study import check, compare, layers
 
 # by default input: image side, 520 for segmentation, (T, H, W) for video: small clips keep the suite quick
-SECOND_SIZE = {32: 40, 224: 160, 520: 96, (16, 112, 112): (4, 40, 40)}
-FIRST_SIZE = {520: 64, (16, 112, 112): (4, 32, 32)}  # where the default itself is too big for every alpha
+SECOND_SIZE = {32: 40, 224: 160, 240: 160, 384: 160, 520: 96, (16, 112, 112): (4, 40, 40)}
+FIRST_SIZE = {384: 224, 520: 64, (16, 112, 112): (4, 32, 32)}  # where the default itself is too big for every alpha
 FVCORE_SIZE = {32: 32, 224: 64, 240: 64, 384: 64, 520: 64, (16, 112, 112): (4, 32, 32)}
 ALPHAS = (0.125, 0.25, 0.5, 0.75)
 # at a second size for one alpha: keeps the suite quick
