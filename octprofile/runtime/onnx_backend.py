@@ -12,7 +12,6 @@ the way to go if torch drops the tracer (deprecated since 2.9).
 
 from __future__ import annotations
 
-import importlib
 import io
 import warnings
 
@@ -20,28 +19,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from octprofile.errors import ConversionError, MissingEngineError
+from octprofile.errors import ConversionError
+from octprofile.runtime.engines import engine_available, import_engine
 
 OPSET = 17
 MISSING = ("the onnxruntime backend needs the optional packages onnx and onnxruntime: "
            "pip install 'octprofile[onnx]'")
 
 
+ENGINE = ("onnx", "onnxruntime")
+
+
 def onnxruntime_available() -> bool:
     """Whether ``onnx`` and ``onnxruntime`` can be imported (the exporter needs the first)."""
-    try:
-        _engine()
-    except MissingEngineError:
-        return False
-    return True
+    return engine_available(ENGINE)
 
 
 def _engine():
-    try:
-        importlib.import_module("onnx")
-        return importlib.import_module("onnxruntime")
-    except ImportError:
-        raise MissingEngineError(MISSING) from None
+    return import_engine(ENGINE, MISSING)
 
 
 class OnnxRuntimeRunner:

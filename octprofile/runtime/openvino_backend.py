@@ -25,7 +25,6 @@ optional (``pip install 'octprofile[openvino]'``).
 
 from __future__ import annotations
 
-import importlib
 import io
 import warnings
 
@@ -33,7 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from octprofile.errors import ConversionError, MissingEngineError
+from octprofile.errors import ConversionError
+from octprofile.runtime.engines import engine_available, import_engine
 from octprofile.runtime.onnx_backend import export_onnx, one_line
 
 MISSING = "the openvino backend needs the optional package openvino: pip install 'octprofile[openvino]'"
@@ -42,20 +42,16 @@ PRECISIONS = {torch.float32: "f32", torch.bfloat16: "bf16"}
 MAX_COMPILED_SHAPES = 4  # input shapes per prepared model whose compiled models are kept
 
 
+ENGINE = ("openvino",)
+
+
 def openvino_available() -> bool:
     """Whether ``openvino`` can be imported."""
-    try:
-        _engine()
-    except MissingEngineError:
-        return False
-    return True
+    return engine_available(ENGINE)
 
 
 def _engine():
-    try:
-        return importlib.import_module("openvino")
-    except ImportError:
-        raise MissingEngineError(MISSING) from None
+    return import_engine(ENGINE, MISSING)
 
 
 class OpenVINORunner:
