@@ -10,18 +10,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 
 from octprofile.analysis.counters import KINDS as COUNTER_KINDS
+from octprofile.analysis.crosscheck import counter_disagreements
 from octprofile.runtime.context import MachineContext
-
-
-def counter_disagreements(macs: int, flops_torch: int, macs_fvcore: int | None) -> list[str]:
-    """How the three MAC counters disagree (empty when they agree): FlopCounterMode counts 2 x MACs,
-    fvcore's conv + linear part counts MACs."""
-    found = []
-    if flops_torch != 2 * macs:
-        found.append(f"FlopCounterMode {flops_torch:,} ≠ 2 × {macs:,} MACs")
-    if macs_fvcore is not None and macs_fvcore != macs:
-        found.append(f"fvcore conv+linear {macs_fvcore:,} ≠ {macs:,} MACs")
-    return found
 
 
 @dataclass

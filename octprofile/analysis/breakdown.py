@@ -12,8 +12,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from octprofile.analysis.op_kinds import MAC_FREE_KINDS, UNATTRIBUTED, KindCost, KindMap
+from octprofile.analysis.profiled import PassProfile
 from octprofile.analysis.roofline import Ceilings
-from octprofile.runtime.profiling import PassProfile
 
 SLOWEST = 10
 # ATen ops that only reshape a view (no kernel runs): their time counts, but they are not calls of their own

@@ -52,3 +52,14 @@ def torch_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     with FlopCounterMode(display=False) as counter:
         run_on_meta(model, tuple(input_shape))
     return int(counter.get_total_flops())
+
+
+def counter_disagreements(macs: int, flops_torch: int, macs_fvcore: int | None) -> list[str]:
+    """How the three MAC counters disagree (empty when they agree): FlopCounterMode counts 2 x MACs,
+    fvcore's conv + linear part counts MACs."""
+    found = []
+    if flops_torch != 2 * macs:
+        found.append(f"FlopCounterMode {flops_torch:,} ≠ 2 × {macs:,} MACs")
+    if macs_fvcore is not None and macs_fvcore != macs:
+        found.append(f"fvcore conv+linear {macs_fvcore:,} ≠ {macs:,} MACs")
+    return found

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from octprofile.analysis.op_work import ConvWork, ModelWork, concat_bytes, conv_kind, group_bytes
-from octprofile.runtime.profiling import GENERATED_KERNEL_MARKS, ProfiledNode
+from octprofile.analysis.profiled import GENERATED_KERNEL_MARKS, ProfiledNode
 
 UNATTRIBUTED = "(unattributed)"
 UNMATCHED_CONV = "conv unmatched"

@@ -16,6 +16,7 @@ import re
 from functools import partial
 
 from octprofile.errors import MissingEngineError, UnknownModelError
+from octprofile.models.resolved import ResolvedModel
 
 PREFIX = "timm:"
 INSTALL = "pip install 'octprofile[timm]'"
@@ -68,8 +69,6 @@ def convertible_models() -> list[tuple[str, str, int]]:
 
 def resolve_timm(reference: str):
     """A ``ResolvedModel`` for ``timm:NAME``; unknown names get the closest timm names as a hint."""
-    from octprofile.models.resolve import ResolvedModel
-
     name = reference[len(PREFIX):]
     timm = import_timm()
     if not timm.is_model(name):

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 from torch.profiler import ProfilerActivity, profile, record_function
 
+from octprofile.analysis.profiled import GENERATED_KERNEL_MARKS, PassProfile, ProfiledNode
 from octprofile.errors import MissingEngineError
 from octprofile.runtime.deploy import DEPLOYED_LAYERS
 from octprofile.runtime.prepare import PreparedModel
@@ -44,27 +45,6 @@ LABEL = "octprofile:"  # record_function names octprofile adds: a module path, o
 PASS_LABEL = LABEL + "pass "
 # Names of profiler events that are work (an op or a generated kernel), as opposed to annotations around it
 WORK_PREFIXES = ("aten::", "mkldnn::", "mkl::", "prim::", "quantized::", "torchvision::")
-GENERATED_KERNEL_MARKS = ("cpp_fused", "triton_")
-
-
-@dataclass(frozen=True)
-class ProfiledNode:
-    """One kernel call or graph node of one profiled pass."""
-
-    name: str  # the engine's name: an ATen op, an inductor kernel, an ONNX Runtime node
-    op: str  # what it computes, in the engine's words: aten::add_, cpp_fused_add_relu_3, Conv, ReorderInput
-    label: str  # the module path octprofile labelled it with ("layer1.0.conv2.hl+ll"), else ""
-    scope: str  # the module path the engine's name carries (onnxruntime), else ""
-    input_shapes: tuple[tuple[int, ...], ...]
-    ms: float
-    pass_index: int
-    call: int = 0  # which labelled call it belongs to (the ops of one conv call share it); 0: a call of its own
-
-
-@dataclass
-class PassProfile:
-    nodes: list[ProfiledNode]
-    wall_ms: list[float]  # each profiled pass, as the profiler saw it (profiler overhead included)
 
 
 @dataclass(frozen=True)
