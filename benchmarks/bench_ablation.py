@@ -19,10 +19,9 @@ from pathlib import Path
 
 from octprofile.report.files import atomic_write
 from octprofile.report.formats import to_csv
-from octprofile.report.tables import DESIGN_WORDS
-from octprofile.results import ABLATION_COLUMNS, AblationResult
 from octprofile.runtime.prepare import BACKENDS
 from octprofile.runtime.timing import TimingOptions
+from octprofile.studies.ablate import ABLATION_COLUMNS, DESIGN_WORDS, AblationResult
 from octprofile.study import Study
 
 SETTINGS = (("resnet50", 0.125), ("resnet50", 0.5), ("resnet20_cifar", 0.125), ("resnet56_cifar", 0.125))

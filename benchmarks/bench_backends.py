@@ -23,10 +23,9 @@ from pathlib import Path
 
 from octprofile.report.files import atomic_write
 from octprofile.report.formats import to_csv
-from octprofile.report.plots import plot_title, sweep_plot
-from octprofile.results import COMPARE_COLUMNS, SweepResult
 from octprofile.runtime.prepare import BACKENDS
 from octprofile.runtime.timing import TimingOptions
+from octprofile.studies.sweep import COMPARE_COLUMNS, SweepResult, plot_title, sweep_plot
 from octprofile.study import Study, StudyOptions
 
 

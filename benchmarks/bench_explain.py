@@ -19,12 +19,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from octprofile.report.explain import explain_footer, explain_plot, explain_tables
 from octprofile.report.files import atomic_write
 from octprofile.report.formats import to_csv
-from octprofile.results import EXPLAIN_COLUMNS
 from octprofile.runtime.prepare import BACKENDS
 from octprofile.runtime.timing import TimingOptions, installed_backends
+from octprofile.studies.explain import EXPLAIN_COLUMNS, explain_footer, explain_plot, explain_tables
 from octprofile.study import Study, StudyOptions
 
 

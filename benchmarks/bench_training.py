@@ -19,10 +19,9 @@ from pathlib import Path
 
 from octprofile.report.files import atomic_write
 from octprofile.report.formats import to_csv
-from octprofile.report.plots import training_plot, training_plot_title
-from octprofile.results import TRAINING_COLUMNS, TrainingResult
 from octprofile.runtime.budget import parse_memory
 from octprofile.runtime.training import StepOptions
+from octprofile.studies.train import TRAINING_COLUMNS, TrainingResult, training_plot, training_plot_title
 from octprofile.study import Study, StudyOptions
 
 MODELS = ("resnet50", "resnet18", "mobilenet_v2")

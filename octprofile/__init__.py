@@ -40,7 +40,7 @@ _EXPORTS = {
 }
 # subpackages reachable as attributes (``octprofile.nn.OctConv2d``), as when everything was imported eagerly
 _SUBMODULES = {"analysis", "build", "cli", "convert", "errors", "models", "nn", "report", "results", "runtime",
-               "study"}
+               "studies", "study"}
 
 __all__ = ["BACKENDS", "ChannelSplit", "OctBatchNorm2d", "OctConv1d", "OctConv2d", "OctConv3d", "OctConvTranspose2d",
            "OctPair", "OctprofileError", "PreparedModel",

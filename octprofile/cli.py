@@ -479,9 +479,7 @@ def _profile(model, alphas, is_compare, input_size, batch_size, width_mult, plac
              caption=None) -> None:
     """compare and sweep: check every option, run the study, render, and draw the plot if asked."""
     from octprofile.report.files import AtomicFiles
-    from octprofile.report.plots import plot_title, sweep_plot
-    from octprofile.report.tables import footer, latency_table, profile_table
-    from octprofile.results import COMPARE_COLUMNS
+    from octprofile.studies.sweep import COMPARE_COLUMNS, footer, latency_table, plot_title, profile_table, sweep_plot
 
     timing = timing_options(time_, device, threads, dtype, backend, rounds)
     kind = output_format(fmt, output)
@@ -529,8 +527,7 @@ def ablate(
     """
     def action() -> None:
         from octprofile.nn import OctDesign
-        from octprofile.report.tables import ablation_footer, ablation_latency_table, ablation_table
-        from octprofile.results import ABLATION_COLUMNS
+        from octprofile.studies.ablate import ABLATION_COLUMNS, ablation_footer, ablation_latency_table, ablation_table
 
         value = parse_octave_alpha(alpha, "an ablation")
         designs = [OctDesign.parse(name.strip()) for name in variants.split(",")]
@@ -575,8 +572,8 @@ def layers(
     def action() -> None:
         from dataclasses import asdict
 
-        from octprofile.report.tables import layers_table, not_converted_lines
-        from octprofile.results import LAYER_COLUMNS
+        from octprofile.report.cells import not_converted_lines
+        from octprofile.studies.layers import LAYER_COLUMNS, layers_table
 
         value = parse_alpha(alpha)
         if depth < 0:
@@ -611,8 +608,7 @@ def blocks(
     Example: octprofile blocks resnet50 --alpha 0.5 --backend eager --threads 2
     """
     def action() -> None:
-        from octprofile.report.tables import blocks_footer, blocks_table
-        from octprofile.results import BLOCK_COLUMNS
+        from octprofile.studies.blocks import BLOCK_COLUMNS, blocks_footer, blocks_table
 
         value = parse_octave_alpha(alpha, "per-block timing")
         timing = timing_options(True, device, threads, dtype, [backend], rounds)
@@ -653,9 +649,8 @@ def explain(
     Example: octprofile explain resnet50 --alpha 0.5 --backend eager,onnxruntime --threads 2
     """
     def action() -> None:
-        from octprofile.report.explain import explain_footer, explain_plot, explain_tables
         from octprofile.report.files import AtomicFiles
-        from octprofile.results import EXPLAIN_COLUMNS
+        from octprofile.studies.explain import EXPLAIN_COLUMNS, explain_footer, explain_plot, explain_tables
 
         value = parse_octave_alpha(alpha, "explain")
         timing = timing_options(True, device, threads, dtype, backend, rounds)
@@ -702,10 +697,9 @@ def check(
     Example: octprofile check resnet50 mobilenet_v2 --alpha 0.25 --alpha 0.5 --junit check.xml
     """
     def action() -> int:
+        from octprofile.report.cells import not_converted_lines
         from octprofile.report.files import AtomicFiles, check_distinct, check_writable
-        from octprofile.report.junit import check_junit
-        from octprofile.report.tables import check_summary, check_table, not_converted_lines
-        from octprofile.results import CHECK_COLUMNS
+        from octprofile.studies.check import CHECK_COLUMNS, check_junit, check_summary, check_table
 
         values = parse_alphas(",".join(alpha))
         kind = output_format(fmt, output)
@@ -756,8 +750,7 @@ def coverage(
     Example: octprofile coverage timm:seresnet50 --alpha 0.5
     """
     def action() -> None:
-        from octprofile.report.tables import coverage_footer, coverage_table
-        from octprofile.results import COVERAGE_COLUMNS
+        from octprofile.studies.coverage import COVERAGE_COLUMNS, coverage_footer, coverage_table
 
         value = parse_octave_alpha(alpha, "a coverage report")
         kind = output_format(fmt, output)
@@ -785,8 +778,7 @@ def counters(
     Example: octprofile counters resnet18 --alpha 0.5 --format csv
     """
     def action() -> None:
-        from octprofile.report.tables import counters_footer, counters_table
-        from octprofile.results import COUNTER_COLUMNS
+        from octprofile.studies.counters import COUNTER_COLUMNS, counters_footer, counters_table
 
         value = parse_octave_alpha(alpha, "a counter comparison")
         kind = output_format(fmt, output)
@@ -839,11 +831,15 @@ def train(
     """
     def action() -> None:
         from octprofile.report.files import AtomicFiles
-        from octprofile.report.plots import training_plot, training_plot_title
-        from octprofile.report.tables import training_footer, training_table
-        from octprofile.results import TRAINING_COLUMNS
         from octprofile.runtime.budget import parse_memory
         from octprofile.runtime.training import StepOptions
+        from octprofile.studies.train import (
+            TRAINING_COLUMNS,
+            training_footer,
+            training_plot,
+            training_plot_title,
+            training_table,
+        )
 
         values = parse_alphas(",".join(alpha))
         if 0.0 in values:
@@ -887,7 +883,7 @@ def report(
     """
     def action() -> None:
         from octprofile.models import get_spec
-        from octprofile.report.generate import generate_report
+        from octprofile.studies.reports import generate_report
 
         if not output_dir.is_dir():
             raise BadValueError(f"--output-dir {str(output_dir)!r} does not exist")

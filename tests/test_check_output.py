@@ -13,9 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from typer.testing import CliRunner
 
 from octprofile.cli import app
-from octprofile.report.junit import check_junit
-from octprofile.report.tables import check_summary, check_table
-from octprofile.results import CHECK_COLUMNS, CheckResult
+from octprofile.studies.check import CHECK_COLUMNS, CheckResult, check_junit, check_summary, check_table
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

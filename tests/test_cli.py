@@ -208,7 +208,7 @@ def test_a_custom_models_code_runs_once_per_command(tmp_path, command):
 
 
 def test_an_unexpected_failure_is_an_internal_error_not_bad_input(monkeypatch):
-    from octprofile import study
+    from octprofile.studies import variants as study
 
     def broken(*args, **kwargs):
         raise ValueError("'quoted' detail")
@@ -295,7 +295,7 @@ def test_failed_run_never_replaces_an_existing_file(tmp_path):
 
 
 def test_ctrl_c_during_a_sweep_prints_what_finished_and_exits_130(monkeypatch, tmp_path):
-    from octprofile import study
+    from octprofile.studies import variants as study
 
     real_count = study.count_model
     calls = []
@@ -315,7 +315,7 @@ def test_ctrl_c_during_a_sweep_prints_what_finished_and_exits_130(monkeypatch, t
 
 
 def _interrupt_nth_count(monkeypatch, n):
-    from octprofile import study
+    from octprofile.studies import variants as study
 
     real_count, calls = study.count_model, []
 

@@ -99,7 +99,7 @@ def test_the_peak_is_placed_in_the_module_that_reached_it():
 
 
 def test_the_footer_says_where_the_peak_is_when_alpha_leaves_it_alone():
-    from octprofile.report.tables import peak_place
+    from octprofile.studies.compare import peak_place
 
     # resnet18 at 224²: the stem's conv output and its batch norm copy (2 × 64×112×112 floats) are the peak,
     # with the two per-channel statistics aten's batch norm also returns (2 × 64 floats)

@@ -145,7 +145,7 @@ def test_output_and_plot_are_written_together_or_not_at_all(tmp_path, monkeypatc
 
 
 def test_interrupted_report_keeps_the_previous_files_and_leaves_no_temporary_file(tmp_path, monkeypatch):
-    import octprofile.report.generate as generate
+    import octprofile.studies.reports as generate
 
     old = {"sweep.csv": "old csv\n", "sweep.md": "old md\n", "published.md": "old published\n"}
     for name, text in old.items():
@@ -176,9 +176,9 @@ def test_interrupted_report_keeps_the_previous_files_and_leaves_no_temporary_fil
 
 
 def test_report_refuses_an_unwritable_target_before_any_work(tmp_path, monkeypatch):
-    from octprofile.study import Study
+    from octprofile.studies import reports
 
-    monkeypatch.setattr(Study, "sweep", lambda *a, **k: pytest.fail("ran the sweep before checking the files"))
+    monkeypatch.setattr(reports, "sweep", lambda *a, **k: pytest.fail("ran the sweep before checking the files"))
     os.mkfifo(tmp_path / "sweep.md")
     result = invoke("report", "--output-dir", tmp_path, "--model", "resnet20_cifar", "--no-plots")
     assert result.exit_code == 2 and "not a regular file" in result.output

@@ -82,7 +82,7 @@ def test_progress_off_a_terminal_is_one_line_per_description():
 
 
 def test_timing_progress_names_the_round_that_runs_next():
-    from octprofile.study import _Ticker
+    from octprofile.studies.subject import Ticker as _Ticker
 
     seen = []
     ticker = _Ticker(lambda what, done, total: seen.append((what, done, total)), steps=6)

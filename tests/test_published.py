@@ -4,8 +4,8 @@ Read from the committed file, which tests/test_cli.py checks is what `octprofile
 
 from pathlib import Path
 
-from octprofile.report.generate import DIFFERENCE_EXPLAINED_ABOVE_PCT
 from octprofile.report.published import PAPER_T9
+from octprofile.studies.reports import DIFFERENCE_EXPLAINED_ABOVE_PCT
 
 PUBLISHED_MD = Path(__file__).resolve().parents[1] / "reports" / "published.md"
 TABLE_9_BACKBONES = {"resnet26", "densenet121", "resnet50", "se_resnet50", "resnext50_32x4d", "resnet101",

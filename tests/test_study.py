@@ -6,8 +6,8 @@ import matplotlib
 import pytest
 import torch
 
-from octprofile.report.plots import sweep_plot
 from octprofile.runtime.timing import TimingOptions
+from octprofile.studies.sweep import sweep_plot
 from octprofile.study import Study, StudyOptions
 
 QUICK = TimingOptions(device="cpu", threads=1, rounds=1, min_run_time=0.01, warmup=1)

@@ -288,7 +288,7 @@ def test_gpu_timing_records_peak_memory_and_device_name():
 
 
 def test_latency_verdict_is_honest_about_spread():
-    from octprofile.report.tables import latency_verdict
+    from octprofile.report.cells import latency_verdict
 
     assert latency_verdict(0.61, 0.02, "on eager") == "0.61× latency on eager (IQR 0.02)"
     assert latency_verdict(0.99, 0.04, "on eager").startswith("latency ≈ vanilla on eager")
@@ -297,7 +297,7 @@ def test_latency_verdict_is_honest_about_spread():
 
 
 def test_footer_keeps_one_warning_line_unless_verbose():
-    from octprofile.report.tables import _timing_warnings
+    from octprofile.report.cells import timing_warning_lines as _timing_warnings
 
     warnings = ["oct: IQR/median 17.9% > 10%: noisy machine", "oct/vanilla ratio: IQR/median 18.5% > 10%"]
     short = _timing_warnings(warnings, verbose=False)

@@ -3,7 +3,7 @@
 CSV and JSON are for machines: every column asked (default: all, in the stable order), raw values at full
 precision, an unmeasured value (None) is an empty CSV cell / JSON null, booleans are ``true`` / ``false``.
 
-Markdown and LaTeX are for reading and papers: a compact default set of columns (``columns.DEFAULT_COLUMNS``,
+Markdown and LaTeX are for reading and papers: a compact default set of columns (the column set's ``default``,
 less those empty in every row), readable headers with the unit (``GMACs``, ``params (M)``, the unit chosen
 from the data), right-aligned numbers, ratios to 3 decimals, other numbers exact up to 4 decimals, ``true`` /
 ``false`` as in CSV and JSON, ``–`` for an unmeasured value. LaTeX is a booktabs ``table`` with caption and label.
@@ -88,7 +88,7 @@ def _shown_columns(rows: Sequence[dict], available: Sequence[str], columns: Sequ
     chosen = choose_columns(available, columns)
     if chosen is not None:
         return chosen  # asked for: shown even when empty
-    default = default_columns(tuple(available))
+    default = default_columns(available)
     filled = tuple(c for c in default if any(not _missing(row.get(c)) for row in rows))
     return filled or default
 
@@ -109,9 +109,9 @@ def _number(value: float, decimals: int, strip: bool) -> str:
     return text.lstrip("-") if float(text.replace(",", "")) == 0 else text  # never '-0'
 
 
-def _display_column(name: str, values: list, scale: bool) -> tuple[str, list[str], bool]:
+def _display_column(name: str, values: list, scale: bool, available: Sequence[str]) -> tuple[str, list[str], bool]:
     """Header, cell texts and whether the column is numeric (right-aligned)."""
-    meta = column(name, values)
+    meta = column(name, values, available)
     header, kind, unit, factor = meta.header, meta.kind, "", 1.0
     if scale and kind in ("count", "bytes"):
         unit, factor = _unit(values, COUNT_UNITS if kind == "count" else BYTE_UNITS)
@@ -140,7 +140,7 @@ def _display_column(name: str, values: list, scale: bool) -> tuple[str, list[str
 
 def _display(rows: Sequence[dict], available: Sequence[str], columns: Sequence[str] | None, scale: bool):
     shown = _shown_columns(rows, available, columns)
-    return [_display_column(name, [row.get(name) for row in rows], scale) for name in shown]
+    return [_display_column(name, [row.get(name) for row in rows], scale, available) for name in shown]
 
 
 def _markdown_cell(text: str) -> str:

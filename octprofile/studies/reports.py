@@ -1,4 +1,5 @@
-"""``octprofile report``: the repository's reports/ folder, regenerated from the library.
+"""report: the repository's reports/ folder, regenerated: α sweeps (CSV, Markdown, plots) of every backbone and
+our counts beside the published ones.
 
 Count files (CSV, Markdown) are deterministic: same code, same bytes, so a test can diff them.
 """
@@ -12,12 +13,12 @@ from pathlib import Path
 from octprofile.analysis.counting import count_model
 from octprofile.build import build_model
 from octprofile.models import list_models, resolve
+from octprofile.report.columns import Column, ColumnSet
 from octprofile.report.files import AtomicFiles, check_writable
 from octprofile.report.formats import to_csv, to_markdown
-from octprofile.report.plots import plot_title, sweep_plot
 from octprofile.report.published import DEFINITIONS, PUBLISHED
-from octprofile.results import COMPARE_COLUMNS
-from octprofile.study import Study
+from octprofile.studies.subject import Subject
+from octprofile.studies.sweep import COMPARE_COLUMNS, plot_title, sweep, sweep_plot
 
 REPORT_ALPHAS = (0.0, 0.125, 0.25, 0.5, 0.75)
 # Counts only (deterministic): the fvcore and timing columns stay out of the committed files.
@@ -25,8 +26,14 @@ SWEEP_COLUMNS = COMPARE_COLUMNS[:COMPARE_COLUMNS.index("placement") + 1]
 SWEEP_COLUMNS = tuple(c for c in SWEEP_COLUMNS if c not in (
     "macs_fvcore", "fvcore_total", "fvcore_unsupported", "latency_ms", "latency_iqr_ms", "device", "threads",
     "latency_ratio", "latency_ratio_iqr", "peak_memory_bytes", "peak_memory_ratio"))
-PUBLISHED_COLUMNS = ("source", "model", "alpha", "published_gmacs", "ours_gmacs", "difference_pct",
-                     "published_params_m", "ours_params_m", "params_difference_pct", "definition", "note", "reason")
+PUBLISHED_COLUMNS = ColumnSet(  # reports/published.md, already in GMACs
+    ("source", "model", "alpha", "published_gmacs", "ours_gmacs", "difference_pct", "published_params_m",
+     "ours_params_m", "params_difference_pct", "definition", "note", "reason"),
+    display={"published_gmacs": Column("published GMACs"), "ours_gmacs": Column("our GMACs"),
+             "difference_pct": Column("difference (%)"), "note": Column("note", "text"),
+             "published_params_m": Column("published Mparams"), "ours_params_m": Column("our Mparams"),
+             "params_difference_pct": Column("params difference (%)"), "definition": Column("definition", "text"),
+             "reason": Column("reason", "text")})
 DIFFERENCE_EXPLAINED_ABOVE_PCT = 1.0  # a difference larger than this gets its one-line reason
 
 
@@ -73,7 +80,7 @@ def generate_report(output_dir: str | Path, models: Sequence[str] | None = None,
     all_rows = []
     with AtomicFiles() as files:
         for index, name in enumerate(models, 1):
-            result = Study(name).sweep(REPORT_ALPHAS, fvcore=False)
+            result = sweep(Subject(name), REPORT_ALPHAS, fvcore=False)
             all_rows += result.records()
             if plots:
                 files.write(output_dir / f"sweep_{name}.png", sweep_plot(result, plot_title(result), "png"))

@@ -1,0 +1,114 @@
+"""count → cross-check → time a list of variants: the work compare, sweep and ablate share.
+
+Counting runs on meta models (free at any size); fvcore and timing need real ones, built only once the vanilla
+count says their activations fit. Ctrl-C keeps what finished (``StudyInterrupted.result``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from octprofile.analysis.counting import CountResult, count_model
+from octprofile.analysis.crosscheck import FvcoreCount, fvcore_count
+from octprofile.analysis.memory import InferenceMemory, inference_memory
+from octprofile.nn import OctDesign
+from octprofile.runtime.context import MachineContext
+from octprofile.runtime.prepare import BACKENDS
+from octprofile.runtime.timing import TimingComparison, TimingInterrupted, TimingOptions, time_variants
+from octprofile.studies.subject import Progress, StudyInterrupted, Subject, Ticker
+
+
+@dataclass
+class Variant:
+    """One variant built and counted: vanilla (alpha 0) or an Oct design at some alpha."""
+
+    name: str
+    alpha: float
+    design: OctDesign
+    model: nn.Module
+    count: CountResult
+    flops_torch: int
+    memory: InferenceMemory
+    fvcore: FvcoreCount | None = None
+
+
+def count_variant(study: Subject, name: str, alpha: float, real: bool, design: OctDesign | None = None) -> Variant:
+    """Build the variant (on the meta device unless ``real``) and count it: analytic, FlopCounterMode, memory."""
+    design = design or study.options.design
+    model = study.build(alpha, device=None if real else "meta", design=design)
+    flop_counter = FlopCounterMode(display=False)
+    count = count_model(model, study.input_shape, observers=(flop_counter,))
+    return Variant(name, alpha, design, model, count, int(flop_counter.get_total_flops()),
+                   inference_memory(model, study.input_shape))
+
+
+@dataclass
+class Timed:
+    """How a list of variants was timed: each backend in words, the machine, what each preparation did, warnings."""
+
+    backends: dict[str, str]  # name -> what it does to both variants, in words; in the order timed
+    context: MachineContext
+    dtype: str
+    rounds: int
+    warnings: list[str]
+    notes: dict[tuple[str, str], list[str]]  # (variant, backend) -> what its preparation did
+
+
+def timed_summary(timed: TimingComparison) -> Timed:
+    """How the variants were timed, for a result: each backend in words, the machine, warnings, notes."""
+    backends = timed.options.backends
+    return Timed({b: BACKENDS[b].description for b in backends}, timed.context, timed.options.dtype,
+                 timed.options.rounds, timed.warnings, {k: t.notes for k, t in timed.timings.items()})
+
+
+ResultOf = Callable[[list[Variant], TimingComparison | None], object]
+
+
+def measure(study: Subject, specs: list[tuple[str, float, OctDesign]], fvcore: bool, timing: TimingOptions | None,
+            progress: Progress | None, what: str, result_of: ResultOf) -> tuple[list[Variant], TimingComparison | None]:
+    """Count every (name, alpha, design) variant, then cross-check with fvcore and time them if asked.
+    ``result_of(variants, timing)`` makes the use case's result: what a Ctrl-C keeps of the work that finished."""
+    real = fvcore or timing is not None
+    measurements = timing.rounds * len(specs) * len(timing.backends) if timing else 0
+    steps = len(specs) * (1 + int(real)) + int(fvcore) * len(specs) + measurements
+    tick = Ticker(progress, steps)
+    variants: list[Variant] = []
+    try:
+        # counting runs on meta models (free at any size); fvcore and timing need real ones, built
+        # only once the vanilla count says their activations fit
+        # vanilla first: its count decides whether the rest can run at all
+        for name, alpha, design in sorted(specs, key=lambda spec: spec[1] != 0):
+            variants.append(count_variant(study, name, alpha, real=False, design=design))
+            tick(f"counting {name} α={alpha:g}")
+            if alpha == 0:
+                study.check_fits(variants[-1].model, variants[-1].count, fvcore, timing)
+        variants.sort(key=lambda v: [spec[0] for spec in specs].index(v.name))  # back in the order asked
+        for variant in variants if real else ():
+            variant.model = study.build(variant.alpha, design=variant.design)
+            tick(f"building {variant.name} α={variant.alpha:g}")
+        if fvcore:
+            for variant in variants:
+                variant.fvcore = fvcore_count(variant.model, study.input_shape)
+                tick(f"fvcore {variant.name} α={variant.alpha:g}")
+    except KeyboardInterrupt:
+        partial = result_of(variants, None) if any(v.alpha == 0 for v in variants) else None
+        checked = sum(v.fvcore is not None for v in variants)
+        also = f" (fvcore on {checked})" if fvcore and checked < len(variants) else ""
+        message = f"interrupted after counting {len(variants)} of {len(specs)} {what}{also}"
+        raise StudyInterrupted(partial, message) from None
+    timed = None
+    if timing is not None:
+        vanilla = next(v for v in variants if v.alpha == 0)
+        tick.announce(f"preparing {len(variants)} variants on {', '.join(timing.backends)}")
+        try:
+            timed = time_variants({v.name: v.model for v in variants}, study.input_shape, timing,
+                                  base=vanilla.name, on_progress=tick.rounds("timing", timing.rounds))
+        except TimingInterrupted as stop:  # the counts are complete; keep the rounds that finished
+            raise StudyInterrupted(result_of(variants, stop.comparison), str(stop), stop.comparison) from None
+        except KeyboardInterrupt:  # while preparing: the counts are complete, no latency
+            raise StudyInterrupted(result_of(variants, None), "interrupted while preparing to time") from None
+    return variants, timed
