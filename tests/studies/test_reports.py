@@ -7,7 +7,7 @@ from pathlib import Path
 from octprofile.report.published import PAPER_T9
 from octprofile.studies.reports import DIFFERENCE_EXPLAINED_ABOVE_PCT
 
-PUBLISHED_MD = Path(__file__).resolve().parents[1] / "reports" / "published.md"
+PUBLISHED_MD = Path(__file__).resolve().parents[2] / "reports" / "published.md"
 TABLE_9_BACKBONES = {"resnet26", "densenet121", "resnet50", "se_resnet50", "resnext50_32x4d", "resnet101",
                      "resnext101_32x4d", "resnet200"}
 TABLE_9_CELLS = 5 + 3 + 5 + 5 + 4 + 4 + 3 + 4  # GFLOPs cells per row of the supplement's table, dashes left out

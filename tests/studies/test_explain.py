@@ -24,7 +24,7 @@ from octprofile.runtime.onnx_backend import onnxruntime_available
 from octprofile.runtime.timing import TimingOptions
 from octprofile.study import Study
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 QUICK = TimingOptions(device="cpu", threads=1, rounds=1, min_run_time=0.01, warmup=1, memory=False,
                       backends=("plain", "eager"))
 

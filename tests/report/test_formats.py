@@ -133,7 +133,7 @@ def test_cli_columns_choice_and_its_errors():
 def test_published_figure_keeps_its_three_decimals():
     from pathlib import Path
 
-    published = (Path(__file__).resolve().parents[1] / "reports" / "published.md").read_text()
+    published = (Path(__file__).resolve().parents[2] / "reports" / "published.md").read_text()
     assert re.search(r"\| d-li14/octconv\.pytorch \| resnet152 \| 0 \| 11\.514 \|", published)
 
 

@@ -20,7 +20,7 @@ from octprofile.results import COVERAGE_COLUMNS
 from octprofile.study import Study, StudyOptions
 
 runner = CliRunner()
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def vanilla_macs_by_layer(name: str) -> dict[str, int]:
