@@ -42,8 +42,7 @@ from octprofile.cli.output import checked_plot, emit, export_options, output_for
 
 def explain(
     model: ModelArg, alpha: OctAlphaOpt = "0.5",
-    input_size: Annotated[int | None, InputSize.__metadata__[0]] = None, batch_size: BatchSize = 1,
-    width_mult: WidthMult = None,
+    input_size: InputSize = None, batch_size: BatchSize = 1, width_mult: WidthMult = None,
     placement: PlacementOpt = Placement.reference, hl: HL = True, lh: LH = True,
     downsample: DownsampleOpt = Downsample.pool,
     backend: Annotated[list[str], typer.Option(
