@@ -11,7 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from octprofile import build_model, resolve
 from octprofile.analysis.counting import count_model
 from octprofile.analysis.crosscheck import fvcore_count
-from octprofile.cli import parse_input_size
+from octprofile.cli.options import parse_input_size
 from octprofile.errors import BadValueError
 from octprofile.nn import OctConv1d, OctConv3d, OctConvNd, OctConvTranspose2d, OctPair
 from octprofile.study import Study, StudyOptions

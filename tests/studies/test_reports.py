@@ -1,6 +1,6 @@
 """reports/published.md: every published cell of the paper's Tables 2, 5, 9 and d-li14's table beside our count.
 
-Read from the committed file, which tests/test_cli.py checks is what `octprofile report` writes now."""
+Read from the committed file, which tests/cli/test_cli.py checks is what `octprofile report` writes now."""
 
 from pathlib import Path
 

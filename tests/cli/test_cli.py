@@ -15,7 +15,7 @@ from octprofile.results import ABLATION_COLUMNS, COMPARE_COLUMNS, LAYER_COLUMNS,
 
 runner = CliRunner()
 FAST = ["--no-time", "--no-fvcore"]
-REPORTS = Path(__file__).resolve().parents[1] / "reports"
+REPORTS = Path(__file__).resolve().parents[2] / "reports"
 
 
 def invoke(*args):
@@ -100,7 +100,7 @@ def test_several_backends_in_one_compare():
 
 
 def test_cli_backend_names_are_the_librarys():
-    from octprofile.cli import BACKEND_NAMES
+    from octprofile.cli.options import BACKEND_NAMES
     from octprofile.runtime.prepare import BACKENDS
 
     assert BACKEND_NAMES == tuple(BACKENDS)
@@ -471,9 +471,9 @@ def test_design_options_reach_compare_layers_and_check():
 def test_every_command_fits_the_terminal_without_cutting_a_cell(monkeypatch, args, width):
     from rich.console import Console
 
-    from octprofile import cli
+    from octprofile.cli import base
 
-    monkeypatch.setattr(cli, "out", Console(width=width))
+    monkeypatch.setattr(base, "out", Console(width=width))
     result = invoke(*args)
     assert result.exit_code == 0, result.output
     assert "…" not in result.stdout  # Rich's mark of a cut cell

@@ -16,7 +16,7 @@ from octprofile.cli import app
 from octprofile.studies.check import CHECK_COLUMNS, CheckResult, check_junit, check_summary, check_table
 
 runner = CliRunner()
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def invoke(*args):

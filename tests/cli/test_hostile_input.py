@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from octprofile.cli import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 CONVS = "nn.Sequential(*[nn.Conv2d(c, 8, 3, padding=1) for c in (3, 8, 8, 8)])"
 

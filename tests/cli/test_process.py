@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def octprofile_process(*args: str, python_options: tuple[str, ...] = ()) -> subprocess.CompletedProcess:

@@ -1,0 +1,39 @@
+"""``octprofile report``: regenerate reports/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from octprofile.cli import base
+from octprofile.cli.base import run_command
+from octprofile.cli.output import with_progress
+from octprofile.errors import BadValueError
+
+
+def report(
+    output_dir: Annotated[Path, typer.Option("--output-dir", metavar="DIR",
+                                             help="Where to write the report files.")] = Path("reports"),
+    models_: Annotated[list[str] | None, typer.Option("--model", metavar="MODEL",
+                                                      help="Only these models (repeatable).")] = None,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw a sweep plot per model.")] = True,
+) -> None:
+    """Regenerate reports/: α sweeps (CSV, Markdown, plots) and our counts beside the published ones.
+
+    Example: octprofile report --output-dir reports/
+    """
+    def action() -> None:
+        from octprofile.models import get_spec
+        from octprofile.studies.reports import generate_report
+
+        if not output_dir.is_dir():
+            raise BadValueError(f"--output-dir {str(output_dir)!r} does not exist")
+        for name in models_ or []:
+            get_spec(name)
+        written = with_progress(lambda progress: generate_report(output_dir, models_, plots, progress))
+        for path in written:
+            base.err.print(f"wrote {path}", markup=False)
+
+    run_command(action)
