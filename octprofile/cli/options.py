@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
+from octprofile.backend_names import BACKEND_NAMES
 from octprofile.errors import BadValueError
-from octprofile.runtime.backend_names import BACKEND_NAMES
 
 DEFAULT_ALPHAS = "0,0.125,0.25,0.5,0.75"
 LIMITS = {"--batch-size": 2**20, "--input-size": 2**15, "--rounds": 10**6, "--passes": 10**6}

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from octprofile.backend_names import BACKEND_NAMES
 from octprofile.errors import BadValueError, ConversionError, MissingEngineError
 from octprofile.nn import OctConv2d
-from octprofile.runtime.backend_names import BACKEND_NAMES
 from octprofile.runtime.deploy import deploy_form
 from octprofile.runtime.folding import foldable_pairs
 from octprofile.runtime.onnx_backend import MISSING as ONNX_MISSING
@@ -183,7 +183,7 @@ BACKENDS: dict[str, Backend] = {
                         "pinned to the timing dtype", on_deploy_form(openvino_backend),
                         torch_memory=False, available=openvino_available, missing=OPENVINO_MISSING),
 }
-assert tuple(BACKENDS) == BACKEND_NAMES, "runtime/backend_names.py names every backend, in this order"
+assert tuple(BACKENDS) == BACKEND_NAMES, "octprofile/backend_names.py names every backend, in this order"
 
 
 def check_backend(name: str) -> Backend:

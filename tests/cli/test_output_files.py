@@ -125,7 +125,7 @@ def test_one_path_for_check_output_and_junit_is_refused(tmp_path):
 
 
 def test_output_and_plot_are_written_together_or_not_at_all(tmp_path, monkeypatch):
-    import octprofile.report.plots as plots
+    import octprofile.studies.sweep as plots
 
     output, plot = tmp_path / "sweep.csv", tmp_path / "sweep.svg"
     result = invoke("sweep", "resnet20_cifar", "--alphas", "0,0.5", *FAST, "--output", output, "--plot", plot)

@@ -1,4 +1,0 @@
-"""The names of the timing backends, importable without torch: the command line checks --backend before any work.
-``octprofile.runtime.prepare.BACKENDS`` has these keys, in this order (asserted there)."""
-
-BACKEND_NAMES = ("plain", "eager", "compile", "onnxruntime", "openvino")
