@@ -26,7 +26,7 @@ from octprofile.convert.placement import RULES, PlacementError, Plan, chain_regi
 from octprofile.convert.settle import settle
 from octprofile.errors import ConversionError
 from octprofile.nn import FULL, ChannelSplit, OctDesign, OctPair, check_alpha, octave_class, octave_norm_class
-from octprofile.nn.meta import ModuleScope, run_on_meta
+from octprofile.nn.meta import run_on_meta
 
 
 @dataclass(frozen=True)
@@ -127,24 +127,27 @@ def convert(model: nn.Module, alpha: float, family: str, input_shape: tuple[int,
         return plan | pooled_strides(plan, conv_order, modules) if design.downsample == "pool" else plan
 
     replan = (lambda cuts: chain_region(model, alpha, rule_order, cuts)) if family == "chain" else None
-    plan, cut_reasons = settle(model, plan, rule_order, input_shape, alpha,
-                               lambda copy, plan: apply_plan(copy, plan, found.order, input_shape, design=design),
-                               complete, replan)
+    settled = settle(model, plan, rule_order, input_shape, alpha,
+                     lambda copy, plan: apply_plan(copy, plan, found.order, input_shape, design=design),
+                     complete, replan)
+    plan, cut_reasons = settled.plan, settled.cut_reasons
     reasons = vanilla_reasons(conv_order, modules, plan, skipped, gates, family, everywhere)
     reasons |= {name: reason for name, reason in cut_reasons.items() if name not in plan}
     # hooks on other layers are kept, but a hooked layer inside the octave region would hand them the pair
     hooked = {name: hooks for name, module in modules.items() if name and (hooks := hook_kinds(module))}
-    apply_plan(model, plan, found.order, input_shape, design=design)
+    # the settled plan ran on a meta copy of this very model: its splits and its run hold here too
+    apply_plan(model, plan, found.order, input_shape, design=design, splits=settled.applied)
     setattr(model, NOT_CONVERTED_ATTR, skipped)
     setattr(model, VANILLA_REASONS_ATTR, reasons)
-    validate(model, input_shape, hooked)
+    refuse_hooked_in_region(model, hooked, settled.called_with_pair)
     return model
 
 
 def apply_plan(model: nn.Module, plan: Plan, order: list[str], input_shape: tuple[int, ...], *,
-               design: OctDesign = FULL) -> None:
+               design: OctDesign = FULL, splits: dict[str, ChannelSplit] | None = None) -> dict[str, ChannelSplit]:
     """Swap each planned conv (a (0, 0) entry too: see ``pooled_strides``) for its octave version (``octave_class``),
-    then each batch norm that reads an octave pair for an octave norm of that pair's split."""
+    then each batch norm that reads an octave pair for an octave norm of that pair's split (``splits``: as found
+    before for the same plan; default: found by a meta pass). Returns the splits."""
     modules = dict(model.named_modules())
     multiples = group_multiples(model)
     for name in dict.fromkeys(order):
@@ -163,9 +166,11 @@ def apply_plan(model: nn.Module, plan: Plan, order: list[str], input_shape: tupl
             refusal.layer = name
             raise refusal from error
         model.set_submodule(name, octave)
-    for name, split in norm_splits(model, input_shape).items():
+    splits = norm_splits(model, input_shape) if splits is None else splits
+    for name, split in splits.items():
         norm = modules[name]
         model.set_submodule(name, octave_norm_class(norm).from_bn(norm, split))
+    return splits
 
 
 class _SplitProbe(nn.Module):
@@ -206,21 +211,12 @@ def plain_norm(norm: nn.Module) -> bool:
     return type(norm).forward is nn.modules.batchnorm._BatchNorm.forward
 
 
-def validate(model: nn.Module, input_shape: tuple[int, ...], hooked: dict[str, str] | None = None) -> None:
-    """Run the converted model on meta tensors; a layer that cannot take the octave pair is named, and so is
-    a layer of ``hooked`` ({name: its hooks}, taken before conversion) that would be called with the pair."""
-    scope = ModuleScope()
-    try:
-        with scope.watch(model):
-            output = run_on_meta(model, input_shape)
-    except Exception as error:
-        raise ConversionError(
-            f"layer {scope.current()} cannot run on the octave model: {error}") from error
-    for name in dict.fromkeys(scope.called_with_pair):
-        if name in (hooked or {}):
+def refuse_hooked_in_region(model: nn.Module, hooked: dict[str, str], called_with_pair: list[str]) -> None:
+    """Name the first layer of ``hooked`` ({name: its hooks}, taken before conversion) that the octave model calls
+    with the (high, low) pair: its hooks would get the pair instead of a tensor."""
+    for name in dict.fromkeys(called_with_pair):
+        if name in hooked:
             raise ConversionError(
                 f"layer '{name}' ({type(model.get_submodule(name)).__name__}) lies inside the octave region and "
                 f"has {hooked[name]}: they would be called with the (high, low) pair instead of a tensor; "
                 "remove them to convert this model")
-    if isinstance(output, OctPair):
-        raise ConversionError("the model still returns an octave pair: no conv leaves the octave before the output")

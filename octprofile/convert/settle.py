@@ -55,9 +55,11 @@ def meta_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model, memo)
 
 
-def dry_run(model: nn.Module, input_shape: tuple[int, ...], conv_order: list[str]) -> tuple[Failure | None, object]:
-    """Run ``model`` on meta tensors: (None, output) or (the failure, None)."""
-    scope = ModuleScope()
+def dry_run(model: nn.Module, input_shape: tuple[int, ...], conv_order: list[str],
+            scope: ModuleScope | None = None) -> tuple[Failure | None, object]:
+    """Run ``model`` on meta tensors: (None, output) or (the failure, None). ``scope`` watches the pass (which
+    modules were called with an octave pair)."""
+    scope = scope or ModuleScope()
     convs = set(conv_order)
     started: list[str] = []
     handles = [module.register_forward_pre_hook(lambda _m, _i, name=name: started.append(name))
@@ -100,12 +102,23 @@ def cut_at(failure: Failure, conv_order: list[str]) -> Cut:
     return failure.convs_started, failure.convs_started
 
 
+@dataclass(frozen=True)
+class Settled:
+    """A plan that runs, as its dry run found it: the same plan applied to the model runs the same way, so
+    neither the norm splits nor the run need finding again."""
+
+    plan: Plan  # ``complete``d, e.g. with the pooled strides
+    cut_reasons: dict[str, Reason]  # the convs a cut took out of the octave region, and why
+    applied: object  # what ``apply`` returned for this plan (the norm splits)
+    called_with_pair: list[str]  # modules the dry run called with an octave pair
+
+
 def settle(model: nn.Module, plan: Plan, conv_order: list[str], input_shape: tuple[int, ...], alpha: float,
-           apply: Callable[[nn.Module, Plan], None], complete: Callable[[Plan], Plan],
-           replan: Callable[[list[Cut]], Plan] | None) -> tuple[Plan, dict[str, Reason]]:
-    """The plan (``complete``d, e.g. with the pooled strides) that runs, and {conv: reason} for the convs a cut
-    took out of the octave region. ``apply`` converts a model by a plan; ``replan`` gives the rule's plan with
-    the chain cut (None: a family rule, whose failures other than a conv's input are refused)."""
+           apply: Callable[[nn.Module, Plan], object], complete: Callable[[Plan], Plan],
+           replan: Callable[[list[Cut]], Plan] | None) -> Settled:
+    """The plan that runs, tried on meta copies of ``model`` and mended until it does. ``apply`` converts a model
+    by a plan; ``replan`` gives the rule's plan with the chain cut (None: a family rule, whose failures other
+    than a conv's input are refused)."""
     skeleton = meta_copy(model)
     cuts: list[Cut] = []
     cut_reasons: dict[str, Reason] = {}
@@ -113,16 +126,17 @@ def settle(model: nn.Module, plan: Plan, conv_order: list[str], input_shape: tup
     for _ in range(2 * len(conv_order) + 8):
         candidate = complete(plan | fixes)
         trial = copy.deepcopy(skeleton)
+        scope = ModuleScope()
         try:
-            apply(trial, candidate)
-            failure, output = dry_run(trial, input_shape, conv_order)
+            applied = apply(trial, candidate)
+            failure, output = dry_run(trial, input_shape, conv_order, scope)
         except ConversionError as error:  # a planned conv has no octave version (e.g. its padding)
             name = getattr(error, "layer", "")
             failure, output = Failure(name, trial.get_submodule(name), error, 0), None
         if failure is None and isinstance(output, OctPair):
             failure = Failure("", trial, ConversionError("the model returns an octave pair"), len(conv_order))
         if failure is None:
-            return candidate, cut_reasons
+            return Settled(candidate, cut_reasons, applied, scope.called_with_pair)
         fix = mend(failure, candidate, alpha)
         if fix is not None and candidate.get(fix[0]) != fix[1]:
             fixes[fix[0]] = fix[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from contextlib import ExitStack, contextmanager
 
@@ -18,6 +19,16 @@ def meta_state(model: nn.Module) -> dict[str, torch.Tensor]:
     state.update(model.named_buffers())
     return {name: value if value.is_meta else torch.empty_like(value, device="meta")
             for name, value in state.items()}
+
+
+def materialised(model: nn.Module) -> nn.Module:
+    """``model`` (built on the meta device) given real CPU storage, in place, without the cost of random
+    initialisation: zero weights, unit running variances. For tools that read shapes only (fvcore's trace)."""
+    model.to_empty(device="cpu")
+    with torch.no_grad():
+        for name, tensor in itertools.chain(model.named_parameters(), model.named_buffers()):
+            tensor.fill_(1 if name.endswith("running_var") else 0)
+    return model
 
 
 class _ShapeOnlyBatchNorm(TorchFunctionMode):

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from octprofile.analysis.counting import CountResult
-from octprofile.analysis.memory import inference_memory
+from octprofile.analysis.memory import InferenceMemory, inference_memory
 from octprofile.build import build_model
 from octprofile.errors import BadValueError, ConversionError, CustomModelError, ResourceError
 from octprofile.models.input_size import format_input_size, runs_at, smallest_input_size
@@ -68,7 +68,6 @@ class Subject:
         self.options = options
         self.input_shape = self.model.input_shape(options.input_size, options.batch_size)
 
-
     def build(self, alpha: float, device=None, design: OctDesign | None = None) -> nn.Module:
         """The vanilla (alpha 0) or Oct model, with this study's seed, placement, options and design
         (``design`` overrides the study's)."""
@@ -83,7 +82,6 @@ class Subject:
             raise CustomModelError(f"model {self.model.name} is on the meta device (its tensors hold no data); "
                                    "build it on a real device (cpu or cuda) to run it")
         return model
-
 
     def _check_input_size(self) -> None:
         """When the vanilla model cannot run at the asked size, say so and name the smallest that runs."""
@@ -103,17 +101,17 @@ class Subject:
             raise BadValueError(f"input size {size} is too small for {self.model.name}; "
                                 f"the smallest that runs is {smallest}") from None
 
-
-    def check_fits(self, model: nn.Module, vanilla: CountResult, fvcore: bool, timing: TimingOptions | None) -> None:
+    def check_fits(self, model: nn.Module, vanilla: CountResult, fvcore: bool, timing: TimingOptions | None,
+                   memory: InferenceMemory | None = None) -> None:
         """Timing and fvcore allocate real activations: refuse up front, with the estimate, when they would
         not fit. The estimate is the true analytic peak of live tensors in one forward pass of the vanilla
-        meta ``model`` (every op that allocates: conv, batch norm, pooling, upsampling, adds), twice over for
-        the allocator and conv workspaces, plus the weights of the variants; fvcore's tracer may keep every
-        intermediate, so it is sized by all the bytes the pass allocates."""
+        meta ``model`` (every op that allocates: conv, batch norm, pooling, upsampling, adds; ``memory``, when
+        already measured), twice over for the allocator and conv workspaces, plus the weights of the variants;
+        fvcore's tracer may keep every intermediate, so it is sized by all the bytes the pass allocates."""
         if vanilla.macs == 0:  # every ratio divides by it
             raise BadValueError(f"model {self.model.name} has no conv or linear layer: nothing to compare")
         weights = 8 * vanilla.params
-        memory = inference_memory(model, self.input_shape)
+        memory = memory or inference_memory(model, self.input_shape)
         ram = available_memory(torch.device("cpu"))
         needs = []
         if timing is not None:

@@ -16,6 +16,7 @@ from octprofile.analysis.counting import CountResult, count_model
 from octprofile.analysis.crosscheck import FvcoreCount, fvcore_count
 from octprofile.analysis.memory import InferenceMemory, inference_memory
 from octprofile.nn import OctDesign
+from octprofile.nn.meta import materialised
 from octprofile.runtime.context import MachineContext
 from octprofile.runtime.prepare import BACKENDS
 from octprofile.runtime.timing import TimingComparison, TimingInterrupted, TimingOptions, time_variants
@@ -85,10 +86,12 @@ def measure(study: Subject, specs: list[tuple[str, float, OctDesign]], fvcore: b
             variants.append(count_variant(study, name, alpha, real=False, design=design))
             tick(f"counting {name} α={alpha:g}")
             if alpha == 0:
-                study.check_fits(variants[-1].model, variants[-1].count, fvcore, timing)
+                study.check_fits(variants[-1].model, variants[-1].count, fvcore, timing, variants[-1].memory)
         variants.sort(key=lambda v: [spec[0] for spec in specs].index(v.name))  # back in the order asked
         for variant in variants if real else ():
-            variant.model = study.build(variant.alpha, design=variant.design)
+            # what is timed is what was built (its seeded weights); fvcore reads shapes only
+            variant.model = (study.build(variant.alpha, design=variant.design) if timing is not None
+                             else materialised(variant.model))
             tick(f"building {variant.name} α={variant.alpha:g}")
         if fvcore:
             for variant in variants:
