@@ -13,6 +13,7 @@ traced count here uses that formula with the weight-gradient term divided by the
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -126,51 +127,65 @@ def count_training(model: nn.Module, count: CountResult, optimizer: str = "sgd")
 
     A first, untracked step creates the optimizer state, as in any step after the first. The model is left
     as it was (its parameters are stood in for by meta tensors)."""
-    input_shape = count.input_shape
-    params = dict(model.named_parameters())
-    state = {name: value.detach().requires_grad_(name in params and value.requires_grad)
-             for name, value in meta_state(model).items()}
-    trainable = [value for value in state.values() if value.requires_grad]
-    opt = make_optimizer(optimizer, trainable)
-    x = torch.empty(tuple(input_shape), device="meta")
-    targets = targets_for(input_shape[0], "meta")
+    flops = training_flop_counter()
+    step = _TrackedStep(model, count.input_shape, optimizer, flops)
+    layer_macs = {layer.name: layer.macs for layer in count.layers}
+    backward = sum(macs * (1 + step.input_grad.get(name, True)) for name, macs in layer_macs.items())
+    return TrainingCount(tuple(count.input_shape), count.macs, backward, int(flops.get_total_flops()),
+                         step.input_grad, nbytes(step.state.values()), nbytes(step.trainable), step.optimizer_state,
+                         nbytes((step.x, step.targets)), step.recorder.result(), step.live.peak, layer_macs)
 
-    def step() -> None:
-        loss = training_loss(torch.func.functional_call(model, state, (x,)), targets)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
 
-    input_grad: dict[str, bool] = {}
-    hooks = [module.register_forward_pre_hook(_needs_grad_hook(name, input_grad))
-             for name, module in model.named_modules() if module_rule(module) is not None]
-    was_training = model.training
-    model.train()
-    try:
-        step()  # creates the optimizer state
-        optimizer_state = nbytes(t for s in opt.state.values() for t in s.values() if isinstance(t, torch.Tensor))
-        resident = [*state.values(), x, targets,
-                    *(t for s in opt.state.values() for t in s.values() if isinstance(t, torch.Tensor))]
-        live, flops = LiveMemory(), training_flop_counter()
-        recorder = SavedTensorRecorder(model, resident, live)
-        with live, flops:
-            with recorder.recording():
-                output = torch.func.functional_call(model, state, (x,))
-            loss = training_loss(output, targets)
-            del output
+def training_peak(model: nn.Module, input_shape: tuple[int, ...], optimizer: str = "sgd") -> int:
+    """``count_training(...).peak_bytes`` without counting anything else: what the largest-batch search needs
+    at each batch it tries."""
+    step = _TrackedStep(model, input_shape, optimizer)
+    return nbytes(step.state.values()) + step.optimizer_state + nbytes((step.x, step.targets)) + step.live.peak
+
+
+class _TrackedStep:
+    """Runs one untracked step (it creates the optimizer state), then one step with its live memory and saved
+    tensors tracked (and the FLOPs, given ``flops``, a FlopCounterMode)."""
+
+    def __init__(self, model: nn.Module, input_shape: tuple[int, ...], optimizer: str, flops=None) -> None:
+        params = dict(model.named_parameters())
+        self.state = state = {name: value.detach().requires_grad_(name in params and value.requires_grad)
+                              for name, value in meta_state(model).items()}
+        self.trainable = [value for value in state.values() if value.requires_grad]
+        opt = make_optimizer(optimizer, self.trainable)
+        self.x = x = torch.empty(tuple(input_shape), device="meta")
+        self.targets = targets = targets_for(input_shape[0], "meta")
+
+        def step() -> None:
+            loss = training_loss(torch.func.functional_call(model, state, (x,)), targets)
             loss.backward()
-            del loss
             opt.step()
             opt.zero_grad(set_to_none=True)
-    finally:
-        model.train(was_training)
-        for hook in hooks:
-            hook.remove()
-    layer_macs = {layer.name: layer.macs for layer in count.layers}
-    backward = sum(macs * (1 + input_grad.get(name, True)) for name, macs in layer_macs.items())
-    return TrainingCount(tuple(input_shape), count.macs, backward, int(flops.get_total_flops()), input_grad,
-                         nbytes(state.values()), nbytes(trainable), optimizer_state, nbytes((x, targets)),
-                         recorder.result(), live.peak, layer_macs)
+
+        self.input_grad: dict[str, bool] = {}
+        hooks = [module.register_forward_pre_hook(_needs_grad_hook(name, self.input_grad))
+                 for name, module in model.named_modules() if module_rule(module) is not None]
+        was_training = model.training
+        model.train()
+        try:
+            step()  # creates the optimizer state
+            opt_tensors = [t for s in opt.state.values() for t in s.values() if isinstance(t, torch.Tensor)]
+            self.optimizer_state = nbytes(opt_tensors)
+            self.live = LiveMemory()
+            self.recorder = SavedTensorRecorder(model, [*state.values(), x, targets, *opt_tensors], self.live)
+            with self.live, flops if flops is not None else contextlib.nullcontext():
+                with self.recorder.recording():
+                    output = torch.func.functional_call(model, state, (x,))
+                loss = training_loss(output, targets)
+                del output
+                loss.backward()
+                del loss
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+        finally:
+            model.train(was_training)
+            for hook in hooks:
+                hook.remove()
 
 
 def _needs_grad_hook(name: str, found: dict[str, bool]):

@@ -22,6 +22,7 @@ from octprofile.analysis.training import (
     count_training,
     largest_batch,
     network_training_mac_ratio,
+    training_peak,
 )
 from octprofile.errors import BadValueError, ResourceError
 from octprofile.nn import check_alpha
@@ -213,8 +214,7 @@ def train_sweep(study: Subject, alphas: Sequence[float], *, optimizer: str = "sg
 
 
 def _training_peak(study: Subject, meta_model: nn.Module, batch: int, optimizer: str) -> int:
-    shape = (batch, *study.input_shape[1:])
-    return count_training(meta_model, count_model(meta_model, shape), optimizer).peak_bytes
+    return training_peak(meta_model, (batch, *study.input_shape[1:]), optimizer)
 
 
 def _check_step_fits(study: Subject, training: dict[str, TrainingCount], fit: Callable[[str], BatchFit], budget: int,
