@@ -1,3 +1,4 @@
+import collections
 import functools
 import os
 import sys
@@ -17,6 +18,47 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 MNIST_FILE = str(ROOT / "examples" / "mnist_net.py") + ":mnist_net"
+
+# A guard against regrowth: a test module may build at most MAX_FULL_SIZE_BUILDS real (not meta) models of at
+# least FULL_SIZE_PARAMS parameters, each paying for its random initialisation. Count on the meta device, use
+# ``materialised``, or a small model (resnet20_cifar, a 3-layer net) where the property shows on it.
+FULL_SIZE_PARAMS = 1_000_000
+MAX_FULL_SIZE_BUILDS = 6
+_full_size_builds: collections.Counter = collections.Counter()  # test module -> real full-size builds
+_running = {"module": None}
+
+
+def _counting_full_size_builds(build):
+    @functools.wraps(build)
+    def counted(*args, **kwargs):
+        model = build(*args, **kwargs)
+        tensors = list(model.parameters())
+        if (_running["module"] is not None and tensors and not tensors[0].is_meta
+                and sum(t.numel() for t in tensors) >= FULL_SIZE_PARAMS):
+            _full_size_builds[_running["module"]] += 1
+        return model
+
+    return counted
+
+
+import octprofile.build  # noqa: E402 - patched before any test module imports build_model
+
+octprofile.build.build_model = _counting_full_size_builds(octprofile.build.build_model)
+
+
+@pytest.fixture(autouse=True)
+def _note_the_module(request):
+    _running["module"] = request.module.__name__
+    yield
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _full_size_build_guard(request):
+    yield
+    built = _full_size_builds[request.module.__name__]
+    assert built <= MAX_FULL_SIZE_BUILDS, (
+        f"{request.module.__name__} built {built} full-size models for real (at most {MAX_FULL_SIZE_BUILDS}): "
+        "count on the meta device, use conftest.materialised, or a small model")
 
 
 @pytest.fixture

@@ -226,6 +226,7 @@ def test_user_errors_keep_their_quotes():
     assert result.output.startswith("error: unknown model 'resnet5'; did you mean resnet50")
 
 
+@pytest.mark.slow  # every registered backbone at five α
 def test_report_regenerates_the_committed_count_files(tmp_path):
     # all backbones take minutes to sweep: regenerate three, whose lines must be in the committed files
     models = ("resnet18", "mobilenet_v1", "resnet20_cifar")

@@ -114,6 +114,7 @@ def run_module(*args: str, cwd: Path, **popen):
     return subprocess.Popen([sys.executable, "-m", "octprofile", *args], cwd=cwd, env=env, text=True, **popen)
 
 
+@pytest.mark.slow  # a fresh interpreter per shadowing module
 def test_the_working_directory_never_shadows_a_dependency(tmp_path):
     for name in ("rich", "typing_extensions", "typer"):
         (tmp_path / f"{name}.py").write_text(f"raise SystemExit('shadowed by {name}.py')\n")

@@ -32,6 +32,10 @@ FULL = os.environ.get("OCTPROFILE_FULL_ZOO") == "1"
 # what octprofile must say about the conv-free models and ConvNeXt (independent of its code: the paper's OctConv
 # replaces convolutions, and ConvNeXt has none that a pair could enter)
 REFUSED = re.compile(r"^(vit_|swin_|convnext_)")
+# the costliest members of the default set (a minute or more on two cores): they run at 224² (MaxViT, Inception) or
+# are built on the CPU with real weights (RegNet computes its widths with tensors); smaller members of their
+# families run in the quick loop
+COSTLY = ("maxvit_t", "inception_v3", "regnet_y_1_6gf", "regnet_x_1_6gf")
 
 
 def params(model) -> int:
@@ -54,7 +58,8 @@ def runs_at(model, size: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("name", [n for n in CLASSIFIERS if FULL or not LARGE.search(n)])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in COSTLY else n
+                                  for n in CLASSIFIERS if FULL or not LARGE.search(n)])
 def test_every_torchvision_classifier_converts_or_is_refused_in_one_line(name):
     info = resolved(name)
     vanilla = build_model(info, 0.0, device="meta")
