@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 
 NOISE_LIMIT = 0.10  # IQR / median above which a figure is flagged as noisy
+TOLERANCE = 0.25  # cores of other processes' busy time ignored (daemons, a terminal) before a core counts as taken
 
 
 def iqr(values: list[float]) -> float:
@@ -28,8 +29,20 @@ def cpu_contention_warning(threads: int, other_load: float, cores: int) -> str |
 
     OpenMP threads wait for each other at every parallel region, so one thread pre-empted by another
     process stalls them all: on a loaded machine multi-threaded latencies inflate, sometimes 100-fold.
+    ``other_load`` is measured while timing, so it holds only the share the timing threads left to others.
     """
-    if threads <= cores - other_load + 0.5:
+    if threads + other_load <= cores + TOLERANCE:
         return None
     return (f"other processes kept {other_load:.1f} of {cores} cores busy while timing with {threads} thread(s): "
             "latencies are inflated")
+
+
+def contention_doubt(threads: int, other_load: float | None, cores: int) -> str | None:
+    """Why ratios timed at several threads cannot be trusted: other processes took cores those threads
+    needed (a thread pre-empted at a barrier stalls the others, and not alike for every variant: one
+    such run measured Oct 2.6× slower than vanilla where one thread measured it 0.72×). One thread only
+    slows down in proportion, alike for variants timed in turns, so its ratio stands (its noise is judged
+    by the IQR). None: no such doubt."""
+    if threads < 2 or other_load is None or cpu_contention_warning(threads, other_load, cores) is None:
+        return None
+    return f"other processes took {other_load:.1f} of {cores} cores while timing at {threads} threads"
