@@ -124,11 +124,6 @@ def choose_threads(readings: CpuReadings | None, asked: int | None, setting: int
 
 # ---- reading this machine ----
 
-def allowed_cores() -> int:
-    """How many cores this process may run on (its affinity mask; every core where there is none)."""
-    return len(_allowed())
-
-
 def _allowed() -> list[int]:
     allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     return allowed or list(range(os.cpu_count() or 1))
@@ -136,15 +131,28 @@ def _allowed() -> list[int]:
 
 def read_cpu_free(window: float = WINDOW) -> CpuReadings:
     """The affinity mask, the cgroup quota and each allowed core's busy share over ``window`` seconds."""
-    allowed, machine = _allowed(), os.cpu_count() or 1
-    before, own_before, start = _per_cpu_jiffies(), _own_cpu_seconds(), time.perf_counter()
+    load = CoreLoad().start()
     time.sleep(window)
-    after, own_after, end = _per_cpu_jiffies(), _own_cpu_seconds(), time.perf_counter()
-    busy = ()
-    if before and after:
-        busy = tuple(_busy_share(before.get(cpu), after.get(cpu)) for cpu in allowed)
-    own = (own_after - own_before) / (end - start) if end > start else 0.0
-    return CpuReadings(len(allowed), machine, busy, own, cgroup_quota())
+    return load.stop()
+
+
+class CoreLoad:
+    """Each allowed core's busy share between ``start()`` and ``stop()``, and this process's own share: what
+    ``read_cpu_free`` samples before timing, and what shows whether the cores stayed free while timing."""
+
+    def start(self) -> CoreLoad:
+        self.allowed = _allowed()
+        self.began = (_per_cpu_jiffies(), _own_cpu_seconds(), time.perf_counter())
+        return self
+
+    def stop(self) -> CpuReadings:
+        before, own_before, start = self.began
+        after, own_after, end = _per_cpu_jiffies(), _own_cpu_seconds(), time.perf_counter()
+        busy = ()
+        if before and after:
+            busy = tuple(_busy_share(before.get(cpu), after.get(cpu)) for cpu in self.allowed)
+        own = (own_after - own_before) / (end - start) if end > start else 0.0
+        return CpuReadings(len(self.allowed), os.cpu_count() or 1, busy, own, cgroup_quota())
 
 
 def _busy_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float:

@@ -38,11 +38,13 @@ def cpu_contention_warning(threads: int, other_load: float, cores: int) -> str |
 
 
 def contention_doubt(threads: int, other_load: float | None, cores: int) -> str | None:
-    """Why ratios timed at several threads cannot be trusted: other processes took cores those threads
-    needed (a thread pre-empted at a barrier stalls the others, and not alike for every variant: one
-    such run measured Oct 2.6× slower than vanilla where one thread measured it 0.72×). One thread only
-    slows down in proportion, alike for variants timed in turns, so its ratio stands (its noise is judged
-    by the IQR). None: no such doubt."""
-    if threads < 2 or other_load is None or cpu_contention_warning(threads, other_load, cores) is None:
+    """Why the ratios cannot be trusted: other processes took cores the timing threads needed (the
+    condition of ``cpu_contention_warning``). Several threads stall at every barrier while one of them waits
+    for its core, and not alike for every variant (one such run measured Oct 2.6× slower than vanilla where
+    one thread measured 0.72×); one thread that shares its core in time slices is steadier but still drifted:
+    on a 2-core machine with others keeping 1.5 and 1.7 cores busy, two 1-thread runs of resnet50 α=0.5 gave
+    0.70× and 0.86×, each with an IQR under 6 %. None: the timing threads had their cores."""
+    if other_load is None or cpu_contention_warning(threads, other_load, cores) is None:
         return None
-    return f"other processes took {other_load:.1f} of {cores} cores while timing at {threads} threads"
+    plural = "s" if threads != 1 else ""
+    return f"other processes took {other_load:.1f} of {cores} cores while timing at {threads} thread{plural}"

@@ -20,7 +20,7 @@ from torch import nn
 
 from octprofile.errors import BadValueError
 from octprofile.runtime.context import MachineContext, OtherLoad, machine_context, resolve_device
-from octprofile.runtime.cpu_free import ThreadChoice, allowed_cores, choose_threads, read_cpu_free
+from octprofile.runtime.cpu_free import CoreLoad, ThreadChoice, choose_threads, read_cpu_free
 from octprofile.runtime.memory import measure_peak
 from octprofile.runtime.prepare import BACKENDS, PreparedModel, prepare, require_backend
 from octprofile.runtime.stats import contention_doubt, cpu_contention_warning, iqr, noise_warning
@@ -166,12 +166,12 @@ def time_variants(models: Mapping[str, nn.Module], input_shape: tuple[int, ...],
         prepared, inputs = prepare_warm({key: models[key[0]] for key in keys}, x, options.warmup)
         peaks = {key: measure_peak(runner, inputs[key])
                  if options.memory and BACKENDS[key[1]].torch_memory else None for key, runner in prepared.items()}
-        load = OtherLoad().start()
+        load, on_cores = OtherLoad().start(), CoreLoad().start()
         try:
             samples = _interleaved_rounds(prepared, inputs, threads, options, on_progress)
         except _RoundsInterrupted as stop:
             samples = stop.samples
-        other_load = load.stop()
+        other_load, during = load.stop(), on_cores.stop()
     rounds = len(samples[keys[0]])
     if rounds == 0:  # interrupted before one round was complete: nothing to compare
         raise TimingInterrupted(None, options.rounds)
@@ -185,10 +185,10 @@ def time_variants(models: Mapping[str, nn.Module], input_shape: tuple[int, ...],
         comparison.warnings.append(f"interrupted: {rounds} of {options.rounds} rounds finished (partial timing)")
         raise TimingInterrupted(comparison, options.rounds)
     comparison.warnings += _noise_warnings(comparison)
-    if device.type == "cpu" and other_load is not None:
-        contention = cpu_contention_warning(threads, other_load, allowed_cores())
+    if device.type == "cpu" and during.others is not None:  # on the cores this process may use
+        contention = cpu_contention_warning(threads, during.others, during.allowed)
         comparison.warnings += [contention] if contention else []
-        comparison.doubt = contention_doubt(threads, other_load, allowed_cores())
+        comparison.doubt = contention_doubt(threads, during.others, during.allowed)
     return comparison
 
 

@@ -285,7 +285,8 @@ def test_cores_taken_while_several_threads_time_make_the_ratios_doubtful():
     assert contention_doubt(2, 1.0, 2) == "other processes took 1.0 of 2 cores while timing at 2 threads"
     assert contention_doubt(2, 0.5, 2) is not None
     assert contention_doubt(2, 0.1, 2) is None  # background noise
-    assert contention_doubt(1, 1.6, 2) is None  # one thread shares its core in time slices, alike for variants
+    assert contention_doubt(1, 1.0, 2) is None  # one core busy, one thread: each has its core
+    assert contention_doubt(1, 1.7, 2) == "other processes took 1.7 of 2 cores while timing at 1 thread"
     assert contention_doubt(2, None, 2) is None  # no /proc/stat: nothing measured
     assert contention_doubt(8, 1.0, 64) is None  # cores to spare
 
