@@ -151,7 +151,7 @@ def time_variants(models: Mapping[str, nn.Module], input_shape: tuple[int, ...],
     summarised by median and IQR. ``on_progress(done, total)`` is called after each measurement. The
     caller's models are not changed. Several CPU threads give meaningful latencies only on cores nothing
     else uses: unless ``options.threads`` is given, timing runs at the cores free when it starts
-    (``timing_threads``); when other processes took cores while several threads were timing,
+    (``timing_threads``); when other processes took cores the timing threads needed while they timed,
     ``comparison.doubt`` says so and the ratios are not to be read as findings.
     """
     if not models:
