@@ -83,8 +83,10 @@ ColumnsOpt = Annotated[str | None, typer.Option(
          "markdown/latex a compact set).")]
 CaptionOpt = Annotated[str | None, typer.Option("--caption", metavar="TEXT",
                                                 help="markdown/latex: the table's caption (default: its title).")]
-Threads = Annotated[int | None, typer.Option("--threads", metavar="N",
-                                             help="CPU threads for timing (default: all cores).")]
+Threads = Annotated[int | None, typer.Option(
+    "--threads", metavar="N",
+    help="CPU threads for timing (default: the cores free when timing starts, at most the physical cores; the "
+         "footer says how many and why).")]
 DTypeOpt = Annotated[DType, typer.Option("--dtype", help="Timing dtype (weights and input cast to it).")]
 BackendOpt = Annotated[list[str], typer.Option(
     "--backend", metavar="NAME[,NAME...]",

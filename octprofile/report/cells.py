@@ -38,9 +38,13 @@ def mib(value) -> str:
     return num(value, 2**20, 1)
 
 
-def latency_verdict(ratio: float, spread: float, where: str) -> str:
+def latency_verdict(ratio: float, spread: float, where: str, doubt: str | None = None) -> str:
     """'0.61× latency on eager (IQR 0.02)', or 'latency ≈ vanilla …' when the IQR band holds 1, or
-    'latency inconclusive …' with the reason and what to do when the spread is above the noise limit."""
+    'latency inconclusive …' with the reason and what to do: when ``doubt`` says why the timing cannot be
+    trusted (then no ratio is printed: it is no finding), or when the spread is above the noise limit."""
+    if doubt:
+        return (f"latency inconclusive {where}: {doubt}, so the ratio is no finding; rerun on an otherwise idle "
+                "machine or at fewer --threads")
     if spread > NOISE_LIMIT * ratio:
         return (f"latency inconclusive {where}: {ratio:.2f}× but IQR {spread:.2f} is {spread / ratio:.0%} of it "
                 f"(> {NOISE_LIMIT:.0%}); rerun with more --rounds on an otherwise idle machine")

@@ -10,7 +10,6 @@ comes with its interquartile range; a spread above ``NOISE_LIMIT`` is reported a
 from __future__ import annotations
 
 import logging
-import os
 import statistics
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
@@ -21,9 +20,10 @@ from torch import nn
 
 from octprofile.errors import BadValueError
 from octprofile.runtime.context import MachineContext, OtherLoad, machine_context, resolve_device
+from octprofile.runtime.cpu_free import CoreLoad, ThreadChoice, choose_threads, read_cpu_free
 from octprofile.runtime.memory import measure_peak
 from octprofile.runtime.prepare import BACKENDS, PreparedModel, prepare, require_backend
-from octprofile.runtime.stats import cpu_contention_warning, iqr, noise_warning
+from octprofile.runtime.stats import contention_doubt, cpu_contention_warning, iqr, noise_warning
 
 # torch.utils.benchmark imports cpp_extension, which warns about a missing CUDA runtime on CPU-only
 # machines; octprofile never builds C++ extensions, so that one logger is quieted.
@@ -42,7 +42,7 @@ class TimingOptions:
     """
 
     device: str = "auto"  # "cpu" | "cuda" | "cuda:N" | "auto" (CUDA when available)
-    threads: int | None = None  # None: PyTorch's thread count at the start (by default, all physical cores)
+    threads: int | None = None  # None: the cores free when timing starts, at most PyTorch's thread count
     dtype: str = "float32"  # "float32" | "bfloat16" | "float16"
     backends: tuple[str, ...] = ("eager",)
     rounds: int = 10
@@ -105,6 +105,8 @@ class TimingComparison:
     warnings: list[str]
     context: MachineContext
     options: TimingOptions
+    thread_choice: ThreadChoice | None = None  # how many threads, and why
+    doubt: str | None = None  # why the ratios cannot be trusted (cores taken while timing); None: no such doubt
 
     @property
     def variants(self) -> list[str]:
@@ -147,41 +149,55 @@ def time_variants(models: Mapping[str, nn.Module], input_shape: tuple[int, ...],
     Every (model, backend) pair takes its turn in every round, so ratios are taken round by round
     (against ``base``, default: the first model, on the same backend; or best against best) and
     summarised by median and IQR. ``on_progress(done, total)`` is called after each measurement. The
-    caller's models are not changed. Several CPU threads give meaningful latencies only on an otherwise
-    idle machine; a warning says when other processes kept cores busy while timing.
+    caller's models are not changed. Several CPU threads give meaningful latencies only on cores nothing
+    else uses: unless ``options.threads`` is given, timing runs at the cores free when it starts
+    (``timing_threads``); when other processes took cores the timing threads needed while they timed,
+    ``comparison.doubt`` says so and the ratios are not to be read as findings.
     """
     if not models:
         raise BadValueError("no models to time")
     base = base or next(iter(models))
     x = timing_input(input_shape, options)
     device = x.device
-    threads = options.threads or torch.get_num_threads()
+    choice = timing_threads(options, device)
+    threads = choice.threads
     keys = [(name, backend) for backend in options.backends for name in models]
     with runtime_settings(device, threads):
         prepared, inputs = prepare_warm({key: models[key[0]] for key in keys}, x, options.warmup)
         peaks = {key: measure_peak(runner, inputs[key])
                  if options.memory and BACKENDS[key[1]].torch_memory else None for key, runner in prepared.items()}
-        load = OtherLoad().start()
+        load, on_cores = OtherLoad().start(), CoreLoad().start()
         try:
             samples = _interleaved_rounds(prepared, inputs, threads, options, on_progress)
         except _RoundsInterrupted as stop:
             samples = stop.samples
-        other_load = load.stop()
+        other_load, during = load.stop(), on_cores.stop()
     rounds = len(samples[keys[0]])
     if rounds == 0:  # interrupted before one round was complete: nothing to compare
         raise TimingInterrupted(None, options.rounds)
     timings = {key: Timing(*key, statistics.median(samples[key]), iqr(samples[key]), samples[key],
                            prepared[key].prepare_seconds, peaks[key], prepared[key].notes) for key in keys}
     finished = replace(options, rounds=rounds)
-    comparison = TimingComparison(timings, base, [], machine_context(device, threads, other_load), finished)
+    comparison = TimingComparison(timings, base, [], machine_context(device, threads, other_load), finished, choice)
+    asked_too_many = choice.warning()
+    comparison.warnings += [asked_too_many] if asked_too_many else []
     if rounds < options.rounds:
         comparison.warnings.append(f"interrupted: {rounds} of {options.rounds} rounds finished (partial timing)")
         raise TimingInterrupted(comparison, options.rounds)
     comparison.warnings += _noise_warnings(comparison)
-    if device.type == "cpu" and other_load is not None:
-        contention = cpu_contention_warning(threads, other_load, os.cpu_count() or 1)
+    if device.type == "cpu" and during.others is not None:  # on the cores this process may use
+        contention = cpu_contention_warning(threads, during.others, during.allowed)
         comparison.warnings += [contention] if contention else []
+        comparison.doubt = contention_doubt(threads, during.others, during.allowed)
     return comparison
+
+
+def timing_threads(options: TimingOptions, device: torch.device) -> ThreadChoice:
+    """The thread count to time at: ``options.threads`` when given, else the CPU cores free right now
+    (affinity, cgroup quota, other processes' load; see ``cpu_free``), at most PyTorch's thread count.
+    Nothing is read on a GPU or for one thread asked (one thread cannot ask for too many)."""
+    read = device.type == "cpu" and options.threads != 1
+    return choose_threads(read_cpu_free() if read else None, options.threads, torch.get_num_threads())
 
 
 def timing_input(input_shape: tuple[int, ...], options: TimingOptions) -> torch.Tensor:

@@ -207,5 +207,7 @@ def ablation_footer(result: AblationResult, verbose: bool = False) -> str:
         lines += [f"  {name}: {description}" for name, description in timed.backends.items()]
         lines.append(f"timed on {c.device_name} ({c.device}{', ' + c.isa if c.isa else ''}), {c.threads} threads, "
                      f"{timed.dtype}, torch {c.torch_version}, {timed.rounds} interleaved rounds")
+        lines += [timed.threads_note] if timed.threads_note else []
+        lines += [f"latency inconclusive: {timed.doubt}, so no ratio is a finding"] if timed.doubt else []
         lines += timing_warning_lines(timed.warnings, verbose)
     return "\n".join(lines)

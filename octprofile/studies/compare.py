@@ -316,11 +316,11 @@ def verdict(result: SweepResult) -> str:
     if len(octave) == 1:
         row = octave[0]
         parts += [f"{row.mac_ratio:.2f}× MACs", f"{row.activation_ratio:.2f}× activations"]
-        backends = result.backends
+        backends, doubt = result.backends, result.timed.doubt if result.timed else None
         if len(backends) == 1:
-            parts.append(latency_verdict(row.latency_ratio, row.latency_ratio_iqr, f"on {backends[0]}"))
+            parts.append(latency_verdict(row.latency_ratio, row.latency_ratio_iqr, f"on {backends[0]}", doubt))
         elif backends:
-            parts.append(latency_verdict(row.best_latency_ratio, row.best_latency_ratio_iqr, "best vs best"))
+            parts.append(latency_verdict(row.best_latency_ratio, row.best_latency_ratio_iqr, "best vs best", doubt))
     return " · ".join(parts)
 
 
@@ -380,10 +380,13 @@ def footer(result: SweepResult, verbose: bool = False) -> str:
         lines += [f"  {name}: {description}" for name, description in timed.backends.items()]
         lines += headline(result)
         if sum(r.alpha > 0 for r in result.variant_rows()) > 1:
-            lines += [f"break-even α on {b}: {result.break_even(b).describe()}" for b in result.backends]
-        lines.append(f"timed on {c.device_name} ({c.device}{isa}), {c.threads} threads, {timed.dtype}, "
+            lines += [f"break-even α on {b}: " + (f"inconclusive ({timed.doubt})" if timed.doubt else
+                                                  result.break_even(b).describe()) for b in result.backends]
+        threads = f"{c.threads} thread{'s' * (c.threads != 1)}"
+        lines.append(f"timed on {c.device_name} ({c.device}{isa}), {threads}, {timed.dtype}, "
                      f"torch {c.torch_version}, {timed.rounds} interleaved rounds; ratios: medians of per-round "
                      "ratios, same backend")
+        lines += [timed.threads_note] if timed.threads_note else []
         lines += timing_warning_lines(timed.warnings, verbose)
     return "\n".join(lines)
 

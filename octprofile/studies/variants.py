@@ -57,13 +57,17 @@ class Timed:
     rounds: int
     warnings: list[str]
     notes: dict[tuple[str, str], list[str]]  # (variant, backend) -> what its preparation did
+    threads_note: str | None = None  # how the thread count was chosen: 'timed at 1 thread: 1 of 2 cores busy'
+    doubt: str | None = None  # why the latency ratios are no finding (cores taken while timing); None: none
 
 
 def timed_summary(timed: TimingComparison) -> Timed:
     """How the variants were timed, for a result: each backend in words, the machine, warnings, notes."""
     backends = timed.options.backends
+    choice = timed.thread_choice
     return Timed({b: BACKENDS[b].description for b in backends}, timed.context, timed.options.dtype,
-                 timed.options.rounds, timed.warnings, {k: t.notes for k, t in timed.timings.items()})
+                 timed.options.rounds, timed.warnings, {k: t.notes for k, t in timed.timings.items()},
+                 choice.describe() if choice is not None and timed.context.device == "cpu" else None, timed.doubt)
 
 
 ResultOf = Callable[[list[Variant], TimingComparison | None], object]

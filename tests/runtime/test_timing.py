@@ -11,7 +11,8 @@ from torch import nn
 
 import octprofile
 from octprofile.runtime.context import machine_context, resolve_device
-from octprofile.runtime.stats import cpu_contention_warning, iqr, noise_warning
+from octprofile.runtime.cpu_free import CpuReadings
+from octprofile.runtime.stats import contention_doubt, cpu_contention_warning, iqr, noise_warning
 from octprofile.runtime.timing import (
     Timing,
     TimingComparison,
@@ -131,9 +132,34 @@ def test_threads_are_set_for_the_timing_then_restored():
 
 
 @pytest.mark.usefixtures("restore_threads")
-def test_default_threads_are_the_current_setting():
+def test_default_threads_are_at_most_the_current_setting():
     torch.set_num_threads(1)
     assert time_variants({"a": two_convs()}, SHAPE, replace(FAST, threads=None)).context.threads == 1
+
+
+def fake_machine(monkeypatch, *busy: float) -> None:
+    """time_variants reads these per-core shares instead of /proc/stat (no test depends on the real load)."""
+    monkeypatch.setattr("octprofile.runtime.timing.read_cpu_free",
+                        lambda: CpuReadings(allowed=len(busy), machine=len(busy), busy=busy))
+
+
+@pytest.mark.usefixtures("restore_threads")
+def test_default_threads_are_the_free_cores(monkeypatch):
+    torch.set_num_threads(2)
+    fake_machine(monkeypatch, 1.0, 0.0)
+    comparison = time_variants({"a": two_convs()}, SHAPE, replace(FAST, threads=None))
+    assert comparison.context.threads == 1
+    assert comparison.thread_choice.describe() == "timed at 1 thread: 1 of 2 cores busy"
+    assert not any("asked" in warning for warning in comparison.warnings)
+    assert torch.get_num_threads() == 2
+
+
+@pytest.mark.usefixtures("restore_threads")
+def test_explicit_threads_are_honoured_with_a_warning_first(monkeypatch):
+    fake_machine(monkeypatch, 1.0, 0.0)
+    comparison = time_variants({"a": two_convs()}, SHAPE, replace(FAST, threads=2, rounds=1))
+    assert comparison.context.threads == 2
+    assert comparison.warnings[0].startswith("2 threads asked but only 1 core(s) free (1 of 2 cores busy)")
 
 
 def test_flush_denormal_is_restored():
@@ -251,6 +277,18 @@ def test_cpu_contention_warning():
     assert cpu_contention_warning(threads=2, other_load=0.1, cores=2) is None
     assert cpu_contention_warning(threads=1, other_load=1.0, cores=2) is None
     assert "kept 2.0 of 2 cores busy" in cpu_contention_warning(threads=2, other_load=2.0, cores=2)
+    # two timing threads sharing a core with a spinning process leave it about half of that core
+    assert "kept 0.5 of 2 cores busy" in cpu_contention_warning(threads=2, other_load=0.5, cores=2)
+
+
+def test_cores_taken_while_several_threads_time_make_the_ratios_doubtful():
+    assert contention_doubt(2, 1.0, 2) == "other processes took 1.0 of 2 cores while timing at 2 threads"
+    assert contention_doubt(2, 0.5, 2) is not None
+    assert contention_doubt(2, 0.1, 2) is None  # background noise
+    assert contention_doubt(1, 1.0, 2) is None  # one core busy, one thread: each has its core
+    assert contention_doubt(1, 1.7, 2) == "other processes took 1.7 of 2 cores while timing at 1 thread"
+    assert contention_doubt(2, None, 2) is None  # no /proc/stat: nothing measured
+    assert contention_doubt(8, 1.0, 64) is None  # cores to spare
 
 
 def test_other_load_leaves_out_this_process_own_work():
@@ -294,6 +332,11 @@ def test_latency_verdict_is_honest_about_spread():
     assert latency_verdict(0.99, 0.04, "on eager").startswith("latency ≈ vanilla on eager")
     noisy = latency_verdict(0.92, 2.24, "on eager")  # six runs of one compare once gave 0.66 … 1.26
     assert noisy.startswith("latency inconclusive on eager") and "--rounds" in noisy and "0.92×" in noisy
+    busy = latency_verdict(2.61, 0.01, "on eager", doubt="other processes took 1.0 of 2 cores while timing at 2 "
+                                                         "threads")
+    assert busy == ("latency inconclusive on eager: other processes took 1.0 of 2 cores while timing at 2 threads, "
+                    "so the ratio is no finding; rerun on an otherwise idle machine or at fewer --threads")
+    assert "2.61" not in busy  # a steady but inverted ratio is not printed as a finding
 
 
 def test_footer_keeps_one_warning_line_unless_verbose():

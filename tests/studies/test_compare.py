@@ -102,3 +102,55 @@ def test_network_theory_departs_where_floor_rounds_the_split():
     # α 0.3 of 16 channels is 4.8, floored to 4: the network keeps more high channels than theory assumes
     row = Study("resnet20_cifar").compare(0.3, fvcore=False).row("oct")
     assert row.mac_ratio > row.network_theory_mac_ratio + 0.01
+
+
+def timed_by_hand(result, ratio: float, iqr: float, doubt: str | None = None,
+                  note: str | None = "timed at 1 thread: 1 of 2 cores busy", threads: int = 1):
+    """``result`` (counted, not timed) as if timed on eager at ``ratio`` (IQR ``iqr``) for every Oct row."""
+    from octprofile.runtime.context import MachineContext
+    from octprofile.studies.variants import Timed
+
+    context = MachineContext("2.14.1", "cpu", "AMD EPYC", "AVX2", threads, 1.0)
+    result.timed = Timed({"eager": "eager PyTorch"}, context, "float32", 5, [], {}, note, doubt)
+    for row in result.rows:
+        row.backend = row.best_backend = "eager"
+        row.latency_ms, row.latency_iqr_ms = (100.0, 1.0) if row.alpha == 0 else (100.0 * ratio, 1.0)
+        row.latency_ratio, row.latency_ratio_iqr = (1.0, 0.0) if row.alpha == 0 else (ratio, iqr)
+        row.best_latency_ratio, row.best_latency_ratio_iqr = row.latency_ratio, row.latency_ratio_iqr
+    return result
+
+
+def test_the_verdict_gives_the_ratio_of_a_trusted_timing():
+    from octprofile.studies.compare import verdict
+
+    result = timed_by_hand(Study("resnet20_cifar").compare(0.5, fvcore=False), 0.72, 0.02)
+    assert verdict(result).endswith(" · 0.72× latency on eager (IQR 0.02)")
+
+
+def test_the_verdict_is_inconclusive_without_a_ratio_when_cores_were_taken_while_timing():
+    from octprofile.studies.compare import verdict
+
+    doubt = "other processes took 1.0 of 2 cores while timing at 2 threads"
+    result = timed_by_hand(Study("resnet20_cifar").compare(0.5, fvcore=False), 2.61, 0.01, doubt, threads=2)
+    line = verdict(result)
+    assert line.endswith(" · latency inconclusive on eager: other processes took 1.0 of 2 cores while timing at 2 "
+                         "threads, so the ratio is no finding; rerun on an otherwise idle machine or at fewer "
+                         "--threads")
+    assert "2.61" not in line
+
+
+def test_the_footer_says_how_many_threads_and_why():
+    from octprofile.studies.compare import footer
+
+    lines = footer(timed_by_hand(Study("resnet20_cifar").compare(0.5, fvcore=False), 0.72, 0.02)).splitlines()
+    timed_on = next(i for i, line in enumerate(lines) if line.startswith("timed on "))
+    assert ", 1 thread, float32, torch 2.14.1" in lines[timed_on]
+    assert lines[timed_on + 1] == "timed at 1 thread: 1 of 2 cores busy"
+
+
+def test_a_doubtful_sweep_gives_no_break_even():
+    from octprofile.studies.compare import footer
+
+    doubt = "other processes took 1.0 of 2 cores while timing at 2 threads"
+    result = timed_by_hand(Study("resnet20_cifar").sweep([0.25, 0.5], fvcore=False), 0.9, 0.01, doubt, threads=2)
+    assert f"break-even α on eager: inconclusive ({doubt})" in footer(result).splitlines()
