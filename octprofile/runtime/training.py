@@ -19,6 +19,7 @@ from octprofile.analysis.memory import SavedActivations, SavedTensorRecorder
 from octprofile.analysis.training import make_optimizer, nbytes, targets_for, training_loss
 from octprofile.errors import BadValueError
 from octprofile.runtime.context import MachineContext, OtherLoad, machine_context, resolve_device
+from octprofile.runtime.cpu_free import choose_threads, read_cpu_free
 from octprofile.runtime.memory import peak_of_call
 from octprofile.runtime.stats import cpu_contention_warning, iqr, noise_warning
 from octprofile.runtime.timing import runtime_settings
@@ -128,7 +129,9 @@ def time_steps(models: Mapping[str, nn.Module], input_shape: tuple[int, ...], op
     """Each model's training step, warmed up, memory measured (if asked), then timed in interleaved rounds
     (vanilla and Oct take turns within each round, so drift hits both alike and cancels in the ratios)."""
     device = resolve_device(options.device)
-    threads = options.threads or torch.get_num_threads()
+    # the cores free now (or the threads asked), as compare times at
+    threads = choose_threads(read_cpu_free() if device.type == "cpu" and options.threads != 1 else None,
+                             options.threads, torch.get_num_threads()).threads
     tell = on_progress or (lambda _what: None)
     with runtime_settings(device, threads):
         steps = {name: TrainStep(model, input_shape, device, optimizer, options.seed)

@@ -3,6 +3,7 @@ milliseconds the MAC saving does not explain."""
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import asdict, dataclass, fields
 
@@ -18,7 +19,7 @@ from octprofile.report.columns import Column, ColumnSet
 from octprofile.runtime.block_timing import BETWEEN_BLOCKS, block_names, time_blocks
 from octprofile.runtime.context import machine_context, resolve_device
 from octprofile.runtime.stats import iqr, noise_warning
-from octprofile.runtime.timing import TimingOptions
+from octprofile.runtime.timing import TimingOptions, timing_threads
 from octprofile.studies.subject import Progress, Subject, Ticker
 
 
@@ -93,6 +94,8 @@ def blocks(study: Subject, alpha: float, timing: TimingOptions = TimingOptions()
     study.check_fits(metas["vanilla"], counts["vanilla"], False, timing)
     models = {"vanilla": study.build(0.0), "oct": study.build(alpha)}
     blocks = block_names(models["vanilla"])
+    # the cores free now (or --threads), fixed for every pass and named in the rows
+    timing = dataclasses.replace(timing, threads=timing_threads(timing, resolve_device(timing.device)).threads)
     tick = Ticker(progress, timing.rounds * passes * 2)
     tick.announce(f"preparing vanilla and oct on {timing.backends[0]}")
     samples = time_blocks(models, study.input_shape, timing, passes,

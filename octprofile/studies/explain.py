@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-import torch
 from rich import box
 from rich.console import Group
 from rich.markup import escape
@@ -31,6 +30,7 @@ from octprofile.runtime.timing import (
     prepare_warm,
     runtime_settings,
     timing_input,
+    timing_threads,
 )
 from octprofile.studies.subject import Progress, Subject, Ticker
 
@@ -155,7 +155,7 @@ def explain(study: Subject, alpha: float, timing: TimingOptions = TimingOptions(
     work = {name: model_work(model, study.input_shape, dtype) for name, model in metas.items()}
     models = {"vanilla": study.build(0.0), "oct": study.build(alpha)}
     x = timing_input(study.input_shape, timing)
-    threads = timing.threads or torch.get_num_threads()
+    threads = timing_threads(timing, x.device).threads  # the cores free now, or --threads
     context = machine_context(x.device, threads, None)
     tick = Ticker(progress, 2 * len(profilers) + 1)
     breakdowns = []
