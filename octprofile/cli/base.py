@@ -67,6 +67,13 @@ def stop_message(message: str) -> str:
     return message
 
 
+def print_stop(message: str) -> None:
+    """The one line of an interrupt, straight to stderr, unwrapped: a signal that lands while Rich writes a progress
+    line leaves that line in the console's buffer, and the next ``err.print`` would print it a second time."""
+    sys.stderr.write(stop_message(message) + "\n")
+    sys.stderr.flush()
+
+
 def stop_exit() -> int:
     return TERMINATED_EXIT if STATE.get("terminated") else INTERRUPTED_EXIT
 
@@ -84,7 +91,7 @@ def run_command(action: Callable[[], int | None]) -> None:
     except typer.Exit:
         raise
     except KeyboardInterrupt as interrupted:  # partial_on_interrupt has shown what finished, if anything did
-        err.print(stop_message(str(interrupted) or "interrupted"), highlight=False, markup=False)
+        print_stop(str(interrupted) or "interrupted")
         STATE["interrupt_reported"] = True
         raise typer.Exit(stop_exit()) from None
     except BrokenPipeError:
@@ -163,7 +170,7 @@ def main() -> None:
         code = app(prog_name="octprofile", standalone_mode=False)
         sys.stdout.flush()
     except (typer.Abort, KeyboardInterrupt):
-        err.print(stop_message("interrupted"), markup=False)
+        print_stop("interrupted")
         sys.exit(stop_exit())
     except BrokenPipeError:
         exit_quietly_on_closed_pipe()
@@ -187,7 +194,7 @@ def main() -> None:
         err.print(f"[bold red]error:[/] {escape(str(lost))}", highlight=False, soft_wrap=True)
         sys.exit(lost.exit_code)
     if code == INTERRUPTED_EXIT and not STATE.get("interrupt_reported"):
-        err.print(stop_message("interrupted"), markup=False)  # Typer made a Ctrl-C outside run_command silent
+        print_stop("interrupted")  # Typer made a Ctrl-C outside run_command silent
     sys.exit(stop_exit() if code == INTERRUPTED_EXIT else code or 0)
 
 

@@ -203,6 +203,7 @@ def test_sigterm_during_report_keeps_the_previous_files_and_exits_143(tmp_path):
     assert child.returncode == 143, seen + err
     lines = messages(seen + err)  # e.g. "terminated after counting 2 of 5 α values"
     assert len(lines) == 1 and lines[0].startswith("terminated") and out == "", lines
+    assert len(set((seen + err).splitlines())) == len((seen + err).splitlines())  # no line printed twice
     assert {path.name: path.read_text() for path in tmp_path.iterdir()} == old  # no temporary file left
 
 
@@ -217,6 +218,7 @@ def test_sigterm_while_timing_shows_what_finished_and_exits_143(tmp_path):
     assert child.returncode == 143, seen + err
     lines = messages(seen + err)
     assert len(lines) == 1 and lines[0].startswith("terminated while timing, after "), lines
+    assert len(set((seen + err).splitlines())) == len((seen + err).splitlines())  # no line printed twice
     assert out.startswith("model,") and "resnet20_cifar,vanilla" in out  # the partial result, on stdout
     assert target.read_text() == "old\n" and [path.name for path in tmp_path.iterdir()] == ["compare.csv"]
 
