@@ -1,5 +1,5 @@
-"""User-facing failures. Each is one line, printed verbatim by the command line (exit 2); anything else
-that escapes is a bug and is reported as an internal error.
+"""User-facing failures. Each is one line, printed verbatim by the command line (exit 2; exit 4 for a fault of
+the environment while writing); anything else that escapes is a bug and is reported as an internal error.
 
 The subclasses also derive from the built-in exception a Python caller would expect (``ValueError``
 for a bad value, ``KeyError`` for an unknown name), so ``except ValueError`` keeps working.
@@ -43,3 +43,17 @@ class ResourceError(OctprofileError, MemoryError):
 
 class MissingEngineError(OctprofileError, ImportError):
     """An optional engine (e.g. onnxruntime) is not installed."""
+
+
+class OutputWriteError(OctprofileError, OSError):
+    """An output (a file, standard output) that could not be written while the command ran: a full disk, a quota,
+    a read-only file system, an I/O error. A fault of the environment, neither bad input nor a bug: exit 4.
+
+    Also an ``OSError`` carrying the cause's ``errno``, ``strerror`` and ``filename``."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, cause: OSError | None = None) -> None:
+        super().__init__(message)
+        if cause is not None:
+            self.errno, self.strerror, self.filename = cause.errno, cause.strerror, cause.filename

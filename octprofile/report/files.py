@@ -4,9 +4,13 @@
 - Anything that exists and is not a regular file (FIFO, device, socket, directory) is refused, as is an existing
   file without any write permission bit (checked on the mode, because root passes every access check).
 - An existing file keeps its mode (and, when run as root, its owner); a new file gets ``0o666 & ~umask``.
+- A missing directory on the way is created (with its parents) when the first file goes into it, and removed again
+  when the command fails before its files are renamed into place.
 - Content goes to a temporary file beside the target, is fsynced, then renamed over it in one step; the temporary
   file is removed on any failure, interrupts included.
 - :class:`AtomicFiles` stages several files and renames them together at the end: all of them or none.
+- An ``OSError`` while writing (a full disk, a quota, a read-only file system, an I/O error) becomes one
+  :class:`OutputWriteError` naming the file and the cause.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from octprofile.errors import OutputPathError
+from octprofile.errors import OutputPathError, OutputWriteError
 
 
 def current_umask() -> int:
@@ -33,10 +37,14 @@ def check_writable(path: str | Path) -> Path:
     given = str(path)
     target = Path(os.path.realpath(path))
     directory = target.parent
-    if not directory.is_dir():
-        raise OutputPathError(f"output directory {str(Path(given).parent)!r} does not exist")
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise OutputPathError(f"output directory {str(directory)!r} is not writable")
+    existing = directory  # the directory itself, or the nearest ancestor that exists: the missing part is created
+    while not os.path.lexists(existing):
+        existing = existing.parent
+    missing = "" if existing == directory else f"cannot create output directory {str(Path(given).parent)!r}: "
+    if not existing.is_dir():
+        raise OutputPathError(f"{missing or 'output directory '}{str(existing)!r} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{missing or 'output directory '}{str(existing)!r} is not writable")
     try:
         info = os.stat(target)
     except FileNotFoundError:
@@ -74,6 +82,7 @@ class AtomicFiles:
 
     def __init__(self) -> None:
         self._staged: list[tuple[str, Path, Path]] = []  # (temporary, target, path as given)
+        self._made: list[Path] = []  # directories this object created, outermost first
         self.written: list[Path] = []
 
     def __enter__(self) -> AtomicFiles:
@@ -90,12 +99,24 @@ class AtomicFiles:
         if any(staged == target for _, staged, _ in self._staged):
             raise OutputPathError(f"{str(path)!r} is written twice by one command; give each output its own file")
         try:
+            self._stage(target, Path(path), content if isinstance(content, bytes) else content.encode("utf-8"))
+        except OSError as error:
+            self.discard()
+            raise OutputWriteError(f"cannot write {path}: {error.strerror or error}", error) from error
+        except BaseException:
+            self.discard()
+            raise
+        return Path(path)
+
+    def _stage(self, target: Path, given: Path, data: bytes) -> None:
+        try:
             existing = os.stat(target)
         except FileNotFoundError:
             existing = None
+        self._make_directories(target.parent)
         fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
-            self._staged.append((temporary, target, Path(path)))
+            self._staged.append((temporary, target, given))
             if existing is None:
                 os.fchmod(fd, 0o666 & ~current_umask())
             else:
@@ -105,18 +126,28 @@ class AtomicFiles:
                         os.fchown(fd, existing.st_uid, existing.st_gid)
                     except OSError:
                         pass
-            data = content if isinstance(content, bytes) else content.encode("utf-8")
             with os.fdopen(fd, "wb") as f:
                 fd = -1
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-        except BaseException:
+        finally:
             if fd >= 0:
                 os.close(fd)
-            self.discard()
-            raise
-        return Path(path)
+
+    def _make_directories(self, directory: Path) -> None:
+        """Create ``directory`` and its missing parents (``0777`` less the umask, as ``mkdir -p``), remembering
+        them so that a failure removes them again."""
+        missing = []
+        while not os.path.lexists(directory):
+            missing.append(directory)
+            directory = directory.parent
+        for made in reversed(missing):
+            try:
+                os.mkdir(made)
+            except FileExistsError:  # made meanwhile by someone else: theirs to keep
+                continue
+            self._made.append(made)
 
     def commit(self) -> list[Path]:
         """Rename every staged file over its target; SIGINT/SIGTERM wait until the renames are done."""
@@ -126,9 +157,13 @@ class AtomicFiles:
         try:
             while self._staged:
                 temporary, target, given = self._staged[0]
-                os.replace(temporary, target)
+                try:
+                    os.replace(temporary, target)
+                except OSError as error:
+                    raise OutputWriteError(f"cannot write {given}: {error.strerror or error}", error) from error
                 self._staged.pop(0)
                 self.written.append(given)
+            self._made.clear()  # they hold the files now
         finally:
             if masked:
                 signal.pthread_sigmask(signal.SIG_SETMASK, previous)
@@ -136,10 +171,15 @@ class AtomicFiles:
         return self.written
 
     def discard(self) -> None:
-        """Remove every staged temporary file (the targets are untouched)."""
+        """Remove every staged temporary file (the targets are untouched), then the directories made for them."""
         while self._staged:
             temporary, _, _ = self._staged.pop()
             Path(temporary).unlink(missing_ok=True)
+        while self._made:
+            try:
+                self._made.pop().rmdir()
+            except OSError:  # something else went in: leave it, and the directories above it
+                self._made.clear()
 
 
 def atomic_write(path: str | Path, content: str | bytes) -> Path:

@@ -71,7 +71,8 @@ def generate_report(output_dir: str | Path, models: Sequence[str] | None = None,
     """Write sweep CSV/Markdown (+ plots) for each backbone and the published-figures table.
 
     All or nothing: every file is staged beside its target and the set is renamed into place only at the end, so
-    a failure or an interrupt leaves the previous files as they were (and no temporary files)."""
+    a failure or an interrupt leaves the previous files as they were (and no temporary files). A missing
+    ``output_dir`` is created with its parents (and removed again when nothing could be written)."""
     output_dir = Path(output_dir)
     models = list(models or list_models())
     names = [f"sweep_{name}.png" for name in models] if plots else []

@@ -125,7 +125,7 @@ def test_one_path_for_check_output_and_junit_is_refused(tmp_path):
 
 
 def test_output_and_plot_are_written_together_or_not_at_all(tmp_path, monkeypatch):
-    import octprofile.studies.sweep as plots
+    from octprofile.studies import sweep as use_case  # sweep_plot lives with its use case since the cli split
 
     output, plot = tmp_path / "sweep.csv", tmp_path / "sweep.svg"
     result = invoke("sweep", "resnet20_cifar", "--alphas", "0,0.5", *FAST, "--output", output, "--plot", plot)
@@ -137,7 +137,7 @@ def test_output_and_plot_are_written_together_or_not_at_all(tmp_path, monkeypatc
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(plots, "sweep_plot", interrupted)  # the CSV is staged by then
+    monkeypatch.setattr(use_case, "sweep_plot", interrupted)  # the CSV is staged by then
     result = invoke("sweep", "resnet20_cifar", "--alphas", "0,0.5", *FAST, "--output", output, "--plot", plot)
     assert result.exit_code == 130 and "wrote" not in result.output
     assert output.read_text() == "old csv\n" and plot.read_text() == "old svg\n"

@@ -15,12 +15,15 @@ from octprofile.errors import BadValueError
 
 def report(
     output_dir: Annotated[Path, typer.Option("--output-dir", metavar="DIR",
-                                             help="Where to write the report files.")] = Path("reports"),
+                                             help="Where to write the report files (created if missing).")
+                          ] = Path("reports"),
     models_: Annotated[list[str] | None, typer.Option("--model", metavar="MODEL",
                                                       help="Only these models (repeatable).")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw a sweep plot per model.")] = True,
 ) -> None:
     """Regenerate reports/: α sweeps (CSV, Markdown, plots) and our counts beside the published ones.
+
+    A missing --output-dir is created, with its parents.
 
     Example: octprofile report --output-dir reports/
     """
@@ -28,8 +31,8 @@ def report(
         from octprofile.models import get_spec
         from octprofile.studies.reports import generate_report
 
-        if not output_dir.is_dir():
-            raise BadValueError(f"--output-dir {str(output_dir)!r} does not exist")
+        if output_dir.exists() and not output_dir.is_dir():
+            raise BadValueError(f"--output-dir {str(output_dir)!r} is not a directory")
         for name in models_ or []:
             get_spec(name)
         written = with_progress(lambda progress: generate_report(output_dir, models_, plots, progress))
