@@ -1,4 +1,3 @@
-import collections
 import functools
 import os
 import sys
@@ -19,13 +18,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 MNIST_FILE = str(ROOT / "examples" / "mnist_net.py") + ":mnist_net"
 
-# A guard against regrowth: a test module may build at most MAX_FULL_SIZE_BUILDS real (not meta) models of at
-# least FULL_SIZE_PARAMS parameters, each paying for its random initialisation. Count on the meta device, use
-# ``materialised``, or a small model (resnet20_cifar, a 3-layer net) where the property shows on it.
+# A guard against regrowth: a test may build at most MAX_FULL_SIZE_BUILDS real (not meta) models of at least
+# FULL_SIZE_PARAMS parameters, each paying for its random initialisation. Count on the meta device, use
+# ``materialised``, or a small model (resnet20_cifar, a 3-layer net) where the property shows on it. Counted per
+# test, not per module: xdist splits a module between workers, which would make a module's count depend on luck.
+# OCTPROFILE_BUILD_COUNTS=FILE appends each test's count to FILE, to find the heavy ones.
 FULL_SIZE_PARAMS = 1_000_000
-MAX_FULL_SIZE_BUILDS = 6
-_full_size_builds: collections.Counter = collections.Counter()  # test module -> real full-size builds
-_running = {"module": None}
+MAX_FULL_SIZE_BUILDS = 3  # the most any test builds today (the zoo's RegNets, built on the CPU)
+_full_size_builds = {"count": 0}
 
 
 def _counting_full_size_builds(build):
@@ -33,9 +33,8 @@ def _counting_full_size_builds(build):
     def counted(*args, **kwargs):
         model = build(*args, **kwargs)
         tensors = list(model.parameters())
-        if (_running["module"] is not None and tensors and not tensors[0].is_meta
-                and sum(t.numel() for t in tensors) >= FULL_SIZE_PARAMS):
-            _full_size_builds[_running["module"]] += 1
+        if tensors and not tensors[0].is_meta and sum(t.numel() for t in tensors) >= FULL_SIZE_PARAMS:
+            _full_size_builds["count"] += 1
         return model
 
     return counted
@@ -47,17 +46,15 @@ octprofile.build.build_model = _counting_full_size_builds(octprofile.build.build
 
 
 @pytest.fixture(autouse=True)
-def _note_the_module(request):
-    _running["module"] = request.module.__name__
-    yield
-
-
-@pytest.fixture(autouse=True, scope="module")
 def _full_size_build_guard(request):
+    _full_size_builds["count"] = 0
     yield
-    built = _full_size_builds[request.module.__name__]
+    built = _full_size_builds["count"]
+    if os.environ.get("OCTPROFILE_BUILD_COUNTS") and built:
+        with open(os.environ["OCTPROFILE_BUILD_COUNTS"], "a") as log:
+            log.write(f"{built} {request.node.nodeid}\n")
     assert built <= MAX_FULL_SIZE_BUILDS, (
-        f"{request.module.__name__} built {built} full-size models for real (at most {MAX_FULL_SIZE_BUILDS}): "
+        f"{request.node.name} built {built} full-size models for real (at most {MAX_FULL_SIZE_BUILDS}): "
         "count on the meta device, use conftest.materialised, or a small model")
 
 

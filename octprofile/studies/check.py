@@ -16,7 +16,6 @@ from rich.table import Table
 from octprofile.analysis.crosscheck import counter_disagreements, fvcore_count
 from octprofile.convert import not_converted
 from octprofile.nn import check_alpha
-from octprofile.nn.meta import materialised
 from octprofile.report.columns import Column, ColumnSet
 from octprofile.report.junit import JUnitCase, junit_xml
 from octprofile.studies.counters import CounterRow, counters
@@ -124,8 +123,8 @@ def check(study: Subject, alpha: float, *, fvcore: bool = True, cross_checks: bo
     published params and GFLOPS (see ``_cross_checks``)."""
     alpha = check_alpha(alpha)
     vanilla_params = sum(p.numel() for p in study.build(0.0, device="meta").parameters())
-    variant = count_variant(study, "oct", alpha, real=False)
-    fv = fvcore_count(materialised(variant.model), study.input_shape).macs if fvcore else None
+    variant = count_variant(study, "oct", alpha, real=fvcore)  # real: a model on the meta device is refused
+    fv = fvcore_count(variant.model, study.input_shape).macs if fvcore else None
     result = CheckResult.of(study.model.name, alpha, vanilla_params, variant.count.params, variant.count.macs,
                             variant.flops_torch, fv, variant.design.name, variant.count.params_dropped,
                             study.input_shape[-1])

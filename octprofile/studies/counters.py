@@ -31,7 +31,6 @@ from octprofile.analysis.counting import CountResult, count_model
 from octprofile.analysis.crosscheck import fvcore_count
 from octprofile.errors import MissingEngineError
 from octprofile.nn import check_alpha
-from octprofile.nn.meta import materialised
 from octprofile.report.cells import exact
 from octprofile.report.columns import Column, ColumnSet
 from octprofile.studies.subject import Subject
@@ -134,7 +133,7 @@ def counters(study: Subject, alpha: float, *, fvcore: bool = True,
         rows.append(row.params("analytic", count.params, "sum of the model's parameters"))
         rows.append(row.macs("FlopCounterMode", int(flop_counter.get_total_flops()), {"as_flops": count.macs}))
         if fvcore:
-            rows.append(row.macs("fvcore", fvcore_count(materialised(study.build(a, device="meta")), shape).total))
+            rows.append(row.macs("fvcore", fvcore_count(study.build(a), shape).total))
         for name, run in (("ptflops", run_ptflops), ("thop", run_thop), ("torchinfo", run_torchinfo)):
             if name in tools:
                 rows += row.tool(name, run, model, missing.get(name))
