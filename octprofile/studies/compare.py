@@ -334,9 +334,11 @@ def headline(result: SweepResult) -> list[str]:
         if row.alpha == 0:
             continue
         best = result.fastest(row.variant)
+        # the measured times stay; a ratio the timing cannot support is not stated as a finding
+        ratio = ("inconclusive (see the verdict)" if result.timed.doubt else
+                 f"{row.best_latency_ratio:.3f}× (IQR {row.best_latency_ratio_iqr:.3f})")
         lines.append(f"best vs best: {_variant_label(row)} on {best.backend} ({best.latency_ms:.2f} ms) ÷ vanilla on "
-                     f"{vanilla.backend} ({vanilla.latency_ms:.2f} ms) = {row.best_latency_ratio:.3f}× "
-                     f"(IQR {row.best_latency_ratio_iqr:.3f})")
+                     f"{vanilla.backend} ({vanilla.latency_ms:.2f} ms) = {ratio}")
     return lines
 
 

@@ -154,3 +154,19 @@ def test_a_doubtful_sweep_gives_no_break_even():
     doubt = "other processes took 1.0 of 2 cores while timing at 2 threads"
     result = timed_by_hand(Study("resnet20_cifar").sweep([0.25, 0.5], fvcore=False), 0.9, 0.01, doubt, threads=2)
     assert f"break-even α on eager: inconclusive ({doubt})" in footer(result).splitlines()
+
+
+def test_a_doubtful_best_vs_best_line_states_the_times_but_no_ratio():
+    import dataclasses
+
+    from octprofile.studies.compare import headline
+
+    doubt = "other processes took 1.0 of 2 cores while timing at 2 threads"
+    result = timed_by_hand(Study("resnet20_cifar").compare(0.5, fvcore=False), 2.61, 0.01, doubt, threads=2)
+    result.timed.backends["onnxruntime"] = "ONNX Runtime"
+    result.rows += [dataclasses.replace(row, backend="onnxruntime") for row in result.rows]
+    (line,) = headline(result)
+    assert line == ("best vs best: oct α=0.5 on eager (261.00 ms) ÷ vanilla on eager (100.00 ms) = inconclusive "
+                    "(see the verdict)")
+    result.timed.doubt = None
+    assert headline(result)[0].endswith("= 2.610× (IQR 0.010)")
