@@ -96,7 +96,10 @@ def test_several_backends_in_one_compare():
                    "--threads", "1", "--no-fvcore")
     assert table.exit_code == 0, table.output
     assert re.search(r"plain\s+┃\s+eager", table.output)  # one latency column per backend
-    assert "best vs best: oct α=0.5 on" in table.output and "latency best vs best" in table.output
+    assert "best vs best: oct α=0.5 on" in table.output
+    # the verdict judges best vs best, whatever the timing says (a ratio, ≈ vanilla, or inconclusive on a busy machine)
+    verdict = " ".join(table.output[table.output.index("params equal"):].split("MACs: multiply")[0].split())
+    assert re.search(r"latency (inconclusive |≈ vanilla )?best vs best", verdict), verdict
 
 
 def test_cli_backend_names_are_the_librarys():
