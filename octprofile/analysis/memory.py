@@ -53,8 +53,9 @@ class LiveMemory(TorchDispatchMode):
     what a tracer that keeps every intermediate alive would hold).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, levels: list[int] | None = None) -> None:
         super().__init__()
+        self.levels = levels  # given: the bytes alive after each storage's creation are appended to it
         self.level = self.peak = self.allocated = self.created = self.peak_created = 0
         self._sizes: dict[int, int] = {}
         self._owners: dict[int, int] = {}
@@ -91,6 +92,8 @@ class LiveMemory(TorchDispatchMode):
             self._serials[key] = self.created = self.created + 1
             self.level += size
             self.allocated += size
+            if self.levels is not None:
+                self.levels.append(self.level)
             if self.level > self.peak:
                 self.peak = self.level
                 self.peak_created = self.created  # which storage's creation reached the peak
@@ -213,44 +216,55 @@ class InferenceMemory:
     peak_at: str = ""  # the module whose op reached the peak ("" when nothing was allocated)
 
 
-def inference_memory(model: nn.Module, input_shape: tuple[int, ...]) -> InferenceMemory:
-    """The true activation peak of ``model`` (on the meta device, or its meta copy) in eval mode."""
-    from octprofile.nn.meta import meta_state
+class InferenceMemoryWatch(LiveMemory):
+    """Follows the live activation memory of an inference pass that another tool runs: enter ``watch(model)``
+    around the pass and give this mode to it (``count_model(..., observers=(watch,))``), so the peak costs no
+    pass of its own. The pass runs in eval mode without autograd (``run_on_meta`` does)."""
 
-    live = LiveMemory()
-    x = torch.empty(tuple(input_shape), device="meta")
-    state = meta_state(model)  # made before the pass: resident, not counted
-    was_training = model.training
-    model.eval()
-    running: list[str] = []  # module names, innermost last
-    created_in: dict[int, str] = {}  # the innermost module running when storages were created, by creation number
+    def __init__(self) -> None:
+        super().__init__()
+        self._running: list[str] = []  # module names, innermost last
+        # the innermost module running when storages were created, by creation number
+        self._created_in: dict[int, str] = {}
 
-    def enter(name: str):
+    @contextmanager
+    def watch(self, model: nn.Module):
+        handles = []
+        for name, module in model.named_modules():
+            handles += [module.register_forward_pre_hook(self._enter(name or "<model>")),
+                        module.register_forward_hook(self._leave, always_call=True)]
+        try:
+            yield self
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def _enter(self, name: str):
         def hook(_module, _inputs) -> None:
-            running.append(name)
-            created_in[live.created] = name
+            self._running.append(name)
+            self._created_in[self.created] = name
         return hook
 
-    def leave(_module, _inputs, output) -> None:
-        running.pop()
-        created_in[live.created] = running[-1] if running else "<model>"
+    def _leave(self, _module, _inputs, output) -> None:
+        self._running.pop()
+        self._created_in[self.created] = self._running[-1] if self._running else "<model>"
         for leaf in tree_flatten(output)[0]:
             if isinstance(leaf, OctPair):
-                live.mark_low(leaf.low)
+                self.mark_low(leaf.low)
 
-    handles = []
-    for name, module in model.named_modules():
-        handles += [module.register_forward_pre_hook(enter(name or "<model>")),
-                    module.register_forward_hook(leave, always_call=True)]
-    try:
-        with torch.no_grad(), live:
-            output = torch.func.functional_call(model, state, (x,))
-            del output
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
-    # the module running when the peak's storage was made: the last one noted at or before its creation number
-    at = max((n for n in created_in if n < live.peak_created), default=None) if live.peak_created else None
-    return InferenceMemory(live.peak, live.allocated, live.peak_low, created_in[at] if at is not None else "")
+    def result(self) -> InferenceMemory:
+        # the module running when the peak's storage was made: the last one noted at or before its creation number
+        at = (max((n for n in self._created_in if n < self.peak_created), default=None)
+              if self.peak_created else None)
+        return InferenceMemory(self.peak, self.allocated, self.peak_low,
+                               self._created_in[at] if at is not None else "")
 
+
+def inference_memory(model: nn.Module, input_shape: tuple[int, ...]) -> InferenceMemory:
+    """The true activation peak of ``model`` (on the meta device, or its meta copy) in eval mode."""
+    from octprofile.nn.meta import run_on_meta
+
+    memory = InferenceMemoryWatch()
+    with memory.watch(model):
+        run_on_meta(model, tuple(input_shape), modes=(memory,))
+    return memory.result()

@@ -128,62 +128,123 @@ def count_training(model: nn.Module, count: CountResult, optimizer: str = "sgd")
     A first, untracked step creates the optimizer state, as in any step after the first. The model is left
     as it was (its parameters are stood in for by meta tensors)."""
     flops = training_flop_counter()
-    step = _TrackedStep(model, count.input_shape, optimizer, flops)
+    training = _MetaTraining(model, optimizer, count.input_shape[1:])
+    step = _TrackedStep(training, count.input_shape, flops)
     layer_macs = {layer.name: layer.macs for layer in count.layers}
     backward = sum(macs * (1 + step.input_grad.get(name, True)) for name, macs in layer_macs.items())
     return TrainingCount(tuple(count.input_shape), count.macs, backward, int(flops.get_total_flops()),
-                         step.input_grad, nbytes(step.state.values()), nbytes(step.trainable), step.optimizer_state,
-                         nbytes((step.x, step.targets)), step.recorder.result(), step.live.peak, layer_macs)
+                         step.input_grad, nbytes(training.state.values()), nbytes(training.trainable),
+                         training.optimizer_state, nbytes((step.x, step.targets)), step.recorder.result(),
+                         step.live.peak, layer_macs)
 
 
 def training_peak(model: nn.Module, input_shape: tuple[int, ...], optimizer: str = "sgd") -> int:
-    """``count_training(...).peak_bytes`` without counting anything else: what the largest-batch search needs
-    at each batch it tries."""
-    step = _TrackedStep(model, input_shape, optimizer)
-    return nbytes(step.state.values()) + step.optimizer_state + nbytes((step.x, step.targets)) + step.live.peak
+    """``count_training(...).peak_bytes`` without counting anything else."""
+    return TrainingPeaks(model, input_shape[1:], optimizer).measured(input_shape[0])
+
+
+class TrainingPeaks:
+    """The analytic training peak (``count_training(...).peak_bytes``) of one model at any batch size, for the
+    largest-batch search: ``predicted`` from two tracked steps, ``measured`` by a tracked step at that batch.
+
+    A step runs the same ops in the same order at every batch, and each storage it creates is either of fixed
+    size or proportional to the batch; so the bytes alive after the k-th creation are a_k + b_k · batch, and
+    two steps (batches 1 and 2) give every a_k and b_k. The peak at any batch is then the largest of these
+    lines. ``predicted`` returns None where the two steps did not create the same number of storages (a model
+    whose ops depend on the batch), so the caller measures instead."""
+
+    def __init__(self, model: nn.Module, sample_shape: tuple[int, ...], optimizer: str = "sgd") -> None:
+        self.sample_shape = tuple(sample_shape)
+        self.training = _MetaTraining(model, optimizer, self.sample_shape)
+        self._lines: list[tuple[int, int]] | None = None
+        self._io = (0, 0)  # the batch and its targets: a + b · batch bytes
+        self._measured: dict[int, int] = {}
+
+    def measured(self, batch: int) -> int:
+        if batch not in self._measured:
+            self._measured[batch] = self._resident(self._step(batch))
+        return self._measured[batch]
+
+    def _step(self, batch: int, levels: list[int] | None = None) -> _TrackedStep:
+        return _TrackedStep(self.training, (batch, *self.sample_shape), levels=levels)
+
+    def _resident(self, step: _TrackedStep) -> int:
+        return (nbytes(self.training.state.values()) + self.training.optimizer_state
+                + nbytes((step.x, step.targets)) + step.live.peak)
+
+    def predicted(self, batch: int) -> int | None:
+        if self._lines is None:
+            one, two = [], []
+            steps = self._step(1, one), self._step(2, two)
+            self._measured.update({1: self._resident(steps[0]), 2: self._resident(steps[1])})
+            io_one, io_two = (nbytes((step.x, step.targets)) for step in steps)
+            if len(one) != len(two):
+                return None
+            self._lines = [(2 * a - b, b - a) for a, b in zip(one, two, strict=True)]
+            self._io = (2 * io_one - io_two, io_two - io_one)
+        resident = nbytes(self.training.state.values()) + self.training.optimizer_state
+        live = max((a + b * batch for a, b in self._lines), default=0)
+        return resident + self._io[0] + self._io[1] * batch + live
+
+
+class _MetaTraining:
+    """``model``'s parameters and buffers as meta tensors (gradients where the parameter wants one), its
+    optimizer, and the optimizer state a first untracked step creates, as in any step after the first. On meta a
+    step costs the same at any batch, so that first step runs at batch 1 and serves every batch tried after."""
+
+    def __init__(self, model: nn.Module, optimizer: str, sample_shape: tuple[int, ...]) -> None:
+        params = dict(model.named_parameters())
+        self.model = model
+        self.state = {name: value.detach().requires_grad_(name in params and value.requires_grad)
+                      for name, value in meta_state(model).items()}
+        self.trainable = [value for value in self.state.values() if value.requires_grad]
+        self.optimizer = make_optimizer(optimizer, self.trainable)
+        with self.training_mode():
+            self.run(torch.empty((1, *sample_shape), device="meta"), targets_for(1, "meta"))
+        self.optimizer_tensors = [t for s in self.optimizer.state.values() for t in s.values()
+                                  if isinstance(t, torch.Tensor)]
+        self.optimizer_state = nbytes(self.optimizer_tensors)
+
+    @contextlib.contextmanager
+    def training_mode(self):
+        was_training = self.model.training
+        self.model.train()
+        try:
+            yield
+        finally:
+            self.model.train(was_training)
+
+    def run(self, x: torch.Tensor, targets: torch.Tensor, recording=contextlib.nullcontext) -> None:
+        with recording():
+            output = torch.func.functional_call(self.model, self.state, (x,))
+        loss = training_loss(output, targets)
+        del output
+        loss.backward()
+        del loss
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
 
 
 class _TrackedStep:
-    """Runs one untracked step (it creates the optimizer state), then one step with its live memory and saved
-    tensors tracked (and the FLOPs, given ``flops``, a FlopCounterMode)."""
+    """One step of a ``_MetaTraining`` at ``input_shape`` with its live memory and saved tensors tracked (and the
+    FLOPs, given ``flops``, a FlopCounterMode; the bytes alive after each storage's creation, given ``levels``)."""
 
-    def __init__(self, model: nn.Module, input_shape: tuple[int, ...], optimizer: str, flops=None) -> None:
-        params = dict(model.named_parameters())
-        self.state = state = {name: value.detach().requires_grad_(name in params and value.requires_grad)
-                              for name, value in meta_state(model).items()}
-        self.trainable = [value for value in state.values() if value.requires_grad]
-        opt = make_optimizer(optimizer, self.trainable)
+    def __init__(self, training: _MetaTraining, input_shape: tuple[int, ...], flops=None,
+                 levels: list[int] | None = None) -> None:
         self.x = x = torch.empty(tuple(input_shape), device="meta")
         self.targets = targets = targets_for(input_shape[0], "meta")
-
-        def step() -> None:
-            loss = training_loss(torch.func.functional_call(model, state, (x,)), targets)
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-
+        model = training.model
         self.input_grad: dict[str, bool] = {}
         hooks = [module.register_forward_pre_hook(_needs_grad_hook(name, self.input_grad))
                  for name, module in model.named_modules() if module_rule(module) is not None]
-        was_training = model.training
-        model.train()
         try:
-            step()  # creates the optimizer state
-            opt_tensors = [t for s in opt.state.values() for t in s.values() if isinstance(t, torch.Tensor)]
-            self.optimizer_state = nbytes(opt_tensors)
-            self.live = LiveMemory()
-            self.recorder = SavedTensorRecorder(model, [*state.values(), x, targets, *opt_tensors], self.live)
-            with self.live, flops if flops is not None else contextlib.nullcontext():
-                with self.recorder.recording():
-                    output = torch.func.functional_call(model, state, (x,))
-                loss = training_loss(output, targets)
-                del output
-                loss.backward()
-                del loss
-                opt.step()
-                opt.zero_grad(set_to_none=True)
+            with training.training_mode():
+                self.live = LiveMemory(levels)
+                self.recorder = SavedTensorRecorder(
+                    model, [*training.state.values(), x, targets, *training.optimizer_tensors], self.live)
+                with self.live, flops if flops is not None else contextlib.nullcontext():
+                    training.run(x, targets, self.recorder.recording)
         finally:
-            model.train(was_training)
             for hook in hooks:
                 hook.remove()
 
@@ -243,3 +304,15 @@ def largest_batch(peak_at: Callable[[int], int], budget: int, limit: int = 2**20
             high, high_peak = guess, peak
         interpolate = shrunk or not interpolate  # after a poor interpolation step, bisect once
     return BatchFit(budget, low, low_peak)
+
+
+def largest_batch_of(peaks: TrainingPeaks, budget: int) -> BatchFit:
+    """``largest_batch`` over ``peaks.predicted``, its answer confirmed by measuring the batch found and the next
+    one; where a prediction misses (or cannot be made), the search runs on measured peaks."""
+    if peaks.predicted(1) is not None:
+        fit = largest_batch(peaks.predicted, budget)
+        edges = (max(fit.batch_size, 1), fit.batch_size + 1)
+        if all(peaks.measured(batch) == peaks.predicted(batch) for batch in edges):
+            return fit
+    return largest_batch(peaks.measured, budget)
+

@@ -53,6 +53,7 @@ def run_on_meta(model: nn.Module, input_shape: tuple[int, ...], dtype=torch.floa
     shortcut, so they see every call the model makes.
     """
     x = torch.empty(input_shape, device="meta", dtype=dtype)
+    state = meta_state(model)  # made before the modes watch: not part of the pass
     was_training = model.training
     model.eval()
     try:
@@ -60,7 +61,7 @@ def run_on_meta(model: nn.Module, input_shape: tuple[int, ...], dtype=torch.floa
             stack.enter_context(_ShapeOnlyBatchNorm())
             for mode in modes:
                 stack.enter_context(mode)
-            return functional_call(model, meta_state(model), (x,))
+            return functional_call(model, state, (x,))
     finally:
         model.train(was_training)
 

@@ -9,20 +9,19 @@ from dataclasses import asdict, dataclass, field, fields
 
 from rich.markup import escape
 from rich.table import Table
-from torch import nn
 
 from octprofile.analysis.counting import CountResult, count_model
-from octprofile.analysis.memory import inference_memory
+from octprofile.analysis.memory import InferenceMemoryWatch
 from octprofile.analysis.training import (
     HEADROOM,
     MEASURED_TOLERANCE,
     OPTIMIZERS,
     BatchFit,
     TrainingCount,
+    TrainingPeaks,
     count_training,
-    largest_batch,
+    largest_batch_of,
     network_training_mac_ratio,
-    training_peak,
 )
 from octprofile.errors import BadValueError, ResourceError
 from octprofile.nn import check_alpha
@@ -175,15 +174,22 @@ def train_sweep(study: Subject, alphas: Sequence[float], *, optimizer: str = "sg
     budget = memory_budget or free
     measured_steps = len(alphas) * (1 + 2 * steps.memory) + steps.rounds if steps else 0
     tick = Ticker(progress, 2 * len(alphas) + measured_steps + int(confirm_batch) * len(alphas))
-    metas, counts, training = {}, {}, {}
+    metas, counts, training, inference = {}, {}, {}, {}
     for name, alpha in zip(names, alphas, strict=True):
         metas[name] = study.build(alpha, device="meta")
-        counts[name] = count_model(metas[name], study.input_shape)
+        memory = InferenceMemoryWatch()
+        with memory.watch(metas[name]):  # the count's meta pass gives the inference peak too
+            counts[name] = count_model(metas[name], study.input_shape, observers=(memory,))
+        inference[name] = memory.result().peak_bytes
         training[name] = count_training(metas[name], counts[name], optimizer)
         tick(f"counting a training step of {name}")
 
+    peaks: dict[str, TrainingPeaks] = {}
+
     def fit(name: str) -> BatchFit:
-        return largest_batch(lambda b: _training_peak(study, metas[name], b, optimizer), budget)
+        if name not in peaks:
+            peaks[name] = TrainingPeaks(metas[name], study.input_shape[1:], optimizer)
+        return largest_batch_of(peaks[name], budget)
 
     if steps is not None:
         _check_step_fits(study, training, fit, budget, free)
@@ -205,16 +211,11 @@ def train_sweep(study: Subject, alphas: Sequence[float], *, optimizer: str = "sg
             shape = (fit.batch_size, *study.input_shape[1:])
             confirmed[name] = measured_peak_at(study.build(alpha), shape, steps or StepOptions(), optimizer)
         tick(f"confirming the largest batch of {name}")
-    inference = {name: inference_memory(metas[name], study.input_shape).peak_bytes for name in names}
     base = training[names[alphas.index(0.0)]]
     rows = [_training_row(study, name, alpha, counts[name], training[name], base, fits[name], optimizer,
                                compared, confirmed.get(name), inference[name])
             for name, alpha in zip(names, alphas, strict=True)]
     return TrainingResult(study.model.name, study.input_shape, rows, compared.warnings if compared else [])
-
-
-def _training_peak(study: Subject, meta_model: nn.Module, batch: int, optimizer: str) -> int:
-    return training_peak(meta_model, (batch, *study.input_shape[1:]), optimizer)
 
 
 def _check_step_fits(study: Subject, training: dict[str, TrainingCount], fit: Callable[[str], BatchFit], budget: int,

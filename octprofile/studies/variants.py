@@ -14,7 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from octprofile.analysis.counting import CountResult, count_model
 from octprofile.analysis.crosscheck import FvcoreCount, fvcore_count
-from octprofile.analysis.memory import InferenceMemory, inference_memory
+from octprofile.analysis.memory import InferenceMemory, InferenceMemoryWatch
 from octprofile.nn import OctDesign
 from octprofile.nn.meta import materialised
 from octprofile.runtime.context import MachineContext
@@ -41,10 +41,10 @@ def count_variant(study: Subject, name: str, alpha: float, real: bool, design: O
     """Build the variant (on the meta device unless ``real``) and count it: analytic, FlopCounterMode, memory."""
     design = design or study.options.design
     model = study.build(alpha, device=None if real else "meta", design=design)
-    flop_counter = FlopCounterMode(display=False)
-    count = count_model(model, study.input_shape, observers=(flop_counter,))
-    return Variant(name, alpha, design, model, count, int(flop_counter.get_total_flops()),
-                   inference_memory(model, study.input_shape))
+    flop_counter, memory = FlopCounterMode(display=False), InferenceMemoryWatch()
+    with memory.watch(model):  # one meta pass feeds the analytic count, FlopCounterMode and the memory peak
+        count = count_model(model, study.input_shape, observers=(flop_counter, memory))
+    return Variant(name, alpha, design, model, count, int(flop_counter.get_total_flops()), memory.result())
 
 
 @dataclass

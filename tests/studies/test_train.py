@@ -13,8 +13,10 @@ from octprofile.analysis.memory import inference_memory
 from octprofile.analysis.training import (
     HEADROOM,
     MEASURED_TOLERANCE,
+    TrainingPeaks,
     count_training,
     largest_batch,
+    largest_batch_of,
     training_flop_counter,
 )
 from octprofile.errors import BadValueError, ResourceError
@@ -153,6 +155,34 @@ def test_the_largest_batch_of_a_model_fits_and_one_more_does_not():
                 for b in (row.max_batch_size, row.max_batch_size + 1)}
         assert peak[row.max_batch_size] == row.max_batch_peak_bytes
         assert peak[row.max_batch_size] * HEADROOM <= budget < peak[row.max_batch_size + 1] * HEADROOM
+
+
+class _PerSample(nn.Module):
+    """Runs its conv once per sample: its ops, not only its shapes, depend on the batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x):
+        return torch.cat([self.conv(sample[None]) for sample in x]).mean((2, 3))
+
+
+@pytest.mark.parametrize("model", [nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3),
+                                                 nn.Flatten(), nn.LazyLinear(10)), _PerSample()],
+                         ids=["fixed ops", "ops per sample"])
+def test_the_predicted_training_peak_is_the_measured_one_or_measuring_takes_over(model):
+    model(torch.zeros(1, 3, 8, 8))  # settles the lazy layer
+    model = model.to("meta")
+    peaks = TrainingPeaks(model, (3, 8, 8))
+    measured = {b: count_training(model, count_model(model, (b, 3, 8, 8))).peak_bytes for b in (1, 2, 5, 37)}
+    predictable = isinstance(model, nn.Sequential)
+    assert (peaks.predicted(1) is not None) == predictable
+    if predictable:
+        assert {b: peaks.predicted(b) for b in measured} == measured
+    budget = 40 * measured[1]
+    assert largest_batch_of(TrainingPeaks(model, (3, 8, 8)), budget) == largest_batch(
+        lambda b: count_training(model, count_model(model, (b, 3, 8, 8))).peak_bytes, budget)
 
 
 def test_a_step_too_big_for_the_budget_is_refused_before_any_real_model_is_built(monkeypatch):
