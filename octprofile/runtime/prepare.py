@@ -34,6 +34,7 @@ from torch import nn
 from octprofile.backend_names import BACKEND_NAMES
 from octprofile.errors import BadValueError, ConversionError, MissingEngineError
 from octprofile.nn import OctConv2d
+from octprofile.runtime.carriable import carriable, left_alone_note
 from octprofile.runtime.deploy import deploy_form
 from octprofile.runtime.folding import foldable_pairs
 from octprofile.runtime.onnx_backend import MISSING as ONNX_MISSING
@@ -83,10 +84,11 @@ class Backend:
     missing: str = ""  # what to install when it cannot
 
 
-def _to_channels_last(model: nn.Module) -> bool:
-    """channels_last where it applies: a video model's 5-d weights have no such layout (channels_last_3d would be
-    another kernel choice), so it stays contiguous, as its 5-d input does (``adapt`` converts 4-d inputs only)."""
-    if any(t.dim() == 5 for t in (*model.parameters(), *model.buffers())):
+def _to_channels_last(model: nn.Module, example: torch.Tensor) -> bool:
+    """channels_last where it applies: on an image model (a 4-d input) only. A video model's 5-d weights have no
+    such layout (channels_last_3d would be another kernel choice), so it stays contiguous, as its 5-d input does;
+    a 1-d model's 3-d input and weights have none either (``adapt`` converts 4-d inputs only)."""
+    if example.dim() != 4 or any(t.dim() == 5 for t in (*model.parameters(), *model.buffers())):
         return False
     model.to(memory_format=torch.channels_last)
     return True
@@ -103,11 +105,15 @@ def _eager(model: nn.Module, example: torch.Tensor):
     norms = set(pairs.values())
     counts = {"folded": 0, "conv": 0, "octconv": 0}
     replaced: list[str] = []
+    left_alone: list[tuple[str, nn.Module]] = []
     for name, module in list(model.named_modules()):
         if any(name.startswith(prefix + ".") for prefix in replaced):
-            continue  # inside a layer already replaced (an OctConv2d's path convs)
+            continue  # inside a layer already replaced (an OctConv2d's path convs) or left as built
         if name in norms:
             model.set_submodule(name, nn.Identity())
+        elif isinstance(module, OctConv2d | nn.Conv2d) and not carriable(module):
+            left_alone.append((name, module))  # its own forward or hooks: runs as the user's module
+            replaced.append(name)
         elif isinstance(module, OctConv2d | nn.Conv2d):
             norm = model.get_submodule(pairs[name]) if name in pairs else None
             octave = isinstance(module, OctConv2d)
@@ -120,7 +126,7 @@ def _eager(model: nn.Module, example: torch.Tensor):
     if counts["octconv"]:
         notes.append(f"{counts['octconv']} OctConv2d: paths accumulated in place, H→L and L→L as one conv, "
                      "stride-2 paths merged where the layer pools (octave-specific)")
-    return model, notes, _to_channels_last(model)
+    return model, notes + left_alone_note(left_alone), _to_channels_last(model, example)
 
 
 def _compile(model: nn.Module, example: torch.Tensor):
@@ -128,8 +134,10 @@ def _compile(model: nn.Module, example: torch.Tensor):
     from torch._dynamo.utils import counters
     from torch._inductor import config
 
-    layout = _to_channels_last(model)
-    compiled = torch.compile(model)
+    layout = _to_channels_last(model, example)
+    # static shapes: compiled for the example's shape, as every model is (a second model of the same class at
+    # another shape would otherwise be compiled with dynamic shapes: another function, other kernels)
+    compiled = torch.compile(model, dynamic=False)
     # made outside inference mode, like the inputs callers pass (``adapt``): dynamo guards on the
     # difference, and an inference tensor here would make the first real call compile again
     example = example.contiguous(memory_format=torch.channels_last) if layout else example
