@@ -41,6 +41,7 @@ from octprofile.runtime.onnx_backend import MISSING as ONNX_MISSING
 from octprofile.runtime.onnx_backend import onnxruntime_available, onnxruntime_backend
 from octprofile.runtime.openvino_backend import MISSING as OPENVINO_MISSING
 from octprofile.runtime.openvino_backend import openvino_available, openvino_backend
+from octprofile.runtime.output_check import Reference, check_output, reference_output, tolerance
 from octprofile.runtime.prepared_layers import PreparedConv2d, PreparedOctConv2d
 
 COMPILE_CACHE_LIMIT = 4096  # compiled models per model class in one process
@@ -213,16 +214,37 @@ def prepare(model: nn.Module, example_input: torch.Tensor, backend: str = "eager
     """An inference-only copy of ``model`` on ``example_input``'s device and dtype, prepared by ``backend``.
 
     ``model`` itself is not changed. The example fixes device, dtype and (for some kernels) the first
-    input shape; other shapes work too.
+    input shape; other shapes work too. The prepared form is run once on the example and its output compared
+    with the built model's (eval mode, same input; ``runtime/output_check.py``): past the tolerance
+    (1e-4 of the output's largest magnitude in float32) it raises ``OutputMismatchError``.
     """
+    return prepare_checked(model, example_input, backend)[0]
+
+
+def prepare_checked(model: nn.Module, example_input: torch.Tensor, backend: str,
+                    reference: Reference | None = None) -> tuple[PreparedModel, Reference | None]:
+    """``prepare``, and the built model's output it checked against (to pass back in as ``reference`` when the
+    same model on the same example is prepared by another backend, sparing its forward; None for ``plain``,
+    which checks nothing: it is the built model)."""
     chosen = require_backend(backend)
     if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
         raise BadValueError("the model holds meta tensors (no data): build it on a real device to run it")
     start = time.perf_counter()
     with torch.no_grad():
         working = copy.deepcopy(model).eval().to(example_input.device, example_input.dtype)
+        copied = time.perf_counter() - start
+        if reference is None and backend != "plain":  # before the rewrite, which changes the copy in place
+            reference = reference_output(working, example_input)
+        start = time.perf_counter()
         runner, notes, channels_last = chosen.make(working, example_input)
-    seconds = time.perf_counter() - start
+    seconds = copied + time.perf_counter() - start  # the reference forward is not preparation
     # what torch.compile wraps, what an engine's runner was made from, or the rewritten copy itself
     module = getattr(runner, "_orig_mod", getattr(runner, "deployed", runner))
-    return PreparedModel(runner, backend, example_input, seconds, [*notes, SNAPSHOT_NOTE], module, channels_last)
+    prepared = PreparedModel(runner, backend, example_input, seconds, notes, module, channels_last)
+    if backend == "plain":
+        prepared.notes.append("the built model itself: its output is the reference")
+    else:
+        prepared.notes.append(check_output(backend, runner, prepared.adapt(example_input), reference,
+                                           tolerance(example_input)))
+    prepared.notes.append(SNAPSHOT_NOTE)
+    return prepared, reference
