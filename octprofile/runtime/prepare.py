@@ -32,13 +32,13 @@ import torch
 from torch import nn
 
 from octprofile.backend_names import BACKEND_NAMES
-from octprofile.errors import BadValueError, ConversionError, MissingEngineError
+from octprofile.errors import BadValueError, ConversionError, MissingEngineError, OctprofileError
 from octprofile.nn import OctConv2d
 from octprofile.runtime.carriable import carriable, left_alone_note
 from octprofile.runtime.deploy import deploy_form
 from octprofile.runtime.folding import foldable_pairs
 from octprofile.runtime.onnx_backend import MISSING as ONNX_MISSING
-from octprofile.runtime.onnx_backend import onnxruntime_available, onnxruntime_backend
+from octprofile.runtime.onnx_backend import one_line, onnxruntime_available, onnxruntime_backend
 from octprofile.runtime.openvino_backend import MISSING as OPENVINO_MISSING
 from octprofile.runtime.openvino_backend import openvino_available, openvino_backend
 from octprofile.runtime.output_check import Reference, check_output, reference_output, tolerance
@@ -148,7 +148,13 @@ def _compile(model: nn.Module, example: torch.Tensor):
     # run the next one eagerly. The limits only matter while compiling, here.
     limits = dict(recompile_limit=COMPILE_CACHE_LIMIT, accumulated_recompile_limit=COMPILE_CACHE_LIMIT)
     with config.patch(freezing=True), dynamo_config.patch(**limits), torch.inference_mode():
-        compiled(example)  # compiles here, inside prepare
+        try:
+            compiled(example)  # compiles here, inside prepare
+        except (OSError, MemoryError, OctprofileError):
+            raise  # the environment's (a full disk under the kernel cache) or already one line
+        except Exception as error:  # an op or layer dynamo or inductor cannot compile: one line, not a traceback
+            raise ConversionError(f"torch.compile (inductor, freezing) cannot compile this model: "
+                                  f"{one_line(error)}") from error
     if counters["stats"]["unique_graphs"] == graphs_before:
         raise ConversionError("torch.compile produced no graph for this model (dynamo fell back to eager), so "
                               "its latency would not be a compiled one")
