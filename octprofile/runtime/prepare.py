@@ -15,6 +15,10 @@ and an octave model, so that a latency ratio compares like with like) except whe
 * ``openvino``: the copy converted by OpenVINO and compiled for its CPU plugin in the timing dtype, on
   the timing threads (optional extra ``openvino``).
 
+Layers a rewrite does not know (an own ``forward``, hooks; ``runtime/carriable.py``) run as built, and every
+backend but ``plain`` is checked once on the example: its output must equal the built model's
+(``runtime/output_check.py``), or ``prepare`` raises ``OutputMismatchError``.
+
 A prepared model is a snapshot: weights are copied (and folded) when it is made, so later changes to
 the source model are not seen; prepare again after changing weights.
 """
