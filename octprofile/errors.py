@@ -33,6 +33,11 @@ class ConversionError(OctprofileError, ValueError):
     """The model cannot be converted as asked; the message names the layer."""
 
 
+class OutputMismatchError(ConversionError):
+    """A prepared model whose output on the example differs from the built model's: timing it would time
+    another function. The message names the backend and the deviation."""
+
+
 class OutputPathError(OctprofileError, ValueError):
     """An output file that cannot be written."""
 

@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from octprofile.nn import OctConv2d, OctPair, pool2x, upsample2x
+from octprofile.runtime.carriable import carriable, left_alone_note
 from octprofile.runtime.folding import foldable_pairs
 from octprofile.runtime.prepared_layers import _folded_paths, plan_name
 
@@ -128,7 +129,7 @@ def deploy_octconv(conv: OctConv2d, norm=None) -> nn.Module:
 @torch.no_grad()
 def deploy_form(model: nn.Module) -> tuple[nn.Module, list[str]]:
     """``model`` (an eval-mode copy, changed in place) in its deploy form, and notes saying what changed."""
-    if isinstance(model, OctConv2d | nn.Conv2d):  # a lone layer: nothing to fold, no tree to rewrite
+    if isinstance(model, OctConv2d | nn.Conv1d | nn.Conv2d | nn.Conv3d):  # a lone layer: no tree to rewrite
         model = nn.Sequential(model)
     pairs = dict(foldable_pairs(model))
     plans: dict[str, int] = {}
@@ -140,8 +141,13 @@ def deploy_form(model: nn.Module) -> tuple[nn.Module, list[str]]:
         model.set_submodule(conv_name, fuse_conv_bn_eval(conv, norm).requires_grad_(False))
         model.set_submodule(norm_name, nn.Identity())
         folded += 1
+    left_alone: list[tuple[str, nn.Module]] = []
     for name, module in list(model.named_modules()):
-        if isinstance(module, OctConv2d):
+        if any(name.startswith(prefix + ".") for prefix, _ in left_alone):
+            continue  # inside a layer that runs as built
+        if isinstance(module, OctConv2d | nn.Conv2d) and not carriable(module):
+            left_alone.append((name, module))
+        elif isinstance(module, OctConv2d):
             norm = model.get_submodule(pairs[name]) if name in pairs else None
             plan = plan_name(_Terms(module, norm))
             plans[plan] = plans.get(plan, 0) + 1
@@ -149,7 +155,10 @@ def deploy_form(model: nn.Module) -> tuple[nn.Module, list[str]]:
             if norm is not None:
                 model.set_submodule(pairs[name], nn.Identity())
                 folded += 1
-    notes = [f"deploy form: {folded} batch norms folded into their convs"]
+    circular = _explicit_circular_padding(model)
+    notes = [f"deploy form: {folded} batch norms folded into their convs", *left_alone_note(left_alone)]
+    if circular:
+        notes.append(f"deploy form: {circular} circular-padded convs pad by concatenation, then convolve unpadded")
     if plans:
         described = {"low-cat": "H→L and L→L as one conv over cat[pool X_H, X_L]",
                      "strided": "stride-2 paths merged into one conv per branch over the pooled concatenation",
@@ -157,3 +166,37 @@ def deploy_form(model: nn.Module) -> tuple[nn.Module, list[str]]:
         notes.append("deploy form, octave-specific: " + "; ".join(
             f"{count} OctConv2d {described[plan]}" for plan, count in sorted(plans.items())))
     return model, notes
+
+
+class CircularPad(nn.Module):
+    """Circular padding as slices and concatenations (what ``F.pad(mode='circular')`` computes), amounts in
+    ``F.pad``'s order (last dimension first). Inductor's freezing pass cannot compile the circular pad op itself,
+    and OpenVINO's conversion of it holds the batch size fixed; a concatenation compiles and reshapes anywhere."""
+
+    def __init__(self, amounts) -> None:
+        super().__init__()
+        self.amounts = tuple(amounts)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i in range(len(self.amounts) // 2):
+            dim = x.dim() - 1 - i
+            before, after = self.amounts[2 * i], self.amounts[2 * i + 1]
+            size = x.shape[dim]
+            parts = [x.narrow(dim, size - before, before)] if before else []
+            parts += [x, x.narrow(dim, 0, after)] if after else [x]
+            x = torch.cat(parts, dim) if len(parts) > 1 else x
+        return x
+
+
+def _explicit_circular_padding(model: nn.Module) -> int:
+    """Each stock conv with ``padding_mode='circular'`` (one its rewrite may carry) replaced, in place, by
+    ``CircularPad`` then the conv unpadded; how many."""
+    found = [(name, module) for name, module in model.named_modules()
+             if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d) and module.padding_mode == "circular"
+             and carriable(module)]
+    for name, conv in found:
+        unpadded = copy.deepcopy(conv)
+        unpadded.padding, unpadded.padding_mode = (0,) * len(conv.kernel_size), "zeros"
+        unpadded._reversed_padding_repeated_twice = [0] * (2 * len(conv.kernel_size))
+        model.set_submodule(name, nn.Sequential(CircularPad(conv._reversed_padding_repeated_twice), unpadded))
+    return len(found)

@@ -7,6 +7,7 @@ import torch.fx
 from torch import nn
 
 from octprofile.nn import OctBatchNorm2d, OctConv2d
+from octprofile.runtime.carriable import carriable
 
 _LEAVES = (nn.Conv2d, OctConv2d, nn.BatchNorm2d, OctBatchNorm2d)
 
@@ -41,8 +42,9 @@ class _LayerTracer(torch.fx.Tracer):
 
 
 def foldable_pairs(model: nn.Module) -> list[tuple[str, str]]:
-    """(conv, norm) names where the norm is the conv's only consumer and each is called once; a model
-    that symbolic tracing cannot follow (data-dependent control flow) gets none."""
+    """(conv, norm) names where the norm is the conv's only consumer and each is called once, both running their
+    stock forward with no hooks (``carriable``); a model that symbolic tracing cannot follow (data-dependent
+    control flow) gets none."""
     try:
         graph = _LayerTracer().trace(model)
     except Exception:  # noqa: BLE001 - any tracing failure just means no folding
@@ -60,6 +62,7 @@ def foldable_pairs(model: nn.Module) -> list[tuple[str, str]]:
         if (isinstance(source, torch.fx.Node) and source.op == "call_module"
                 and isinstance(modules[source.target], nn.Conv2d | OctConv2d) and len(source.users) == 1
                 and calls[source.target] == 1 and calls[node.target] == 1
+                and carriable(modules[source.target]) and carriable(modules[node.target])
                 and _norm_fits(modules[source.target], modules[node.target])):
             pairs.append((source.target, node.target))
     return pairs

@@ -26,6 +26,7 @@ optional (``pip install 'octprofile[openvino]'``).
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 import numpy as np
@@ -58,8 +59,9 @@ class OpenVINORunner:
     """Runs one synchronous infer request per call; input and output go through NumPy on the host.
     Weights and compute follow ``precision``; the model's inputs and outputs stay float32."""
 
-    def __init__(self, ov, model, config: dict, example: torch.Tensor) -> None:
+    def __init__(self, ov, model, config: dict, example: torch.Tensor, convert_at=None) -> None:
         self._ov, self._model, self._config = ov, model, config
+        self._convert_at = convert_at  # shape -> the model converted anew at that input shape
         self.dtype = example.dtype
         self._requests: dict[tuple[int, ...], object] = {}
         self.compiled = self._request(tuple(example.shape)).get_compiled_model()  # for inspection
@@ -74,8 +76,20 @@ class OpenVINORunner:
 
     def _compile(self, shape: tuple[int, ...], config: dict):
         model = self._model.clone()
-        model.reshape({model.inputs[0]: self._ov.PartialShape(list(shape))})
-        return self._ov.Core().compile_model(model, "CPU", config)
+        try:
+            model.reshape({model.inputs[0]: self._ov.PartialShape(list(shape))})
+            return self._ov.Core().compile_model(model, "CPU", config)
+        except Exception as error:
+            if self._convert_at is None:
+                raise
+            # A conversion holds shapes it was traced at as constants (InstanceNorm's reshapes, padding modes'
+            # broadcasts), so reshaping its model fails at another batch size: convert again at this shape.
+            try:
+                return self._ov.Core().compile_model(self._convert_at(shape), "CPU", config)
+            except Exception as again:
+                raise ConversionError(f"openvino cannot run the model at input shape {shape}: reshaping its "
+                                      f"conversion failed ({one_line(error)}), and so did converting it at that "
+                                      f"shape ({one_line(again)})") from again
 
     def profiling_request(self, shape: tuple[int, ...]):
         """An infer request on the same model and settings with OpenVINO's per-layer performance counters on
@@ -118,7 +132,40 @@ def _convert(ov, model: nn.Module, example: torch.Tensor, via_onnx: bool):
             converted = ov.convert_model(model, example_input=example)
         return converted, (f"openvino.convert_model of the torch module through its TorchScript frontend "
                            f"(torch.export failed: {one_line(error)})")
-    return ov.convert_model(exported), "torch.export, read by openvino.convert_model"
+    try:
+        return ov.convert_model(exported), "torch.export, read by openvino.convert_model"
+    except Exception as error:  # noqa: BLE001 - said in one line, naming the layers whose ops failed
+        located = _failed_layers(exported, str(error))
+        if not located:
+            raise
+        raise ConversionError(f"openvino cannot convert {located}") from error
+
+
+def _frontend_summary(error: Exception) -> str:
+    """What OpenVINO's frontend says it could not convert (its ``-- ...`` summary lines), else the first line."""
+    lines = [line.strip()[3:] for line in str(error).splitlines() if line.strip().startswith("-- ")]
+    return "; ".join(lines) if lines else one_line(error)
+
+
+def _failed_layers(exported, message: str) -> str:
+    """The layers (module path and class) that call the aten ops OpenVINO's frontend reports it could not
+    convert, with why, in words; empty when the message names no op found in the exported graph."""
+    ops = set(re.findall(r"\baten\.[\w.]+", message))
+    found: dict[str, list[str]] = {}
+    for node in exported.graph_module.graph.nodes:
+        op = str(node.target)
+        if node.op == "call_function" and op in ops:
+            stack = list((node.meta.get("nn_module_stack") or {"": ("", "")}).values())
+            path, kind = stack[-1]
+            kind = (kind if isinstance(kind, str) else kind.__qualname__).rsplit(".", 1)[-1]
+            layer = f"layer '{path}' ({kind})" if path else f"the model's own forward ({kind})"
+            found.setdefault(layer, []).append(op) if op not in found.get(layer, []) else None
+    if not found:
+        return ""
+    reason = ("has no conversion rule in OpenVINO's PyTorch frontend" if "No conversion rule" in message
+              else "failed to convert in OpenVINO's PyTorch frontend")
+    return "; ".join(f"{layer}: {', '.join(sorted(ops))} {reason}" for layer, ops in found.items()) + \
+        " (eager, compile and onnxruntime may run it)"
 
 
 def _prepare(model: nn.Module, example: torch.Tensor, via_onnx: bool):
@@ -135,11 +182,15 @@ def _prepare(model: nn.Module, example: torch.Tensor, via_onnx: bool):
     except ConversionError:
         raise
     except Exception as error:  # an op the frontend does not know
-        raise ConversionError(f"openvino.convert_model failed: {one_line(error)}") from error
+        raise ConversionError(f"openvino cannot convert the model: {_frontend_summary(error)} (eager, compile and "
+                              "onnxruntime may run it)") from error
     threads = torch.get_num_threads()  # the thread count the caller set for timing
     config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
+    def convert_at(shape: tuple[int, ...]):
+        return _convert(ov, model, torch.zeros(shape, dtype=torch.float32, device=example.device), via_onnx)[0]
+
     try:
-        runner = OpenVINORunner(ov, converted, config, example32)
+        runner = OpenVINORunner(ov, converted, config, example32, convert_at)
     except Exception as error:
         raise ConversionError(f"openvino cannot compile the model in {precision}: {one_line(error)}") from error
     runner.dtype = example.dtype
@@ -149,7 +200,8 @@ def _prepare(model: nn.Module, example: torch.Tensor, via_onnx: bool):
                               f"cannot compute in {precision}")
     notes = [f"converted by {route}, compiled by openvino {ov.__version__.split('-')[0]} for the CPU: {precision}, "
              f"{threads} inference threads, LATENCY hint (one stream)",
-             "compiled for the example's shape; another shape is compiled on first use",
+             "compiled for the example's shape; another shape is compiled on first use (converted again at that "
+             "shape where the conversion holds the example's as constants)",
              "input and output copied through NumPy on the host at every call",
              "openvino's own memory is outside PyTorch's allocator: peak-memory figures do not see it"]
     return runner, notes, False

@@ -15,6 +15,10 @@ and an octave model, so that a latency ratio compares like with like) except whe
 * ``openvino``: the copy converted by OpenVINO and compiled for its CPU plugin in the timing dtype, on
   the timing threads (optional extra ``openvino``).
 
+Layers a rewrite does not know (an own ``forward``, hooks; ``runtime/carriable.py``) run as built, and every
+backend but ``plain`` is checked once on the example: its output must equal the built model's
+(``runtime/output_check.py``), or ``prepare`` raises ``OutputMismatchError``.
+
 A prepared model is a snapshot: weights are copied (and folded) when it is made, so later changes to
 the source model are not seen; prepare again after changing weights.
 """
@@ -32,14 +36,16 @@ import torch
 from torch import nn
 
 from octprofile.backend_names import BACKEND_NAMES
-from octprofile.errors import BadValueError, ConversionError, MissingEngineError
+from octprofile.errors import BadValueError, ConversionError, MissingEngineError, OctprofileError
 from octprofile.nn import OctConv2d
+from octprofile.runtime.carriable import carriable, left_alone_note
 from octprofile.runtime.deploy import deploy_form
 from octprofile.runtime.folding import foldable_pairs
 from octprofile.runtime.onnx_backend import MISSING as ONNX_MISSING
-from octprofile.runtime.onnx_backend import onnxruntime_available, onnxruntime_backend
+from octprofile.runtime.onnx_backend import one_line, onnxruntime_available, onnxruntime_backend
 from octprofile.runtime.openvino_backend import MISSING as OPENVINO_MISSING
 from octprofile.runtime.openvino_backend import openvino_available, openvino_backend
+from octprofile.runtime.output_check import Reference, check_output, reference_output, tolerance
 from octprofile.runtime.prepared_layers import PreparedConv2d, PreparedOctConv2d
 
 COMPILE_CACHE_LIMIT = 4096  # compiled models per model class in one process
@@ -83,10 +89,11 @@ class Backend:
     missing: str = ""  # what to install when it cannot
 
 
-def _to_channels_last(model: nn.Module) -> bool:
-    """channels_last where it applies: a video model's 5-d weights have no such layout (channels_last_3d would be
-    another kernel choice), so it stays contiguous, as its 5-d input does (``adapt`` converts 4-d inputs only)."""
-    if any(t.dim() == 5 for t in (*model.parameters(), *model.buffers())):
+def _to_channels_last(model: nn.Module, example: torch.Tensor) -> bool:
+    """channels_last where it applies: on an image model (a 4-d input) only. A video model's 5-d weights have no
+    such layout (channels_last_3d would be another kernel choice), so it stays contiguous, as its 5-d input does;
+    a 1-d model's 3-d input and weights have none either (``adapt`` converts 4-d inputs only)."""
+    if example.dim() != 4 or any(t.dim() == 5 for t in (*model.parameters(), *model.buffers())):
         return False
     model.to(memory_format=torch.channels_last)
     return True
@@ -103,11 +110,15 @@ def _eager(model: nn.Module, example: torch.Tensor):
     norms = set(pairs.values())
     counts = {"folded": 0, "conv": 0, "octconv": 0}
     replaced: list[str] = []
+    left_alone: list[tuple[str, nn.Module]] = []
     for name, module in list(model.named_modules()):
         if any(name.startswith(prefix + ".") for prefix in replaced):
-            continue  # inside a layer already replaced (an OctConv2d's path convs)
+            continue  # inside a layer already replaced (an OctConv2d's path convs) or left as built
         if name in norms:
             model.set_submodule(name, nn.Identity())
+        elif isinstance(module, OctConv2d | nn.Conv2d) and not carriable(module):
+            left_alone.append((name, module))  # its own forward or hooks: runs as the user's module
+            replaced.append(name)
         elif isinstance(module, OctConv2d | nn.Conv2d):
             norm = model.get_submodule(pairs[name]) if name in pairs else None
             octave = isinstance(module, OctConv2d)
@@ -120,7 +131,7 @@ def _eager(model: nn.Module, example: torch.Tensor):
     if counts["octconv"]:
         notes.append(f"{counts['octconv']} OctConv2d: paths accumulated in place, H→L and L→L as one conv, "
                      "stride-2 paths merged where the layer pools (octave-specific)")
-    return model, notes, _to_channels_last(model)
+    return model, notes + left_alone_note(left_alone), _to_channels_last(model, example)
 
 
 def _compile(model: nn.Module, example: torch.Tensor):
@@ -128,8 +139,10 @@ def _compile(model: nn.Module, example: torch.Tensor):
     from torch._dynamo.utils import counters
     from torch._inductor import config
 
-    layout = _to_channels_last(model)
-    compiled = torch.compile(model)
+    layout = _to_channels_last(model, example)
+    # static shapes: compiled for the example's shape, as every model is (a second model of the same class at
+    # another shape would otherwise be compiled with dynamic shapes: another function, other kernels)
+    compiled = torch.compile(model, dynamic=False)
     # made outside inference mode, like the inputs callers pass (``adapt``): dynamo guards on the
     # difference, and an inference tensor here would make the first real call compile again
     example = example.contiguous(memory_format=torch.channels_last) if layout else example
@@ -139,7 +152,13 @@ def _compile(model: nn.Module, example: torch.Tensor):
     # run the next one eagerly. The limits only matter while compiling, here.
     limits = dict(recompile_limit=COMPILE_CACHE_LIMIT, accumulated_recompile_limit=COMPILE_CACHE_LIMIT)
     with config.patch(freezing=True), dynamo_config.patch(**limits), torch.inference_mode():
-        compiled(example)  # compiles here, inside prepare
+        try:
+            compiled(example)  # compiles here, inside prepare
+        except (OSError, MemoryError, OctprofileError):
+            raise  # the environment's (a full disk under the kernel cache) or already one line
+        except Exception as error:  # an op or layer dynamo or inductor cannot compile: one line, not a traceback
+            raise ConversionError(f"torch.compile (inductor, freezing) cannot compile this model: "
+                                  f"{one_line(error)}") from error
     if counters["stats"]["unique_graphs"] == graphs_before:
         raise ConversionError("torch.compile produced no graph for this model (dynamo fell back to eager), so "
                               "its latency would not be a compiled one")
@@ -205,16 +224,37 @@ def prepare(model: nn.Module, example_input: torch.Tensor, backend: str = "eager
     """An inference-only copy of ``model`` on ``example_input``'s device and dtype, prepared by ``backend``.
 
     ``model`` itself is not changed. The example fixes device, dtype and (for some kernels) the first
-    input shape; other shapes work too.
+    input shape; other shapes work too. The prepared form is run once on the example and its output compared
+    with the built model's (eval mode, same input; ``runtime/output_check.py``): past the tolerance
+    (1e-4 of the output's largest magnitude in float32) it raises ``OutputMismatchError``.
     """
+    return prepare_checked(model, example_input, backend)[0]
+
+
+def prepare_checked(model: nn.Module, example_input: torch.Tensor, backend: str,
+                    reference: Reference | None = None) -> tuple[PreparedModel, Reference | None]:
+    """``prepare``, and the built model's output it checked against (to pass back in as ``reference`` when the
+    same model on the same example is prepared by another backend, sparing its forward; None for ``plain``,
+    which checks nothing: it is the built model)."""
     chosen = require_backend(backend)
     if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
         raise BadValueError("the model holds meta tensors (no data): build it on a real device to run it")
     start = time.perf_counter()
     with torch.no_grad():
         working = copy.deepcopy(model).eval().to(example_input.device, example_input.dtype)
+        copied = time.perf_counter() - start
+        if reference is None and backend != "plain":  # before the rewrite, which changes the copy in place
+            reference = reference_output(working, example_input)
+        start = time.perf_counter()
         runner, notes, channels_last = chosen.make(working, example_input)
-    seconds = time.perf_counter() - start
+    seconds = copied + time.perf_counter() - start  # the reference forward is not preparation
     # what torch.compile wraps, what an engine's runner was made from, or the rewritten copy itself
     module = getattr(runner, "_orig_mod", getattr(runner, "deployed", runner))
-    return PreparedModel(runner, backend, example_input, seconds, [*notes, SNAPSHOT_NOTE], module, channels_last)
+    prepared = PreparedModel(runner, backend, example_input, seconds, notes, module, channels_last)
+    if backend == "plain":
+        prepared.notes.append("the built model itself: its output is the reference")
+    else:
+        prepared.notes.append(check_output(backend, runner, prepared.adapt(example_input), reference,
+                                           tolerance(example_input)))
+    prepared.notes.append(SNAPSHOT_NOTE)
+    return prepared, reference

@@ -22,7 +22,8 @@ from octprofile.errors import BadValueError
 from octprofile.runtime.context import MachineContext, OtherLoad, machine_context, resolve_device
 from octprofile.runtime.cpu_free import CoreLoad, ThreadChoice, choose_threads, read_cpu_free
 from octprofile.runtime.memory import measure_peak
-from octprofile.runtime.prepare import BACKENDS, PreparedModel, prepare, require_backend
+from octprofile.runtime.output_check import Reference
+from octprofile.runtime.prepare import BACKENDS, PreparedModel, prepare_checked, require_backend
 from octprofile.runtime.stats import contention_doubt, cpu_contention_warning, iqr, noise_warning
 
 # torch.utils.benchmark imports cpp_extension, which warns about a missing CUDA runtime on CPU-only
@@ -214,7 +215,12 @@ def prepare_warm(models: Mapping[tuple[str, str], nn.Module], x: torch.Tensor, w
                  ) -> tuple[dict[tuple[str, str], PreparedModel], dict[tuple[str, str], torch.Tensor]]:
     """Each (name, backend) model prepared by that backend on ``x``, ``x`` adapted to it once (outside any
     timed call), and ``warmup`` calls made. Run it inside ``runtime_settings``."""
-    prepared = {key: prepare(model, x, key[1]) for key, model in models.items()}
+    prepared: dict[tuple[str, str], PreparedModel] = {}
+    references: dict[int, Reference | None] = {}  # each model's output on x, computed once for all its backends
+    for key, model in models.items():
+        prepared[key], reference = prepare_checked(model, x, key[1], references.get(id(model)))
+        references[id(model)] = references.get(id(model)) or reference
+    del references
     inputs = {key: runner.adapt(x) for key, runner in prepared.items()}
     for key, runner in prepared.items():
         warm_up(runner, inputs[key], warmup)
