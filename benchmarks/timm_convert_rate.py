@@ -19,6 +19,7 @@ import argparse
 import collections
 import csv
 import math
+import signal
 import sys
 import time
 import warnings
@@ -34,6 +35,10 @@ CNN_MODULES = (
 )
 FIELDS = ("module", "model", "status", "params_equal", "counts_exact", "mac_ratio", "share_reached", "seconds",
           "reason")
+
+
+class OverTime(BaseException):  # not an Exception: the survey's own ``except Exception`` lets it through
+    """A model took longer than ``--max-seconds``."""
 
 
 def one_line(error: BaseException) -> str:
@@ -83,12 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0,
                         help="at most this many models per module, evenly spaced (0: all)")
     parser.add_argument("--csv", default="")
+    parser.add_argument("--max-seconds", type=int, default=0, help="give up a model after this long (0: never)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     import timm
     import torch
 
     torch.set_num_threads(1)
+
+    def give_up(_signum, _frame):
+        raise OverTime
+
+    signal.signal(signal.SIGALRM, give_up)
     rows: list[dict] = []
     out = open(args.csv, "w", newline="") if args.csv else None  # noqa: SIM115 - flushed row by row
     writer = csv.DictWriter(out, FIELDS) if out else None
@@ -99,7 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         step = math.ceil(len(names) / args.limit) if args.limit else 1
         for name in names[::step]:  # evenly spaced, so a sample is the same before and after a change
             start = time.perf_counter()
-            row = dict(module=module, model=name, **survey_model(name, args.side, args.alpha))
+            signal.alarm(args.max_seconds)
+            try:
+                row = dict(module=module, model=name, **survey_model(name, args.side, args.alpha))
+            except OverTime:
+                row = dict(module=module, model=name, status="timeout", reason=f"over {args.max_seconds} s")
+            signal.alarm(0)
             row["seconds"] = round(time.perf_counter() - start, 2)
             rows.append(row)
             if writer:

@@ -1,12 +1,11 @@
 """timm's models as ``timm:NAME`` (the optional extra ``octprofile[timm]``), always built with
 ``pretrained=False``: nothing is downloaded.
 
-octprofile converts timm's ResNet family (the ``resnet`` module: ResNet, ResNet-B/C/D/S/T stems and
-average-pool shortcuts, ResNeXt, SE-ResNet/ResNeXt, wide ResNets, ResNet-RS, anti-aliased ResNets) by the
-``resnet`` placement rule. Other timm models resolve as a chain of convs (the ``chain`` rule) and convert
-when their layers allow it; the conversion otherwise fails naming the layer. Members of the ResNet family
-with a part that has no octave meaning are listed with the reason in ``UNSUPPORTED``: they run as vanilla
-models only.
+octprofile places timm's ResNet family (the ``resnet`` module) by the ``resnet`` rule and its EfficientNet,
+MobileNet v3/v4 and HardCoReNAS modules by the inverted-residual rule (``FAMILIES``). Other timm models resolve as
+a chain of convs (the ``chain`` rule) and convert when their layers allow it; the conversion otherwise fails
+naming the layer. Members of the placed families with a part that has no octave meaning are listed with the
+reason in ``UNSUPPORTED``: they run as vanilla models only.
 """
 
 from __future__ import annotations
@@ -28,6 +27,9 @@ UNSUPPORTED = (
     (re.compile(r"^mixnet|^tf_mixnet"), "its MixedConv2d splits the channels into groups of different kernels, which "
                                         "the (high, low) split would cut across"),
     (re.compile(r"^gc_"), "its global-context attention (GlobalContext) reshapes the map as one tensor"),
+    (re.compile(r"hybrid"), "its attention blocks (MultiQueryAttention2d) reshape the map as one tensor"),
+    (re.compile(r"_evos$"), "its EvoNorm2dS0 layers take group statistics over the map as one tensor"),
+    (re.compile(r"_ln$"), "its LayerNormAct2d normalises each pixel over the channels of both frequencies"),
 )
 
 
