@@ -153,18 +153,33 @@ def _octconv_other_work(conv: OctConvNd, x, output) -> dict[str, int]:
     return {"pool": pool, "upsample": upsample, "add": add}
 
 
+def count_cond_conv(name: str, conv: nn.Module, inputs, output) -> LayerCount:
+    """timm's CondConv2d: each sample's kernel is its routing weights times the experts' kernels (a matmul of
+    batch x experts x kernel size, and the same for the bias), then a plain conv with that kernel."""
+    n, experts = output.shape[0], conv.num_experts
+    mixing = n * experts * (conv.weight[0].numel() + (conv.out_channels if conv.bias is not None else 0))
+    macs = conv_macs(n, conv.out_channels, tuple(output.shape[2:]), conv.in_channels // conv.groups,
+                     conv.kernel_size)
+    return LayerCount(name, "conv", _params(conv), macs + mixing, output.numel(), stride=_stride(conv),
+                      depthwise=conv.groups > 1 and conv.groups == conv.in_channels)
+
+
 # Module rules, looked up along the class hierarchy (every octave conv, and every torch conv, counts alike).
 MODULE_RULES = {
     OctConvNd: count_octconv,
     nn.modules.conv._ConvNd: count_conv,
     nn.Linear: count_linear,
 }
+# Layers of optional libraries, by library and class name (so that they stay optional)
+NAMED_RULES = {("timm", "CondConv2d"): count_cond_conv}
 
 
 def module_rule(module: nn.Module):
     for cls in type(module).__mro__:
         if cls in MODULE_RULES:
             return MODULE_RULES[cls]
+        if (rule := NAMED_RULES.get((cls.__module__.partition(".")[0], cls.__name__))) is not None:
+            return rule
     return None
 
 

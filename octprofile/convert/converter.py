@@ -25,8 +25,9 @@ from octprofile.convert.fidelity import (
 from octprofile.convert.placement import RULES, PlacementError, Plan, chain_region, is_depthwise, pooled_strides
 from octprofile.convert.settle import settle
 from octprofile.errors import ConversionError
-from octprofile.nn import FULL, ChannelSplit, OctDesign, OctPair, check_alpha, octave_class, octave_norm_class
+from octprofile.nn import FULL, ChannelSplit, OctDesign, OctPair, check_alpha, octave_class, octave_norm_rule
 from octprofile.nn.meta import run_on_meta
+from octprofile.nn.norm import group_size
 
 
 @dataclass(frozen=True)
@@ -75,21 +76,27 @@ def execution_order(model: nn.Module, input_shape: tuple[int, ...]) -> list[str]
 def reads_pooled_map(name: str, found: Trace) -> bool:
     """A conv that reads a 1x1 map its parent module did not receive as 1x1: the map was pooled to one value
     per channel inside the parent (the gate of squeeze-excitation). Such a map has no spatial frequencies to
-    split; the reference SE-ResNet keeps these layers dense over the channels of both branches."""
+    split; the reference SE-ResNet keeps these layers dense over the channels of both branches. A conv of fewer
+    dims than its parent's map (ECA's 1-d conv across the pooled channels) reads no spatial map either."""
     size = found.conv_input_sizes.get(name)
     parent = found.parent_input_sizes.get(name.rpartition(".")[0])
-    return (size is not None and len(size) == 2 and all(s == 1 for s in size)
-            and parent is not None and any(s > 1 for s in parent))
+    if size is None or parent is None or len(parent) < 2:
+        return False
+    # or fewer dims than the map its parent reads: ECA's 1-d conv runs across the channels of the pooled map
+    return (len(size) == 2 and all(s == 1 for s in size) and any(s > 1 for s in parent)) or len(size) < len(parent)
 
 
 def group_multiples(model: nn.Module) -> dict[int, int]:
     """For each channel count read or written by a grouped (not depthwise) conv, the multiple its
-    low part must be: every path of an octave grouped conv keeps the vanilla group count."""
+    low part must be: every path of an octave grouped conv keeps the vanilla group count; and for each normalised
+    by a group norm, its group size (a split between groups keeps every group in one branch)."""
     multiples: dict[int, int] = {}
     for module in model.modules():
         if isinstance(module, ConvLike) and module.groups > 1 and not is_depthwise(module):
             for channels in (module.in_channels, module.out_channels):
                 multiples[channels] = math.lcm(multiples.get(channels, 1), module.groups)
+        elif (size := group_size(module)) is not None:
+            multiples[module.num_channels] = math.lcm(multiples.get(module.num_channels, 1), size)
     return multiples
 
 
@@ -169,7 +176,12 @@ def apply_plan(model: nn.Module, plan: Plan, order: list[str], input_shape: tupl
     splits = norm_splits(model, input_shape) if splits is None else splits
     for name, split in splits.items():
         norm = modules[name]
-        model.set_submodule(name, octave_norm_class(norm).from_bn(norm, split))
+        try:
+            model.set_submodule(name, octave_norm_rule(norm)(norm, split))
+        except ValueError as error:
+            refusal = ConversionError(f"layer '{name}' ({type(norm).__name__}) has no octave version here: {error}")
+            refusal.layer = name
+            raise refusal from error
     return splits
 
 
@@ -187,11 +199,12 @@ class _SplitProbe(nn.Module):
 
 
 def norm_splits(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, ChannelSplit]:
-    """{name: split} of the batch norms that read an octave pair, found by a meta pass in which each norm passes
+    """{name: split} of the norms that read an octave pair, found by a meta pass in which each norm passes
     its input on unchanged. A norm may follow its conv (post-activation) or precede the next one, reading a
-    concatenation or a sum (pre-activation, DenseNet): either way it normalises the map it reads."""
-    norms = {name: module for name, module in model.named_modules()
-             if octave_norm_class(module) is not None and plain_norm(module)}
+    concatenation or a sum (pre-activation, DenseNet): either way it normalises the map it reads. Which norms
+    have an octave version is ``nn.norm.NORM_RULES``' to say (timm's norm + activation layers too); any other
+    stays in place, so the pair reaching it fails validation by name instead of losing a step."""
+    norms = {name: module for name, module in model.named_modules() if octave_norm_rule(module) is not None}
     seen: dict[str, ChannelSplit] = {}
     for name in norms:
         model.set_submodule(name, _SplitProbe(name, seen))
@@ -203,12 +216,6 @@ def norm_splits(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Cha
         for name, module in norms.items():
             model.set_submodule(name, module)
     return seen
-
-
-def plain_norm(norm: nn.Module) -> bool:
-    """A batch norm (1-, 2- or 3-d) that only normalises: a subclass with its own forward (timm's BatchNormAct2d
-    also activates) is left in place, so the pair reaching it fails validation by name instead of losing a step."""
-    return type(norm).forward is nn.modules.batchnorm._BatchNorm.forward
 
 
 def refuse_hooked_in_region(model: nn.Module, hooked: dict[str, str], called_with_pair: list[str]) -> None:

@@ -38,6 +38,7 @@ REFERENCE_TAIL = {
                                    "1/64 of the input side)"),
     "mobilenet_v1": _BELOW_1_16,
     "mobilenet_v2": _BELOW_1_16,
+    "timm_inverted_residual": _BELOW_1_16,
 }
 POOLED_MAP = Reason("pooled map", "reads a map pooled to 1×1 (a squeeze-excitation gate): no frequencies to split; "
                                   "kept dense over both branches, as the reference SE block")

@@ -149,7 +149,9 @@ def inverted_residuals(find_blocks: Callable[[nn.Module], list[str]]) -> Placeme
     (0 -> alpha), its depthwise and any other conv between stay at alpha, its last dense conv (the project 1x1)
     leaves (alpha -> 0). The narrow residual stream stays vanilla, and so do blocks with one dense conv (no
     expand) and, by default, blocks whose output is below 1/16 of the input side. Squeeze-excitation gates read
-    the pooled map and are not in ``conv_order``."""
+    the pooled map and are not in ``conv_order``. A conv that cannot be octave (``octave_obstacle``: EfficientNet-X's
+    2x2 space-to-depth conv) is never a block's entry, and a block with one between its entry and exit stays
+    vanilla."""
 
     def rule(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str],
              input_sizes: dict[str, tuple[int, ...]]) -> Plan:
@@ -158,8 +160,10 @@ def inverted_residuals(find_blocks: Callable[[nn.Module], list[str]]) -> Placeme
         plan: Plan = {}
         for block in find_blocks(model):
             convs = [name for name in conv_order if name.startswith(block + ".")]
-            dense = [name for name in convs if not is_depthwise(modules[name])]
-            if len(dense) < 2:
+            dense = [name for name in convs if not is_depthwise(modules[name])
+                     and octave_obstacle(modules[name]) is None]
+            if len(dense) < 2 or any(octave_obstacle(modules[name]) is not None
+                                     for name in convs[convs.index(dense[0]):convs.index(dense[-1]) + 1]):
                 continue
             output_side = max(input_sizes[dense[-1]]) / _stride(modules[dense[-1]])
             if not (everywhere or input_side / output_side <= MOBILE_OCTAVE_MAX_STRIDE):
@@ -235,13 +239,14 @@ def chain_region(model: nn.Module, alpha: float, conv_order: list[str], cuts: Co
         if len(dense) >= 2 and (best is None or dense[-1] - dense[0] > best[1] - best[0]):
             best = (dense[0], dense[-1])
     if best is None:
-        blocked_names = [conv_order[i] for i in sorted(blocked)]
+        blocked_names = [conv_order[i] for i in sorted(blocked) if octave_obstacle(convs[conv_order[i]]) is not None]
         few = 0 < len(conv_order) <= 2
         raise PlacementError(
             f"an octave chain needs a stem conv and two more dense convs after it; found {len(conv_order)} conv(s)"
             + (f": {', '.join(conv_order)}" if few else "")
             + (f", of which {len(blocked_names)} cannot be converted ({', '.join(blocked_names[:4])}"
                f"{', ...' if len(blocked_names) > 4 else ''})" if blocked_names else "")
+            + (", and the layers that cannot take the (high, low) pair leave no such run" if cuts else "")
             + ("; a model with almost no convs (a transformer) has no octave version" if few else ""))
     entry, exit_ = best
     return {name: (0.0 if i == entry else alpha, 0.0 if i == exit_ else alpha)
@@ -284,8 +289,21 @@ def _same_padding(conv: nn.Conv2d) -> bool:
     return all(k % 2 == 1 and p == d * (k - 1) // 2 for k, p, d in zip(conv.kernel_size, conv.padding, conv.dilation))
 
 
+def or_chain(rule: PlacementRule) -> PlacementRule:
+    """``rule``, or the chain rule where it plans no layer (a MobileNet of depthwise-separable blocks only, such
+    as timm's LCNet and MobileNet v1: no block has two dense convs)."""
+    def planned(model: nn.Module, alpha: float, everywhere: bool, conv_order: list[str],
+                input_sizes: dict[str, tuple[int, ...]]) -> Plan:
+        return rule(model, alpha, everywhere, conv_order, input_sizes) or chain(model, alpha, everywhere,
+                                                                                conv_order, input_sizes)
+    return planned
+
+
 # torchvision's MobileNet v2 and v3 InvertedResidual and EfficientNet's MBConv / FusedMBConv
 _TORCHVISION_INVERTED_RESIDUALS = inverted_residuals(_blocks_with("use_res_connect"))
+# timm's EfficientNet / MobileNet v3 / v4 blocks (``_efficientnet_blocks``: InvertedResidual, EdgeResidual,
+# UniversalInvertedResidual, ...) all say whether they add their input back
+_TIMM_INVERTED_RESIDUALS = or_chain(inverted_residuals(_blocks_with("has_skip")))
 
 RULES: dict[str, PlacementRule] = {
     "resnet": resnet,
@@ -294,6 +312,7 @@ RULES: dict[str, PlacementRule] = {
     "mobilenet_v2": _TORCHVISION_INVERTED_RESIDUALS,
     "mobilenet_v3": _TORCHVISION_INVERTED_RESIDUALS,
     "efficientnet": _TORCHVISION_INVERTED_RESIDUALS,
+    "timm_inverted_residual": _TIMM_INVERTED_RESIDUALS,
     "mnasnet": inverted_residuals(_blocks_with("apply_residual")),
     "shufflenet_v2": inverted_residuals(_blocks_with("branch2", "branch2")),
     "regnet": regnet,

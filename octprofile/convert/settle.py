@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,10 +41,30 @@ class Failure:
     convs_started: int
 
     def describe(self) -> str:
-        return f"'{self.name or '<model>'}' ({type(self.module).__name__})"
+        return f"'{self.name or '<model>'}' ({layer_class(self.module)})"
 
     def sentence(self) -> str:
-        return f"layer {self.describe()} cannot run on the octave model: {self.error}"
+        return f"layer {self.describe()} cannot run on the octave model: {in_words(self.error)}"
+
+
+def layer_class(module: nn.Module | None) -> str:
+    """A layer's class as its user knows it: ``timm MixedConv2d``, ``torchvision Bottleneck``, ``Conv2d``."""
+    kind = type(module)
+    library = kind.__module__.partition(".")[0]
+    return f"{library} {kind.__name__}" if library in ("timm", "torchvision") else kind.__name__
+
+
+_NO_ATTRIBUTE = re.compile(r"'OctPair' object has no attribute '(\w+)'")
+
+
+def in_words(error: Exception) -> str:
+    """What went wrong, in the user's terms: a layer that reads an attribute the (high, low) pair has not uses
+    the map as one tensor."""
+    found = _NO_ATTRIBUTE.search(str(error)) if isinstance(error, AttributeError) else None
+    if found:
+        return (f"it uses the map as one tensor (its .{found.group(1)}), which the octave region's (high, low) pair "
+                "is not")
+    return str(error)
 
 
 def meta_copy(model: nn.Module) -> nn.Module:
@@ -149,7 +170,7 @@ def settle(model: nn.Module, plan: Plan, conv_order: list[str], input_shape: tup
             last = max(conv_order.index(name) for name in plan)
             cuts.append((last, last + 1))
             new_plan = _replanned(replan, cuts, failure)
-        reason = Reason("cut", f"the octave region is cut at {failure.describe()}: {failure.error}")
+        reason = Reason("cut", f"the octave region is cut at {failure.describe()}: {in_words(failure.error)}")
         cut_reasons.update({name: reason for name in plan if name not in new_plan})
         plan, fixes = new_plan, {}
     raise ConversionError(f"no octave region of this model runs: {failure.sentence()}")
@@ -159,4 +180,5 @@ def _replanned(replan: Callable[[list[Cut]], Plan], cuts: list[Cut], failure: Fa
     try:
         return replan(cuts)
     except PlacementError as error:
-        raise ConversionError(f"{error}; the octave region was cut at {failure.describe()}: {failure.error}") from error
+        raise ConversionError(f"{error}; the octave region was cut at {failure.describe()}: "
+                              f"{in_words(failure.error)}") from error

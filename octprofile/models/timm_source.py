@@ -1,12 +1,11 @@
 """timm's models as ``timm:NAME`` (the optional extra ``octprofile[timm]``), always built with
 ``pretrained=False``: nothing is downloaded.
 
-octprofile converts timm's ResNet family (the ``resnet`` module: ResNet, ResNet-B/C/D/S/T stems and
-average-pool shortcuts, ResNeXt, SE-ResNet/ResNeXt, wide ResNets, ResNet-RS, anti-aliased ResNets) by the
-``resnet`` placement rule. Other timm models resolve as a chain of convs (the ``chain`` rule) and convert
-when their layers allow it; the conversion otherwise fails naming the layer. Members of the ResNet family
-with a part that has no octave meaning are listed with the reason in ``UNSUPPORTED``: they run as vanilla
-models only.
+octprofile places timm's ResNet family (the ``resnet`` module) by the ``resnet`` rule and its EfficientNet,
+MobileNet v3/v4 and HardCoReNAS modules by the inverted-residual rule (``FAMILIES``). Other timm models resolve as
+a chain of convs (the ``chain`` rule) and convert when their layers allow it; the conversion otherwise fails
+naming the layer. Members of the placed families with a part that has no octave meaning are listed with the
+reason in ``UNSUPPORTED``: they run as vanilla models only.
 """
 
 from __future__ import annotations
@@ -20,14 +19,17 @@ from octprofile.models.resolved import ResolvedModel
 
 PREFIX = "timm:"
 INSTALL = "pip install 'octprofile[timm]'"
-# timm module -> placement family, for the families octprofile converts
-FAMILIES = {"resnet": "resnet"}
+# timm module -> placement family (a rule of ``convert.placement.RULES``); other modules: the chain rule
+FAMILIES = {"resnet": "resnet", "efficientnet": "timm_inverted_residual", "mobilenetv3": "timm_inverted_residual",
+            "hardcorenas": "timm_inverted_residual"}
 UNSUPPORTED = (
-    (re.compile(r"^eca"), "its efficient channel attention (ECA) runs a 1-d conv across the channels of a pooled "
-                          "map and scales the whole map with it, as one tensor"),
     (re.compile(r"blur"), "its blur pooling filters the padded map with a fixed kernel, which has no octave version"),
-    (re.compile(r"_gn$"), "its group norms take statistics over channel groups that would straddle the two "
-                          "frequencies"),
+    (re.compile(r"^mixnet|^tf_mixnet"), "its MixedConv2d splits the channels into groups of different kernels, which "
+                                        "the (high, low) split would cut across"),
+    (re.compile(r"^gc_"), "its global-context attention (GlobalContext) reshapes the map as one tensor"),
+    (re.compile(r"hybrid"), "its attention blocks (MultiQueryAttention2d) reshape the map as one tensor"),
+    (re.compile(r"_evos$"), "its EvoNorm2dS0 layers take group statistics over the map as one tensor"),
+    (re.compile(r"_ln$"), "its LayerNormAct2d normalises each pixel over the channels of both frequencies"),
 )
 
 
@@ -45,7 +47,8 @@ def import_timm():
 
 
 def unsupported_reason(architecture: str) -> str | None:
-    """Why a ResNet-family architecture cannot be converted (None: it can)."""
+    """Why an architecture of a family octprofile places cannot be converted (None: it can): known refusals,
+    found by ``benchmarks/timm_convert_rate.py``, so that ``models --source timm`` lists only what converts."""
     return next((reason for pattern, reason in UNSUPPORTED if pattern.search(architecture)), None)
 
 

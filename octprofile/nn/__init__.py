@@ -7,7 +7,10 @@ from octprofile.nn.norm import (
     OctBatchNorm2d,
     OctBatchNorm3d,
     OctBatchNormNd,
+    OctGroupNorm,
+    OctNormAct,
     octave_norm_class,
+    octave_norm_rule,
 )
 from octprofile.nn.octconv import (
     OCTAVE_CONVS,
@@ -24,5 +27,6 @@ from octprofile.nn.split import ChannelSplit, check_alpha
 
 __all__ = ["ABLATIONS", "DOWNSAMPLING", "FULL", "OCTAVE_CONVS", "OCTAVE_NORMS", "PATHS", "ChannelSplit",
            "OctBatchNorm1d", "OctBatchNorm2d", "OctBatchNorm3d", "OctBatchNormNd", "OctConv1d", "OctConv2d",
-           "OctConv3d", "OctConvNd", "OctConvTranspose2d", "OctDesign", "OctPair", "OctPairError", "check_alpha",
-           "octave_class", "octave_norm_class", "pool2x", "upsample2x"]
+           "OctConv3d", "OctConvNd", "OctConvTranspose2d", "OctGroupNorm", "OctNormAct", "OctDesign", "OctPair",
+           "OctPairError", "check_alpha", "octave_class", "octave_norm_class", "octave_norm_rule", "pool2x",
+           "upsample2x"]

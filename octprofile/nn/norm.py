@@ -1,8 +1,10 @@
-"""Batch norm for an octave pair: one batch norm per branch (1-, 2- or 3-d), sharing the conv's channel split."""
+"""Norms for an octave pair: one norm per branch (batch norm 1-, 2- or 3-d, group norm), sharing the conv's channel
+split, and timm's norm + activation layers; ``NORM_RULES`` says which norm layer becomes which."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch import nn
@@ -66,3 +68,112 @@ OCTAVE_NORMS: dict[type[nn.Module], type[OctBatchNormNd]] = {
 def octave_norm_class(norm: nn.Module) -> type[OctBatchNormNd] | None:
     """The octave norm that replaces ``norm`` (by its torch base class), or None for another kind of layer."""
     return next((OCTAVE_NORMS[kind] for kind in type(norm).__mro__ if kind in OCTAVE_NORMS), None)
+
+
+class OctGroupNorm(nn.Module):
+    """Group norm for an octave pair whose split falls between groups: each group lies in one branch and is
+    normalised over that branch's map, as batch norm is; the high branch keeps the first groups, the low the rest.
+    The converter rounds a map's low channels to a multiple of its group norms' group size so that it does."""
+
+    def __init__(self, split: ChannelSplit, num_groups: int, eps: float = 1e-5, affine: bool = True,
+                 device=None, dtype=None) -> None:
+        super().__init__()
+        size = split.channels // num_groups
+        if split.channels % num_groups or split.low % size:
+            raise ValueError(f"its {num_groups} groups of {size} channels straddle the split {split.high} high + "
+                             f"{split.low} low")
+        self.split = split
+        options = dict(eps=eps, affine=affine, device=device, dtype=dtype)
+        self.high = nn.GroupNorm(split.high // size, split.high, **options)
+        self.low = nn.GroupNorm(split.low // size, split.low, **options)
+
+    def forward(self, x: OctPair) -> OctPair:
+        if not isinstance(x, OctPair):
+            raise TypeError(f"{type(self).__name__} expects an octave pair ({self.split}), got {type(x).__name__}")
+        return OctPair(self.high(x.high), self.low(x.low))
+
+    @classmethod
+    def from_gn(cls, gn: nn.GroupNorm, split: ChannelSplit) -> OctGroupNorm:
+        device = gn.weight.device if gn.weight is not None else None
+        oct_gn = cls(split, gn.num_groups, gn.eps, gn.affine, device=device)
+        if gn.affine:
+            with torch.no_grad():
+                for branch, part in ((oct_gn.high, slice(0, split.high)), (oct_gn.low, slice(split.high, None))):
+                    branch.weight.copy_(gn.weight[part])
+                    branch.bias.copy_(gn.bias[part])
+        return oct_gn
+
+
+class OctNormAct(nn.Module):
+    """timm's norm + activation layers (``BatchNormAct2d``, ``GroupNormAct``) on an octave pair: the octave norm,
+    then the layer's own ``drop`` and ``act`` modules run on each branch (both are element-wise)."""
+
+    def __init__(self, norm: nn.Module, drop: nn.Module, act: nn.Module) -> None:
+        super().__init__()
+        self.norm, self.drop, self.act = norm, drop, act
+
+    def forward(self, x: OctPair) -> OctPair:
+        x = self.norm(x)
+        x = OctPair(self.drop(x.high), self.drop(x.low))
+        return OctPair(self.act(x.high), self.act(x.low))
+
+
+def _timm_layer(module: nn.Module, *names: str) -> bool:
+    """One of timm's layers ``names`` (recognised by name, so that timm stays optional)."""
+    kind = type(module)
+    return kind.__name__ in names and kind.__module__.startswith("timm.")
+
+
+def _elementwise(module: nn.Module) -> bool:
+    """An activation or drop layer that acts on each element alone, so on each branch alike: no per-channel
+    parameters (a PReLU with one slope per channel would need splitting)."""
+    return all(p.numel() == 1 for p in module.parameters())
+
+
+def _octave_norm_act(module: nn.Module, split: ChannelSplit) -> nn.Module:
+    if not (_elementwise(module.act) and _elementwise(module.drop)):
+        raise ValueError(f"its activation {type(module.act).__name__} has per-channel parameters")
+    norm = (OctBatchNorm2d.from_bn(module, split) if isinstance(module, nn.BatchNorm2d)
+            else OctGroupNorm.from_gn(module, split))
+    return OctNormAct(norm, module.drop, module.act)
+
+
+def _plain_forward(module: nn.Module, base: type[nn.Module]) -> bool:
+    """A ``base`` layer or a subclass that keeps its forward (a subclass's own forward may do more)."""
+    return isinstance(module, base) and type(module).forward is base.forward
+
+
+def _whole_groups(module: nn.Module) -> bool:
+    """A group norm of more than one group: one group (timm's GroupNorm1) takes a mean over every channel, which
+    no split into branches keeps."""
+    return isinstance(module, nn.GroupNorm) and module.num_groups > 1
+
+
+class NormRule(NamedTuple):
+    kind: str
+    matches: Callable[[nn.Module], bool]
+    build: Callable[[nn.Module, ChannelSplit], nn.Module]  # (the vanilla layer, its map's split) -> octave layer
+
+
+# One rule per norm kind, looked up in order; a norm no rule matches stays as it is (and refuses the pair).
+NORM_RULES = (
+    NormRule("batch norm", lambda m: _plain_forward(m, nn.modules.batchnorm._BatchNorm),
+             lambda bn, split: octave_norm_class(bn).from_bn(bn, split)),
+    NormRule("group norm", lambda m: _whole_groups(m) and (_plain_forward(m, nn.GroupNorm)
+                                                           or _timm_layer(m, "GroupNorm")), OctGroupNorm.from_gn),
+    NormRule("timm norm + act", lambda m: (_timm_layer(m, "BatchNormAct2d") and type(m).__mro__[1] is nn.BatchNorm2d)
+             or (_timm_layer(m, "GroupNormAct") and _whole_groups(m)), _octave_norm_act),
+)
+
+
+def octave_norm_rule(module: nn.Module):
+    """How to build the octave version of the norm layer ``module`` for a split (``build(module, split)``), or
+    None when it is no norm layer octprofile carries."""
+    return next((rule.build for rule in NORM_RULES if rule.matches(module)), None)
+
+
+def group_size(module: nn.Module) -> int | None:
+    """The channels per group of a group norm the converter carries (a split must fall between groups)."""
+    if isinstance(module, nn.GroupNorm) and octave_norm_rule(module) is not None:
+        return module.num_channels // module.num_groups
+    return None

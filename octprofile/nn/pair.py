@@ -22,8 +22,9 @@ _BRANCHWISE = {
     F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.max_pool1d, F.avg_pool1d, F.max_pool2d, F.avg_pool2d,
     F.max_pool3d, F.avg_pool3d, torch.Tensor.relu, torch.Tensor.relu_,
 }
-# Global average pooling, whatever the number of dims (see ``__torch_function__``).
+# Global pooling, whatever the number of dims (see ``__torch_function__``).
 _GLOBAL_POOLS = {F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d}
+_GLOBAL_MAX_POOLS = {F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d}
 _ADDITIONS = {torch.add, torch.Tensor.add, torch.Tensor.add_, torch.Tensor.__add__,
               torch.Tensor.__radd__, torch.Tensor.__iadd__}
 _MULTIPLICATIONS = {torch.mul, torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__}
@@ -115,6 +116,24 @@ class OctPair:
     def channels(self) -> int:
         return self.high.shape[1] + self.low.shape[1]
 
+    @property
+    def shape(self) -> torch.Size:
+        """The shape of the map the pair stands for: every channel, on the high grid (a squeeze-excitation block
+        reads the batch size from it, ECA reshapes its gate to (N, C, 1, 1) by it)."""
+        return torch.Size((self.high.shape[0], self.channels, *self.high.shape[2:]))
+
+    @property
+    def ndim(self) -> int:
+        return self.high.ndim
+
+    def merged_mean(self, dims: tuple[int, ...], keepdim: bool = False) -> torch.Tensor:
+        """Each channel's mean over the map the pair stands for, the low map on the high grid (upsampled as
+        L->H does): a low pixel weighs the high pixels it covers. On even sides each covers 2x2, so that is the
+        low map's own mean; on an odd side the last row (column) covers one, and is counted so."""
+        size = tuple(self.high.shape[-len(dims):])
+        low = upsample2x(self.low, size) if any(s % 2 for s in size[-octave_dims(self.high.dim()):]) else self.low
+        return torch.cat([self.high.mean(dims, keepdim=keepdim), low.mean(dims, keepdim=keepdim)], dim=1)
+
     def like(self, other: torch.Tensor | OctPair) -> OctPair:
         """``other`` in this pair's layout; a plain tensor is split and its low part pooled."""
         if isinstance(other, OctPair):
@@ -151,12 +170,12 @@ class OctPair:
     __mul__ = __rmul__ = times
 
     def mean(self, dim, keepdim: bool = False) -> torch.Tensor:
-        """The global spatial mean (the squeeze of squeeze-excitation): each branch's mean, concatenated over
-        channels, as global average pooling (see ``__torch_function__``)."""
+        """The global spatial mean (the squeeze of squeeze-excitation): each channel's mean over the map the
+        pair stands for (``merged_mean``), as global average pooling (see ``__torch_function__``)."""
         dims = {dim} if isinstance(dim, int) else set(dim)
         if dims not in _SPATIAL_DIMS:
             raise OctPairError(f"mean over dims {dim} has no octave version; only the global spatial mean (2, 3) has")
-        return torch.cat([self.high.mean((2, 3), keepdim=keepdim), self.low.mean((2, 3), keepdim=keepdim)], dim=1)
+        return self.merged_mean((2, 3), keepdim)
 
     def __iadd__(self, other):
         other = self.like(other)
@@ -189,12 +208,23 @@ class OctPair:
             rest = args[1:]
             return OctPair(func(args[0].high, *rest, **kwargs), func(args[0].low, *rest, **kwargs))
         if func in _GLOBAL_POOLS and _is_global(args, kwargs):
-            # Global pooling of the merged map equals pooling each branch: nearest upsampling
-            # repeats every low pixel equally, so it leaves the mean unchanged.
+            # Global pooling of the merged map: each channel's mean over its branch, weighted by area
+            pair = args[0]
+            dims = tuple(range(2, pair.high.dim()))
+            return pair.merged_mean(dims, keepdim=True)
+        if func in _GLOBAL_MAX_POOLS and _is_global(args, kwargs) and not kwargs.get("return_indices"):
+            # upsampling repeats pixels, so the merged map's maximum is each branch's own
             pair = args[0]
             return torch.cat([func(pair.high, 1), func(pair.low, 1)], dim=1)
-        name = getattr(func, "__name__", str(func))
-        raise OctPairError(f"{name} has no octave version; convert the layer or return to α=0 first")
+        if func is torch.Tensor.expand_as and isinstance(args[1], OctPair) and isinstance(args[0], torch.Tensor):
+            # a per-channel gate (N, C, 1, ...) broadcast over the pair (ECA): each branch gets its channels
+            gate, pair = args
+            cut = pair.high.shape[1]
+            if gate.dim() != pair.ndim or gate.shape[1] != pair.channels or any(s != 1 for s in gate.shape[2:]):
+                raise OctPairError(f"cannot expand {tuple(gate.shape)} over {pair!r}: only a per-channel scale "
+                                   f"(N, {pair.channels}, 1, 1) has an octave meaning")
+            return OctPair(gate[:, :cut].expand_as(pair.high), gate[:, cut:].expand_as(pair.low))
+        raise OctPairError(f"{_qualified(func)} on the map has no octave version")
 
 
 def _concatenates_pairs(args, kwargs) -> bool:
@@ -205,3 +235,14 @@ def _concatenates_pairs(args, kwargs) -> bool:
 def _is_global(args, kwargs) -> bool:
     size = kwargs.get("output_size", args[1] if len(args) > 1 else None)
     return size == 1 or (isinstance(size, tuple | list) and all(s == 1 for s in size))
+
+
+def _qualified(func) -> str:
+    """``torch.split``, ``Tensor.view``, ``F.interpolate``: a torch function as its caller wrote it."""
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", str(func))
+    module = getattr(func, "__module__", "") or ""
+    if name.startswith("_TensorBase.") or name.startswith("TensorBase."):
+        name = "Tensor." + name.partition(".")[2]
+    if "." in name:
+        return name
+    return {"torch.nn.functional": "F.", "torch._C._nn": "F."}.get(module, "torch.") + name

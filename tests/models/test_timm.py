@@ -67,21 +67,33 @@ def test_models_source_timm_lists_only_what_converts():
     assert result.exit_code == 0, result.output
     names = [line.split(",")[0] for line in result.stdout.splitlines()[1:]]
     assert {"timm:resnet50d", "timm:seresnet50", "timm:resnext50_32x4d", "timm:wide_resnet50_2"} <= set(names)
-    assert not {"timm:ecaresnet50d", "timm:resnetblur50", "timm:resnet50_gn"} & set(names)
-    # a listed model converts (every eighth, to keep the suite quick: they share the same few block kinds)
-    for name in names[::8]:
+    assert {"timm:ecaresnet50d", "timm:resnet50_gn", "timm:efficientnet_b0", "timm:mobilenetv3_large_100"} <= set(names)
+    assert "timm:resnetblur50" not in names
+    # a listed model converts (a sample, to keep the suite quick: families share a few block kinds)
+    for name in names[::24]:
         model = build_model(name, 0.5, device="meta", input_size=64)
         assert any(isinstance(m, OctConv2d) for m in model.modules()), name
 
 
 @needs_timm
-@pytest.mark.parametrize("name, words", [("timm:ecaresnet50d", "efficient channel attention"),
-                                         ("timm:resnetblur50", "blur pooling"),
-                                         ("timm:resnet50_gn", "group norms")])
-def test_family_members_without_an_octave_version_say_why(name, words):
-    build_model(name, 0.0, device="meta")  # the vanilla model still builds
-    with pytest.raises(ConversionError, match=words):
-        build_model(name, 0.5, device="meta")
+def test_family_members_without_an_octave_version_say_why():
+    build_model("timm:resnetblur50", 0.0, device="meta")  # the vanilla model still builds
+    with pytest.raises(ConversionError, match="blur pooling"):
+        build_model("timm:resnetblur50", 0.5, device="meta")
+
+
+@needs_timm
+@pytest.mark.parametrize("name", ["timm:ecaresnet26t", "timm:resnet50_gn"])
+def test_eca_and_group_norm_members_convert_with_their_gates_dense(name):
+    """ECA's 1-d conv across the pooled channels reads no spatial map: kept dense, as an SE gate; group norms keep
+    each group in one branch (the split is rounded to whole groups)."""
+    model = meta_model(name, 0.5, input_size=64)
+    gates = [n for n, m in model.named_modules() if n.endswith("se.conv")]
+    assert all(type(model.get_submodule(n)) is nn.Conv1d for n in gates)
+    assert isinstance(model.layer1[0].conv1, OctConv2d) and not_converted(model) == {}
+    count = count_model(model, (1, 3, 64, 64))
+    assert 2 * count.macs == torch_flops(model, (1, 3, 64, 64))
+    assert count.params == sum(p.numel() for p in meta_model(name).parameters())
 
 
 @needs_timm
@@ -203,3 +215,41 @@ def test_a_pair_is_scaled_only_per_channel_or_by_a_number():
         pair * torch.ones(1, 4, 4, 4)  # a full-resolution map would mix the two grids
     with pytest.raises(OctPairError, match="global spatial mean"):
         pair.mean(1)
+
+
+@needs_timm
+@pytest.mark.parametrize("name", ["timm:mobilenetv3_small_050", "timm:tinynet_e", "timm:lcnet_035",
+                                  "timm:efficientnet_cc_b0_4e"])
+def test_inverted_residual_families_convert_with_exact_counts(name):
+    """One small member per kind of timm mobile block: MobileNet v3 (hard-swish, SE), EfficientNet (BatchNormAct2d,
+    SE), LCNet (depthwise-separable blocks only: the chain rule) and CondConv (its routed convs stay vanilla and
+    are counted by their own rule); counts are exact at any size, so 64 px, on the meta device (fvcore, which needs
+    real weights, on the first)."""
+    shape = (1, 3, 64, 64)
+    model = meta_model(name, 0.5, input_size=64)
+    count = count_model(model, shape)
+    assert 2 * count.macs == torch_flops(model, shape)
+    assert count.params == sum(p.numel() for p in meta_model(name).parameters())
+    assert any(isinstance(m, OctConv2d) and m.alpha_out > 0 for m in model.modules())
+    if name == "timm:mobilenetv3_small_050":
+        assert fvcore_count(materialised(name, 0.5), shape).macs == count.macs
+
+
+@needs_timm
+def test_an_efficientnet_block_enters_and_leaves_by_the_inverted_residual_rule():
+    model = meta_model("timm:efficientnet_b0", 0.5)
+    block = model.blocks[1][0]  # expand 1x1, depthwise 3x3 stride 2, SE, project 1x1
+    assert (block.conv_pw.alpha_in, block.conv_pw.alpha_out) == (0.0, 0.5)
+    assert (block.conv_dw.alpha_in, block.conv_dw.alpha_out) == (0.5, 0.5) and block.conv_dw.depthwise
+    assert (block.conv_pwl.alpha_in, block.conv_pwl.alpha_out) == (0.5, 0.0)
+    assert type(block.se.conv_reduce) is nn.Conv2d and type(model.conv_stem).__name__ != "OctConv2d"
+    assert type(block.bn1).__name__ == "OctNormAct"
+
+
+@needs_timm
+def test_a_layer_that_cannot_take_the_pair_is_named_with_its_timm_class():
+    with pytest.raises(ConversionError) as refusal:
+        build_model("timm:cspresnet50", 0.5, device="meta", input_size=64)
+    message = str(refusal.value)
+    assert "(timm CrossStage)" in message and "uses the map as one tensor" in message
+    assert "OctPair" not in message and "attribute" not in message

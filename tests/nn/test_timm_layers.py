@@ -1,0 +1,106 @@
+"""timm's layers on an octave pair, each against an independent equation written here from torch primitives: the
+squeeze-excitation and ECA gates pool the map the pair stands for (the low map weighted by the high pixels it
+covers), and the norm + activation layers normalise each branch as the vanilla layer normalises its channels."""
+
+import importlib.util
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from octprofile.nn import ChannelSplit, OctPair, OctPairError, octave_norm_rule
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("timm") is None, reason="optional timm not installed")
+
+
+def merged(high, low):
+    """The map a pair stands for: the low map on the high grid, each low pixel repeated over the 2x2 it covers."""
+    up = low.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)[:, :, :high.shape[2], :high.shape[3]]
+    return torch.cat([high, up], dim=1)
+
+
+@pytest.mark.parametrize("side", [8, 7])
+def test_squeeze_excite_on_a_pair_computes_the_vanilla_gate(side):
+    from timm.models._efficientnet_blocks import SqueezeExcite
+
+    torch.manual_seed(0)
+    se = SqueezeExcite(24, rd_ratio=0.25).eval()
+    half = (side + 1) // 2
+    high, low = torch.randn(2, 16, side, side), torch.randn(2, 8, half, half)
+    with torch.no_grad():
+        out = se(OctPair(high, low))
+        # by hand: the mean of the merged map, on an odd side the last low row and column cover one high pixel
+        rows = torch.full((half,), 2.0)
+        rows[-1] = 2.0 if side % 2 == 0 else 1.0
+        weights = rows[:, None] * rows[None, :]
+        pooled = torch.cat([high.sum((2, 3)), (low * weights).sum((2, 3))], 1) / side ** 2
+        hidden = torch.relu(pooled @ se.conv_reduce.weight.flatten(1).T + se.conv_reduce.bias)
+        gate = torch.sigmoid(hidden @ se.conv_expand.weight.flatten(1).T + se.conv_expand.bias)
+        torch.testing.assert_close(out.high, high * gate[:, :16, None, None])
+        torch.testing.assert_close(out.low, low * gate[:, 16:, None, None])
+        # the vanilla block on the merged map: its high channels, and its low channels on the low grid
+        vanilla = se(merged(high, low))
+    torch.testing.assert_close(out.high, vanilla[:, :16])
+    torch.testing.assert_close(out.low, vanilla[:, 16:, ::2, ::2])
+
+
+@pytest.mark.parametrize("side", [8, 5])
+def test_eca_on_a_pair_computes_the_vanilla_gate(side):
+    from timm.layers import EcaModule
+
+    torch.manual_seed(0)
+    eca = EcaModule(32, kernel_size=3).eval()
+    half = (side + 1) // 2
+    high, low = torch.randn(2, 24, side, side), torch.randn(2, 8, half, half)
+    with torch.no_grad():
+        out = eca(OctPair(high, low))
+        pooled = merged(high, low).mean((2, 3))  # (N, C): the 1-d conv runs across these channels
+        gate = torch.sigmoid(F.conv1d(pooled[:, None], eca.conv.weight, padding=1))[:, 0]
+    torch.testing.assert_close(out.high, high * gate[:, :24, None, None])
+    torch.testing.assert_close(out.low, low * gate[:, 24:, None, None])
+
+
+def test_batch_norm_act_normalises_and_activates_each_branch():
+    from timm.layers import BatchNormAct2d
+
+    torch.manual_seed(0)
+    norm = BatchNormAct2d(12, act_layer=torch.nn.SiLU).eval()
+    with torch.no_grad():
+        norm.running_mean.normal_(), norm.running_var.uniform_(0.5, 2), norm.weight.normal_(), norm.bias.normal_()
+    octave = octave_norm_rule(norm)(norm, ChannelSplit(12, 4)).eval()
+    high, low = torch.randn(1, 8, 6, 6), torch.randn(1, 4, 3, 3)
+    with torch.no_grad():
+        out = octave(OctPair(high, low))
+    for got, x, part in ((out.high, high, slice(0, 8)), (out.low, low, slice(8, 12))):
+        scale = norm.weight[part] / torch.sqrt(norm.running_var[part] + norm.eps)
+        expected = (x - norm.running_mean[part, None, None]) * scale[:, None, None] + norm.bias[part, None, None]
+        torch.testing.assert_close(got, F.silu(expected))
+    assert sum(p.numel() for p in octave.parameters()) == sum(p.numel() for p in norm.parameters())
+
+
+def test_group_norm_act_keeps_each_group_in_one_branch():
+    from timm.layers import GroupNormAct
+
+    torch.manual_seed(0)
+    norm = GroupNormAct(16, num_groups=4, act_layer=torch.nn.ReLU).eval()
+    with torch.no_grad():
+        norm.weight.normal_(), norm.bias.normal_()
+    octave = octave_norm_rule(norm)(norm, ChannelSplit(16, 8)).eval()
+    high, low = torch.randn(2, 8, 6, 6), torch.randn(2, 8, 3, 3)
+    with torch.no_grad():
+        out = octave(OctPair(high, low))
+    for got, x, part in ((out.high, high, slice(0, 8)), (out.low, low, slice(8, 16))):
+        groups = x.reshape(2, 2, -1)  # two groups of 4 channels in each branch
+        normed = ((groups - groups.mean(-1, keepdim=True)) / torch.sqrt(groups.var(-1, unbiased=False, keepdim=True)
+                                                                         + norm.eps)).reshape(x.shape)
+        affine = normed * norm.weight[part, None, None] + norm.bias[part, None, None]
+        torch.testing.assert_close(got, torch.relu(affine))
+    with pytest.raises(ValueError, match="straddle"):
+        octave_norm_rule(norm)(norm, ChannelSplit(16, 6))
+
+
+def test_a_pair_stands_for_its_merged_map_in_shape_and_refuses_other_expansions():
+    pair = OctPair(torch.ones(2, 6, 5, 5), torch.ones(2, 2, 3, 3))
+    assert pair.shape == (2, 8, 5, 5) and pair.ndim == 4
+    with pytest.raises(OctPairError, match="per-channel"):
+        torch.ones(2, 8, 5, 5).expand_as(pair)
