@@ -15,7 +15,7 @@ from octprofile.backend_names import BACKEND_NAMES
 from octprofile.errors import BadValueError
 
 DEFAULT_ALPHAS = "0,0.125,0.25,0.5,0.75"
-LIMITS = {"--batch-size": 2**20, "--input-size": 2**15, "--rounds": 10**6, "--passes": 10**6}
+LIMITS = {"--batch-size": 2**20, "--input-size": 2**15, "--rounds": 10**6, "--passes": 10**6, "--repeat": 1000}
 MAX_WIDTH_MULT = 64.0
 
 
@@ -97,6 +97,11 @@ BackendOpt = Annotated[list[str], typer.Option(
 AlphaOpt = Annotated[str, typer.Option("--alpha", metavar="A", help="Low-frequency ratio α in [0, 1).")]
 OctAlphaOpt = Annotated[str, typer.Option("--alpha", metavar="A", help="Low-frequency ratio α in (0, 1).")]
 Rounds = Annotated[int, typer.Option("--rounds", metavar="N", help="Interleaved timing rounds.")]
+Repeat = Annotated[int, typer.Option(
+    "--repeat", metavar="N",
+    help="Independent timing runs, each preparing every variant afresh and timing --rounds rounds: the table adds "
+         "how far apart the runs' ratios lie, and the verdict turns inconclusive when one run's IQR misses "
+         "another's median.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", show_default=False,
                                        help="Explain every figure and list every timing warning.")]
 Wide = Annotated[bool, typer.Option("--wide", show_default=False,
@@ -200,7 +205,8 @@ def design_of(hl: bool, lh: bool, downsample: Downsample):
     return OctDesign(hl, lh, downsample.value)
 
 
-def timing_options(time_: bool, device: Device, threads: int | None, dtype: DType, backends: list[str], rounds: int):
+def timing_options(time_: bool, device: Device, threads: int | None, dtype: DType, backends: list[str], rounds: int,
+                   repeats: int = 1):
     from octprofile.runtime.context import resolve_device
     from octprofile.runtime.timing import TimingOptions
 
@@ -213,6 +219,8 @@ def timing_options(time_: bool, device: Device, threads: int | None, dtype: DTyp
     if threads is not None and threads > cores:
         raise BadValueError(f"--threads {threads} is more than the {cores} CPU cores of this machine")
     positive(rounds, "--rounds")
+    positive(repeats, "--repeat")
     if dtype is DType.float16 and resolved.type != "cuda":
         raise BadValueError("--dtype float16 needs a CUDA GPU; on CPU use float32 or bfloat16")
-    return TimingOptions(device=device.value, threads=threads, dtype=dtype.value, backends=chosen, rounds=rounds)
+    return TimingOptions(device=device.value, threads=threads, dtype=dtype.value, backends=chosen, rounds=rounds,
+                         repeats=repeats)

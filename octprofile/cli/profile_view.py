@@ -15,11 +15,11 @@ from octprofile.cli.output import checked_plot, emit, export_options, output_for
 
 def run_profile(use_case, model, alphas, is_compare, input_size, batch_size, width_mult, placement, design, time_,
                 backend, device, threads, dtype, rounds, fvcore, fmt, output, plot=None, verbose=False, wide=False,
-                columns=None, caption=None) -> None:
+                columns=None, caption=None, repeats=1) -> None:
     """compare and sweep: check every option, run the study, render, and draw the plot if asked."""
     from octprofile.report.files import AtomicFiles
 
-    timing = timing_options(time_, device, threads, dtype, backend, rounds)
+    timing = timing_options(time_, device, threads, dtype, backend, rounds, repeats)
     kind = output_format(fmt, output)
     chosen = export_options(kind, columns, caption, use_case.COMPARE_COLUMNS)
     plot_kind = checked_plot(plot, output)

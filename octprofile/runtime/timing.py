@@ -47,6 +47,7 @@ class TimingOptions:
     dtype: str = "float32"  # "float32" | "bfloat16" | "float16"
     backends: tuple[str, ...] = ("eager",)
     rounds: int = 10
+    repeats: int = 1  # independent runs: each prepares every model afresh, warms it up and times ``rounds`` rounds
     min_run_time: float = 0.1  # seconds per measurement of one variant in one round
     warmup: int = 3
     seed: int = 0  # seeds the random input only; the weights are the caller's
@@ -69,6 +70,8 @@ class TimingOptions:
             raise BadValueError(f"threads must be at least 1, got {self.threads}")
         if self.rounds < 1 or self.warmup < 0 or self.min_run_time <= 0:
             raise BadValueError("rounds must be >= 1, warmup >= 0 and min_run_time > 0")
+        if self.repeats < 1:
+            raise BadValueError(f"repeats must be >= 1, got {self.repeats}")
 
 
 @dataclass
@@ -77,9 +80,9 @@ class Timing:
 
     variant: str
     backend: str
-    latency_ms: float  # median over rounds
+    latency_ms: float  # median over rounds (of every run)
     latency_iqr_ms: float
-    samples_ms: list[float]  # one per round
+    samples_ms: list[float]  # one per round, run after run
     prepare_s: float  # one-off preparation (compilation for ``compile``), never part of the latency
     peak_memory_bytes: int | None  # one forward pass of the prepared model, above weights and input
     notes: list[str] = field(default_factory=list)  # what the preparation did
@@ -87,7 +90,8 @@ class Timing:
 
 @dataclass(frozen=True)
 class Ratio:
-    """Median and IQR of the round-by-round ratio of one timing to another, timed in the same rounds."""
+    """Median and IQR of the round-by-round ratio of one timing to another, timed in the same rounds; with
+    several independent runs (``TimingOptions.repeats``), each run's median and interquartile interval too."""
 
     variant: str
     backend: str
@@ -95,6 +99,17 @@ class Ratio:
     base_backend: str
     median: float
     iqr: float
+    run_medians: tuple[float, ...] = ()
+    run_intervals: tuple[tuple[float, float], ...] = ()  # each run's (first quartile, third quartile)
+
+    @property
+    def between_runs(self) -> float | None:
+        """How far apart the runs' median ratios lie (largest − smallest); None with one run."""
+        return max(self.run_medians) - min(self.run_medians) if len(self.run_medians) > 1 else None
+
+    def reproduces(self) -> bool:
+        """Whether the interval each run states (its interquartile range) covers every other run's median."""
+        return all(low <= median <= high for median in self.run_medians for low, high in self.run_intervals)
 
 
 @dataclass
@@ -120,7 +135,7 @@ class TimingComparison:
     def ratio(self, variant: str, backend: str | None = None, base: str | None = None) -> Ratio:
         """``variant`` ÷ ``base`` (default: the base variant), both on ``backend``: the like-for-like ratio."""
         backend = backend or self.options.backends[0]
-        return _ratio(self.timings[variant, backend], self.timings[base or self.base, backend])
+        return _ratio(self.timings[variant, backend], self.timings[base or self.base, backend], self.options.rounds)
 
     def best(self, variant: str) -> Timing:
         """``variant`` on the backend where its median latency is lowest."""
@@ -128,13 +143,23 @@ class TimingComparison:
 
     def best_ratio(self, variant: str) -> Ratio:
         """``variant`` on its fastest backend ÷ the base variant on its fastest backend (the headline)."""
-        return _ratio(self.best(variant), self.best(self.base))
+        return _ratio(self.best(variant), self.best(self.base), self.options.rounds)
 
 
-def _ratio(timing: Timing, base: Timing) -> Ratio:
+def _ratio(timing: Timing, base: Timing, rounds_per_run: int) -> Ratio:
     per_round = [value / reference for value, reference in zip(timing.samples_ms, base.samples_ms, strict=True)]
+    runs = [per_round[start:start + rounds_per_run] for start in range(0, len(per_round), rounds_per_run)]
+    several = len(runs) > 1
     return Ratio(timing.variant, timing.backend, base.variant, base.backend, statistics.median(per_round),
-                 iqr(per_round))
+                 iqr(per_round), tuple(statistics.median(run) for run in runs) if several else (),
+                 tuple(_quartiles(run) for run in runs) if several else ())
+
+
+def _quartiles(values: list[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        return values[0], values[0]
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q3
 
 
 def installed_backends() -> tuple[str, ...]:
@@ -163,27 +188,49 @@ def time_variants(models: Mapping[str, nn.Module], input_shape: tuple[int, ...],
     choice = timing_threads(options, device)
     threads = choice.threads
     keys = [(name, backend) for backend in options.backends for name in models]
+    samples: dict[tuple[str, str], list[float]] = {key: [] for key in keys}
+    runs, partial = 0, False
+    progress = _across_runs(on_progress, options.repeats)
+    load, on_cores = OtherLoad().start(), CoreLoad().start()
     with runtime_settings(device, threads):
-        prepared, inputs = prepare_warm({key: models[key[0]] for key in keys}, x, options.warmup)
-        peaks = {key: measure_peak(runner, inputs[key])
-                 if options.memory and BACKENDS[key[1]].torch_memory else None for key, runner in prepared.items()}
-        load, on_cores = OtherLoad().start(), CoreLoad().start()
-        try:
-            samples = _interleaved_rounds(prepared, inputs, threads, options, on_progress)
-        except _RoundsInterrupted as stop:
-            samples = stop.samples
-        other_load, during = load.stop(), on_cores.stop()
-    rounds = len(samples[keys[0]])
+        for run in range(options.repeats):  # each run prepares afresh: new engine sessions, warm-up, buffers
+            try:
+                prepared, inputs = prepare_warm({key: models[key[0]] for key in keys}, x, options.warmup)
+            except KeyboardInterrupt:
+                if run == 0:
+                    raise
+                partial = True  # keep the runs that finished
+                break
+            if run == 0:
+                first, peaks = prepared, {key: measure_peak(runner, inputs[key]) if options.memory
+                                          and BACKENDS[key[1]].torch_memory else None
+                                          for key, runner in prepared.items()}
+            try:
+                taken = _interleaved_rounds(prepared, inputs, threads, options, progress(run))
+            except _RoundsInterrupted as stop:
+                taken, partial = stop.samples, True
+            if partial and run > 0:  # keep the runs that finished
+                break
+            for key in keys:
+                samples[key] += taken[key]
+            runs += 1
+            if partial:
+                break
+            del prepared, inputs
+    other_load, during = load.stop(), on_cores.stop()
+    rounds = len(samples[keys[0]]) if runs == 1 else options.rounds
     if rounds == 0:  # interrupted before one round was complete: nothing to compare
         raise TimingInterrupted(None, options.rounds)
     timings = {key: Timing(*key, statistics.median(samples[key]), iqr(samples[key]), samples[key],
-                           prepared[key].prepare_seconds, peaks[key], prepared[key].notes) for key in keys}
-    finished = replace(options, rounds=rounds)
+                           first[key].prepare_seconds, peaks[key], first[key].notes) for key in keys}
+    finished = replace(options, rounds=rounds, repeats=runs)
     comparison = TimingComparison(timings, base, [], machine_context(device, threads, other_load), finished, choice)
     asked_too_many = choice.warning()
     comparison.warnings += [asked_too_many] if asked_too_many else []
-    if rounds < options.rounds:
-        comparison.warnings.append(f"interrupted: {rounds} of {options.rounds} rounds finished (partial timing)")
+    if partial:
+        done = (f"{runs} of {options.repeats} runs" if options.repeats > 1 and runs > 1 or rounds == options.rounds
+                else f"{rounds} of {options.rounds} rounds")
+        comparison.warnings.append(f"interrupted: {done} finished (partial timing)")
         raise TimingInterrupted(comparison, options.rounds)
     comparison.warnings += _noise_warnings(comparison)
     if device.type == "cpu" and during.others is not None:  # on the cores this process may use
@@ -191,6 +238,15 @@ def time_variants(models: Mapping[str, nn.Module], input_shape: tuple[int, ...],
         comparison.warnings += [contention] if contention else []
         comparison.doubt = contention_doubt(threads, during.others, during.allowed)
     return comparison
+
+
+def _across_runs(on_progress: Callable[[int, int], None] | None, runs: int):
+    """Progress over every run: run ``r``'s (done, total) counted on from the runs before it."""
+    def of_run(run: int):
+        if on_progress is None:
+            return None
+        return lambda done, total: on_progress(run * total + done, runs * total)
+    return of_run
 
 
 def timing_threads(options: TimingOptions, device: torch.device) -> ThreadChoice:
@@ -237,7 +293,13 @@ def _noise_warnings(comparison: TimingComparison) -> list[str]:
         if variant != comparison.base:
             ratio = comparison.ratio(variant, backend)
             checks.append((f"{variant}/{comparison.base} ratio{on}", ratio.median, ratio.iqr))
-    found = (noise_warning(label, median, spread) for label, median, spread in checks)
+    found = [noise_warning(label, median, spread) for label, median, spread in checks]
+    for (variant, backend) in comparison.timings if comparison.options.repeats > 1 else ():
+        ratio = comparison.ratio(variant, backend)
+        if variant != comparison.base and not ratio.reproduces():
+            runs = ", ".join(f"{median:.3f}" for median in ratio.run_medians)
+            found.append(f"{variant}/{comparison.base} ratio{' on ' + backend if several else ''} does not reproduce "
+                         f"between runs: the run medians {runs} lie outside each other's IQR")
     return [warning for warning in found if warning]
 
 

@@ -101,6 +101,12 @@ class VariantRow:
     activation_peak_low_bytes: int  # of which low-frequency maps (OctPair.low) passed between layers
     activation_peak_ratio: float
     activation_peak_at: str  # the module whose output reached the peak
+    # with --repeat: independent timing runs, how far apart their median ratios lie (largest − smallest), and
+    # whether each run's IQR covers every other run's median
+    timing_runs: int | None = None
+    latency_ratio_between_runs: float | None = None
+    best_latency_ratio_between_runs: float | None = None
+    latency_ratio_reproduces: bool | None = None
 
 
 COMPARE_COLUMNS = ColumnSet(
@@ -120,6 +126,8 @@ COMPARE_COLUMNS = ColumnSet(
         "activation_peak_low_bytes": Column("activation peak, low", "bytes"),
         "activation_peak_ratio": Column("activation peak ÷ vanilla", "ratio"),
         "activation_peak_at": Column("activation peak in", "text"),
+        "latency_ratio_between_runs": Column("latency ratio between runs", "ratio"),
+        "best_latency_ratio_between_runs": Column("best latency ratio between runs", "ratio"),
     })
 
 
@@ -274,6 +282,8 @@ def _row(study: Subject, v: Variant, base: Variant, timed: TimingComparison | No
         row.latency_ms, row.latency_iqr_ms = timing.latency_ms, timing.latency_iqr_ms
         ratio = timed.ratio(v.name, backend)
         row.latency_ratio, row.latency_ratio_iqr = ratio.median, ratio.iqr
+        row.timing_runs, row.latency_ratio_between_runs = timed.options.repeats, ratio.between_runs
+        row.latency_ratio_reproduces = ratio.reproduces() if ratio.run_medians else None
         row.peak_memory_bytes = timing.peak_memory_bytes
         if timing.peak_memory_bytes is not None and base_timing.peak_memory_bytes:
             row.peak_memory_ratio = timing.peak_memory_bytes / base_timing.peak_memory_bytes
@@ -284,6 +294,7 @@ def _row(study: Subject, v: Variant, base: Variant, timed: TimingComparison | No
         row.timing_warnings = "; ".join(timed.warnings) or None
         best = timed.best_ratio(v.name)
         row.best_backend, row.best_latency_ratio, row.best_latency_ratio_iqr = best.backend, best.median, best.iqr
+        row.best_latency_ratio_between_runs = best.between_runs
     return row
 
 
@@ -318,10 +329,18 @@ def verdict(result: SweepResult) -> str:
         parts += [f"{row.mac_ratio:.2f}× MACs", f"{row.activation_ratio:.2f}× activations"]
         backends, doubt = result.backends, result.timed.doubt if result.timed else None
         if len(backends) == 1:
-            parts.append(latency_verdict(row.latency_ratio, row.latency_ratio_iqr, f"on {backends[0]}", doubt))
+            parts.append(latency_verdict(row.latency_ratio, row.latency_ratio_iqr, f"on {backends[0]}",
+                                         doubt or _runs_doubt(row)))
         elif backends:
             parts.append(latency_verdict(row.best_latency_ratio, row.best_latency_ratio_iqr, "best vs best", doubt))
     return " · ".join(parts)
+
+
+def _runs_doubt(row: VariantRow) -> str | None:
+    if row.latency_ratio_reproduces is not False:
+        return None
+    return (f"its {row.timing_runs} independent runs lie {row.latency_ratio_between_runs:.2f} apart, outside each "
+            "other's IQR (the setting does not reproduce on this machine)")
 
 
 def headline(result: SweepResult) -> list[str]:
@@ -385,9 +404,10 @@ def footer(result: SweepResult, verbose: bool = False) -> str:
             lines += [f"break-even α on {b}: " + (f"inconclusive ({timed.doubt})" if timed.doubt else
                                                   result.break_even(b).describe()) for b in result.backends]
         threads = f"{c.threads} thread{'s' * (c.threads != 1)}"
+        runs = f"{timed.runs} independent runs (each prepared afresh) of " if timed.runs > 1 else ""
         lines.append(f"timed on {c.device_name} ({c.device}{isa}), {threads}, {timed.dtype}, "
-                     f"torch {c.torch_version}, {timed.rounds} interleaved rounds; ratios: medians of per-round "
-                     "ratios, same backend")
+                     f"torch {c.torch_version}, {runs}{timed.rounds} interleaved rounds; ratios: medians of "
+                     "per-round ratios, same backend")
         lines += [timed.threads_note] if timed.threads_note else []
         lines += timing_warning_lines(timed.warnings, verbose)
     return "\n".join(lines)
@@ -444,6 +464,8 @@ def latency_table(result: SweepResult) -> Table:
         if row.alpha > 0:
             lines.append(("  ÷ vanilla", cells(row.variant,
                                                lambda r: f"{r.latency_ratio:.3f} ({r.latency_ratio_iqr:.3f})")))
+            lines.append((f"  {row.timing_runs} runs, max − min", cells(
+                row.variant, lambda r: num(r.latency_ratio_between_runs, digits=3))))
         lines += [("  peak memory MiB", cells(row.variant, lambda r: num(r.peak_memory_bytes, 2**20, 1))),
                   ("  preparation s", cells(row.variant, lambda r: num(r.prepare_s, digits=2)))]
         for text, values in lines:

@@ -59,6 +59,7 @@ class Timed:
     notes: dict[tuple[str, str], list[str]]  # (variant, backend) -> what its preparation did
     threads_note: str | None = None  # how the thread count was chosen: 'timed at 1 thread: 1 of 2 cores busy'
     doubt: str | None = None  # why the latency ratios are no finding (cores taken while timing); None: none
+    runs: int = 1  # independent timing runs (each prepared afresh), ``rounds`` rounds each
 
 
 def timed_summary(timed: TimingComparison) -> Timed:
@@ -67,7 +68,8 @@ def timed_summary(timed: TimingComparison) -> Timed:
     choice = timed.thread_choice
     return Timed({b: BACKENDS[b].description for b in backends}, timed.context, timed.options.dtype,
                  timed.options.rounds, timed.warnings, {k: t.notes for k, t in timed.timings.items()},
-                 choice.describe() if choice is not None and timed.context.device == "cpu" else None, timed.doubt)
+                 choice.describe() if choice is not None and timed.context.device == "cpu" else None, timed.doubt,
+                 timed.options.repeats)
 
 
 ResultOf = Callable[[list[Variant], TimingComparison | None], object]

@@ -184,6 +184,7 @@ def test_bfloat16_on_cpu_casts_a_copy(backend):
 @pytest.mark.parametrize("options, message", [
     (dict(dtype="float64"), "dtype must be one of"),
     (dict(rounds=0), "rounds must be >= 1"),
+    (dict(repeats=0), "repeats must be >= 1, got 0"),
     (dict(min_run_time=0), "min_run_time > 0"),
     (dict(threads=0), "threads must be at least 1"),
     (dict(backends=("turbo",)), "unknown backend 'turbo'"),
@@ -346,3 +347,45 @@ def test_footer_keeps_one_warning_line_unless_verbose():
     short = _timing_warnings(warnings, verbose=False)
     assert len(short) == 1 and "+1 more" in short[0] and "--verbose" in short[0]
     assert _timing_warnings(warnings, verbose=True) == [f"warning: {w}" for w in warnings]
+
+
+def test_each_independent_run_prepares_afresh_and_its_ratio_is_kept(monkeypatch):
+    import octprofile.runtime.timing as timing
+
+    prepared, real = [], timing.prepare_checked
+
+    def counted(model, x, backend, reference=None):
+        prepared.append(backend)
+        return real(model, x, backend, reference)
+
+    monkeypatch.setattr(timing, "prepare_checked", counted)
+    progress = []
+    comparison = time_variants({"a": two_convs(), "b": two_convs()}, SHAPE, replace(FAST, repeats=3),
+                               on_progress=lambda done, total: progress.append((done, total)))
+    assert prepared == ["eager"] * 6 and comparison.options.repeats == 3  # 2 variants, 3 runs
+    assert len(comparison.timing("a").samples_ms) == 3 * FAST.rounds
+    assert progress[-1] == (12, 12) and [done for done, _ in progress] == list(range(1, 13))
+    ratio = comparison.ratio("b")
+    a, b = comparison.timing("a").samples_ms, comparison.timing("b").samples_ms
+    by_hand = [statistics.median([b[i] / a[i] for i in range(start, start + FAST.rounds)]) for start in (0, 2, 4)]
+    assert ratio.run_medians == pytest.approx(by_hand)
+    assert ratio.between_runs == pytest.approx(max(by_hand) - min(by_hand))
+
+
+def test_runs_reproduce_when_each_ones_iqr_covers_the_others_medians():
+    def comparison_of(ratios_per_run):
+        rounds = len(ratios_per_run[0])
+        base = [10.0] * (rounds * len(ratios_per_run))
+        other = [10.0 * r for run in ratios_per_run for r in run]
+        timings = {("v", "eager"): Timing("v", "eager", 10.0, 0.0, base, 0.0, None),
+                   ("o", "eager"): Timing("o", "eager", statistics.median(other), 0.0, other, 0.0, None)}
+        options = replace(FAST, rounds=rounds, repeats=len(ratios_per_run))
+        return TimingComparison(timings, "v", [], machine_context(torch.device("cpu"), 1), options)
+
+    agreeing = comparison_of([[0.70, 0.72, 0.74, 0.76], [0.71, 0.73, 0.75, 0.77], [0.70, 0.72, 0.75, 0.77]])
+    assert agreeing.ratio("o").reproduces() and _noise_warnings(agreeing) == []
+    apart = comparison_of([[0.70, 0.71, 0.72, 0.73], [0.84, 0.85, 0.86, 0.87], [0.70, 0.71, 0.72, 0.73]])
+    assert not apart.ratio("o").reproduces()
+    assert apart.ratio("o").between_runs == pytest.approx(0.14)
+    assert _noise_warnings(apart)[-1:] == ["o/v ratio does not reproduce between runs: the run medians 0.715, 0.855, "
+                                      "0.715 lie outside each other's IQR"]

@@ -170,3 +170,23 @@ def test_a_doubtful_best_vs_best_line_states_the_times_but_no_ratio():
                     "(see the verdict)")
     result.timed.doubt = None
     assert headline(result)[0].endswith("= 2.610× (IQR 0.010)")
+
+
+def test_the_verdict_is_inconclusive_when_independent_runs_do_not_reproduce():
+    from octprofile.studies.compare import latency_table, verdict
+
+    result = timed_by_hand(Study("resnet20_cifar").compare(0.5, fvcore=False), 0.72, 0.02, note=None)
+    octave = result.row("oct")
+    octave.timing_runs, octave.latency_ratio_between_runs, octave.latency_ratio_reproduces = 3, 0.14, False
+    assert verdict(result).endswith(" · latency inconclusive on eager: its 3 independent runs lie 0.14 apart, "
+                                    "outside each other's IQR (the setting does not reproduce on this machine), so "
+                                    "the ratio is no finding; rerun on an otherwise idle machine or at fewer "
+                                    "--threads")
+    octave.latency_ratio_reproduces = True
+    assert verdict(result).endswith(" · 0.72× latency on eager (IQR 0.02)")
+    from rich.console import Console
+
+    console = Console(width=80, record=True)
+    console.print(latency_table(result))
+    text = console.export_text()
+    assert "3 runs, max − min" in text and "0.140" in text

@@ -25,6 +25,7 @@ from octprofile.cli.options import (
     OutputOpt,
     Placement,
     PlacementOpt,
+    Repeat,
     Rounds,
     Threads,
     Time,
@@ -44,7 +45,7 @@ def compare(
     downsample: DownsampleOpt = Downsample.pool,
     time_: Time = True, backend: BackendOpt = ("eager",),
     device: DeviceOpt = Device.auto, threads: Threads = None, dtype: DTypeOpt = DType.float32, rounds: Rounds = 10,
-    fvcore: Fvcore = True, fmt: FormatOpt = Format.table, output: OutputOpt = None,
+    repeat: Repeat = 1, fvcore: Fvcore = True, fmt: FormatOpt = Format.table, output: OutputOpt = None,
     columns: ColumnsOpt = None, caption: CaptionOpt = None, verbose: Verbose = False, wide: Wide = False,
 ) -> None:
     """Vanilla vs Oct side by side: params, MACs (3 counters), activations, latency, peak memory.
@@ -56,6 +57,7 @@ def compare(
 
         run_profile(use_case, model, [parse_octave_alpha(alpha, "compare")], True, input_size, batch_size,
                     width_mult, placement, design_of(hl, lh, downsample), time_, backend, device, threads, dtype,
-                    rounds, fvcore, fmt, output, verbose=verbose, wide=wide, columns=columns, caption=caption)
+                    rounds, fvcore, fmt, output, verbose=verbose, wide=wide, columns=columns, caption=caption,
+                    repeats=repeat)
 
     run_command(action)

@@ -30,6 +30,7 @@ from octprofile.cli.options import (
     OutputOpt,
     Placement,
     PlacementOpt,
+    Repeat,
     Rounds,
     Threads,
     Time,
@@ -52,7 +53,7 @@ def sweep(
     downsample: DownsampleOpt = Downsample.pool,
     time_: Time = True, backend: BackendOpt = ("eager",),
     device: DeviceOpt = Device.auto, threads: Threads = None, dtype: DTypeOpt = DType.float32, rounds: Rounds = 10,
-    fvcore: Fvcore = True, fmt: FormatOpt = Format.table, output: OutputOpt = None,
+    repeat: Repeat = 1, fvcore: Fvcore = True, fmt: FormatOpt = Format.table, output: OutputOpt = None,
     columns: ColumnsOpt = None, caption: CaptionOpt = None,
     plot: Annotated[Path | None, typer.Option("--plot", metavar="FILE",
                                               help="Also draw the ratios against α (FILE.png or FILE.svg).")] = None,
@@ -67,6 +68,6 @@ def sweep(
 
         run_profile(use_case, model, parse_alphas(",".join(alphas)), False, input_size, batch_size, width_mult,
                     placement, design_of(hl, lh, downsample), time_, backend, device, threads, dtype, rounds, fvcore,
-                    fmt, output, plot, verbose, wide, columns, caption)
+                    fmt, output, plot, verbose, wide, columns, caption, repeat)
 
     run_command(action)
