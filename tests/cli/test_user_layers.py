@@ -129,7 +129,8 @@ def padconv_stem_net():
 
 
 def geometry_net():
-    layers = body() + [nn.Conv2d(16, 16, 3, padding=0), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1)]
+    layers = body() + [nn.Conv2d(16, 16, 3, padding=0), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(),
+                       nn.Conv2d(16, 16, 3, padding=1)]
     m = nn.Sequential(*layers, *head())
     m.input_size = 16
     return m

@@ -72,7 +72,7 @@ def fuzz(seed: int, backends: tuple[str, ...], fvcore_alphas=ALPHAS) -> dict[flo
         for backend in backends:
             prepared = prepare(octave, x, backend)  # checks its output against the built model's
             torch.testing.assert_close(prepared(x), built, rtol=1e-3, atol=1e-3 * built.abs().max().item(),
-                                       msg=lambda m, b=backend: f"{label} {b}: {m}")
+                                       msg=lambda m, b=backend, at=label: f"{at} {b}: {m}")
     if len(refused) < len(ALPHAS):  # α→0: octave layers whose low splits are all empty are the vanilla layers
         octave = build_model(info, 1e-3, design=OctDesign(downsample="strided"))
         assert any(isinstance(m, OctConvNd) for m in octave.modules()), f"seed {seed}: nothing converted at α→0"
