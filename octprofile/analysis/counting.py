@@ -86,17 +86,18 @@ class _Engine:
             rule = module_rule(module)
             if rule is not None:
                 handles.append(module.register_forward_pre_hook(self._enter))
-                handles.append(module.register_forward_hook(self._leave(name, rule), always_call=True))
+                handles.append(module.register_forward_hook(self._leave(name, rule), always_call=True,
+                                                            with_kwargs=True))
         return handles
 
     def _enter(self, _module, _inputs) -> None:
         self.depth += 1
 
     def _leave(self, name: str, rule):
-        def hook(module, inputs, output):
+        def hook(module, inputs, kwargs, output):
             self.depth -= 1
             if self.depth == 0:
-                count = rule(name, module, inputs, output)
+                count = rule(name, module, (*inputs, *kwargs.values()), output)
                 count.output_shapes = output_shapes(output)
                 self.layers.append(count)
         return hook

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -34,17 +35,52 @@ def fvcore_count(model: nn.Module, input_shape: tuple[int, ...], seed: int = 0) 
     x = torch.randn((1, *rest), generator=generator)
     was_training = model.training
     model.eval()
+    fastpath = torch.backends.mha.get_fastpath_enabled()
     try:
+        # attention traced as its linear layers and matmuls, which fvcore counts, not as one fused op
+        torch.backends.mha.set_fastpath_enabled(False)
         with torch.no_grad():
-            analysis = FlopCountAnalysis(model, x)
+            analysis = FlopCountAnalysis(model, x).set_op_handle(
+                "aten::scaled_dot_product_attention", _attention_macs, "aten::baddbmm", _baddbmm_macs)
             analysis.unsupported_ops_warnings(False)
             analysis.uncalled_modules_warnings(False)
             by_operator = {op: int(v) * batch for op, v in analysis.by_operator().items()}
             unsupported = dict(analysis.unsupported_ops())
+            attention = batch * _inside_attention(model, analysis)
     finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
         model.train(was_training)
-    macs = sum(by_operator.get(op, 0) for op in FVCORE_MAC_OPERATORS)
+    macs = sum(by_operator.get(op, 0) for op in FVCORE_MAC_OPERATORS) + attention
     return FvcoreCount(macs, sum(by_operator.values()), by_operator, unsupported)
+
+
+# fvcore's operators for the matmuls inside nn.MultiheadAttention (scores and weighted sum), which the analytic
+# count holds in the attention layer's MACs; elsewhere these matmuls are not conv or linear MACs
+ATTENTION_OPERATORS = ("bmm", "baddbmm", "scaled_dot_product_attention")
+
+
+def _shape(value) -> list[int]:
+    return value.type().sizes()
+
+
+def _attention_macs(inputs, outputs) -> int:
+    """aten::scaled_dot_product_attention: Q·Kᵀ and the weighted sum of V, (batch x heads x L x S x head dim) each."""
+    query, key = _shape(inputs[0]), _shape(inputs[1])
+    return 2 * math.prod(query) * key[-2]
+
+
+def _baddbmm_macs(inputs, outputs) -> int:
+    """aten::baddbmm(input, batch1, batch2): batch1 @ batch2 added to input."""
+    first, second = _shape(inputs[1]), _shape(inputs[2])
+    return math.prod(first) * second[-1]
+
+
+def _inside_attention(model: nn.Module, analysis) -> int:
+    """What fvcore counted as attention matmuls inside the outermost nn.MultiheadAttention layers."""
+    names = [name for name, module in model.named_modules() if isinstance(module, nn.MultiheadAttention)]
+    outermost = [name for name in names if not any(name.startswith(other + ".") for other in names)]
+    counted = analysis.by_module_and_operator()
+    return sum(int(counted.get(name, {}).get(op, 0)) for name in outermost for op in ATTENTION_OPERATORS)
 
 
 def torch_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:

@@ -164,11 +164,26 @@ def count_cond_conv(name: str, conv: nn.Module, inputs, output) -> LayerCount:
                       depthwise=conv.groups > 1 and conv.groups == conv.in_channels)
 
 
+def count_attention(name: str, attention: nn.MultiheadAttention, inputs, output) -> LayerCount:
+    """nn.MultiheadAttention: its four projections (linear layers: query, key, value, output) and the two
+    matmuls of attention (scores Q·Kᵀ and their weighted sum of V), each (query rows x key rows x embed dim) per
+    sample, as FlopCounterMode counts them. ``inputs``: query, key, value (self-attention where key is missing)."""
+    query, key = inputs[0], inputs[1] if len(inputs) > 1 else inputs[0]
+    embed, kdim, vdim = attention.embed_dim, attention.kdim, attention.vdim
+    batch = (query.shape[0] if attention.batch_first else query.shape[1]) if query.dim() == 3 else 1
+    rows, key_rows = query.numel() // embed, key.numel() // kdim  # batch x sequence
+    projections = rows * embed * embed * 2 + key_rows * (kdim + vdim) * embed
+    macs = projections + 2 * rows * (key_rows // batch) * embed
+    attended = output[0] if isinstance(output, tuple) else output
+    return LayerCount(name, "linear", _params(attention), macs, numel(attended))
+
+
 # Module rules, looked up along the class hierarchy (every octave conv, and every torch conv, counts alike).
 MODULE_RULES = {
     OctConvNd: count_octconv,
     nn.modules.conv._ConvNd: count_conv,
     nn.Linear: count_linear,
+    nn.MultiheadAttention: count_attention,
 }
 # Layers of optional libraries, by library and class name (so that they stay optional)
 NAMED_RULES = {("timm", "CondConv2d"): count_cond_conv}

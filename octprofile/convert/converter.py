@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from octprofile.convert.coverage import VANILLA_REASONS_ATTR, vanilla_reasons
+from octprofile.convert.coverage import BETWEEN, VANILLA_REASONS_ATTR, Reason, vanilla_reasons
 from octprofile.convert.fidelity import (
     NOT_CONVERTED_ATTR,
     ConvLike,
@@ -22,11 +22,19 @@ from octprofile.convert.fidelity import (
     hook_kinds,
     unconvertible_reason,
 )
-from octprofile.convert.placement import RULES, PlacementError, Plan, chain_region, is_depthwise, pooled_strides
+from octprofile.convert.placement import (
+    RULES,
+    PlacementError,
+    Plan,
+    chain_region,
+    is_depthwise,
+    octave_obstacle,
+    pooled_strides,
+)
 from octprofile.convert.settle import settle
 from octprofile.errors import ConversionError
 from octprofile.nn import FULL, ChannelSplit, OctDesign, OctPair, check_alpha, octave_class, octave_norm_rule
-from octprofile.nn.meta import run_on_meta
+from octprofile.nn.meta import ModuleScope, run_on_meta
 from octprofile.nn.norm import group_size
 
 
@@ -58,14 +66,31 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Trace:
     handles = [module.register_forward_pre_hook(lambda _m, inputs, name=name: record(name, inputs))
                for name, module in modules.items()
                if not list(module.children()) or name in convs or name in parents]
+    scope = ModuleScope()
     try:
-        run_on_meta(model, input_shape)
+        with scope.watch(model):
+            run_on_meta(model, input_shape)
     except Exception as error:
+        if reads_values(error):
+            raise ConversionError(
+                f"layer {scope.current()} depends on the values of its input (data-dependent control flow, "
+                "or .item()/.tolist()/nonzero on a tensor), which octprofile's shape-only pass on the meta device "
+                f"cannot follow: {error}".split("\n")[0]) from error
         raise ConversionError(f"the vanilla model fails on input {tuple(input_shape)}: {error}") from error
     finally:
         for handle in handles:
             handle.remove()
     return Trace(order, {n: sizes[n] for n in convs if n in sizes}, {n: sizes[n] for n in parents if n in sizes})
+
+
+# what torch says when code asks a meta tensor for its values
+_VALUE_READS = ("cannot be called on meta tensors", "Cannot copy out of meta tensor", "_local_scalar_dense",
+                "data-dependent", "meta tensors do not support")
+
+
+def reads_values(error: Exception) -> bool:
+    """Whether ``error`` is a meta pass meeting code that reads a tensor's values (``if x.mean() > 0``)."""
+    return isinstance(error, RuntimeError | NotImplementedError) and any(s in str(error) for s in _VALUE_READS)
 
 
 def execution_order(model: nn.Module, input_shape: tuple[int, ...]) -> list[str]:
@@ -140,8 +165,13 @@ def convert(model: nn.Module, alpha: float, family: str, input_shape: tuple[int,
     plan, cut_reasons = settled.plan, settled.cut_reasons
     reasons = vanilla_reasons(conv_order, modules, plan, skipped, gates, family, everywhere)
     reasons |= {name: reason for name, reason in cut_reasons.items() if name not in plan}
+    # a conv whose geometry no octave conv reproduces ends the chain's region: that, not its place, is why
+    reasons |= {name: Reason("geometry", obstacle) for name, reason in reasons.items()
+                if (family == "chain" or reason == BETWEEN) and reason.kind != "unsupported"
+                and (obstacle := octave_obstacle(modules[name])) is not None}
     # hooks on other layers are kept, but a hooked layer inside the octave region would hand them the pair
     hooked = {name: hooks for name, module in modules.items() if name and (hooks := hook_kinds(module))}
+    refuse_tied(model, set(plan) | set(settled.applied))
     # the settled plan ran on a meta copy of this very model: its splits and its run hold here too
     apply_plan(model, plan, found.order, input_shape, design=design, splits=settled.applied)
     setattr(model, NOT_CONVERTED_ATTR, skipped)
@@ -216,6 +246,25 @@ def norm_splits(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Cha
         for name, module in norms.items():
             model.set_submodule(name, module)
     return seen
+
+
+def refuse_tied(model: nn.Module, replaced: set[str]) -> None:
+    """Refuse to replace a layer that shares a parameter with another (tied weights): its octave version holds its
+    own copy of the weights, so the Oct model would have more parameters than the vanilla one, and the two layers
+    would no longer share them."""
+    owners: dict[int, list[tuple[str, str]]] = {}
+    for module_name, module in model.named_modules():
+        for param_name, param in module.named_parameters(recurse=False):
+            owners.setdefault(id(param), []).append((module_name, param_name))
+    for shared in owners.values():
+        for name, param_name in shared:
+            if name in replaced and len(shared) > 1:
+                other = next(f"'{n}'" for n, _ in shared if n != name) if any(n != name for n, _ in shared) \
+                    else "itself"
+                raise ConversionError(
+                    f"layer '{name}' ({type(model.get_submodule(name)).__name__}) shares its {param_name} with "
+                    f"{other} (tied weights): its octave version would hold its own copy, so the Oct model would "
+                    "have more parameters than the vanilla one; untie them to convert this model")
 
 
 def refuse_hooked_in_region(model: nn.Module, hooked: dict[str, str], called_with_pair: list[str]) -> None:

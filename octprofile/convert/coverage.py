@@ -9,6 +9,7 @@ A reason is one of a few kinds, the first that applies:
   after
   depthwise      a depthwise conv keeps its channel split (alpha in = alpha out), so it cannot enter or leave
   between        anything else the placement keeps vanilla
+  geometry       a kernel, padding or stride no octave conv reproduces (it ends the chain rule's region there)
 (and ``classifier`` for linear layers, which the converter never touches).
 """
 
@@ -27,7 +28,7 @@ VANILLA_REASONS_ATTR = "octprofile_vanilla_reasons"
 class Reason(NamedTuple):
     """Why a layer stayed vanilla: a short kind (a table cell) and the sentence that explains it."""
 
-    kind: str  # unsupported, pooled map, stem, after, depthwise, between, classifier
+    kind: str  # unsupported, pooled map, stem, after, depthwise, between, geometry, classifier
     text: str
 
 

@@ -14,7 +14,10 @@ import os
 import sys
 from pathlib import Path
 
+import torch
 from torch import nn
+from torch.nn.modules.lazy import LazyModuleMixin
+from torch.nn.parameter import UninitializedParameter
 
 from octprofile.errors import CustomModelError
 
@@ -83,3 +86,33 @@ def _import_target(target: str, reference: str):
         raise CustomModelError(f"importing {target} called sys.exit({error.code!r})") from None
     except Exception as error:
         raise CustomModelError(f"importing {target} raised {type(error).__name__}: {error}") from error
+
+
+def as_analysed(model: nn.Module, reference: str, input_shape: tuple[int, ...]) -> nn.Module:
+    """``model`` made ready for octprofile, in place: floating weights and buffers in float32 (the dtype it counts
+    and converts in; a float64 or bfloat16 model counts the same MACs, and timing casts to its ``--dtype``), and
+    lazy layers (``nn.LazyConv2d``...) given their shapes by one forward pass at ``input_shape`` (eval mode, no
+    gradient, zeros), as their first call would."""
+    if any(t.is_floating_point() and t.dtype != torch.float32 for t in (*model.parameters(), *model.buffers())):
+        model.float()
+    lazy = [name for name, module in model.named_modules() if isinstance(module, LazyModuleMixin)
+            and module.has_uninitialized_params()]
+    if not lazy:
+        return model
+    if input_shape[1] == 0:
+        first = model.get_submodule(lazy[0])
+        raise CustomModelError(f"layer '{lazy[0]}' ({type(first).__name__}) of {reference} reads the model's input "
+                               "and leaves its channel count open: give the first layer its in_channels")
+    device = next((t.device for t in model.parameters() if not isinstance(t, UninitializedParameter)), None)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(input_shape, device=device))
+    except Exception as error:  # the user's code: report its failure in one line
+        raise CustomModelError(f"{reference} raised {type(error).__name__} while its lazy layers "
+                               f"({', '.join(lazy[:3])}) took their shapes from input {tuple(input_shape)}: "
+                               f"{error}") from error
+    finally:
+        model.train(was_training)
+    return model

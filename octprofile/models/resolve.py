@@ -6,7 +6,7 @@ import copy
 
 from torch import nn
 
-from octprofile.models.custom import is_custom_reference, load_custom_model
+from octprofile.models.custom import as_analysed, is_custom_reference, load_custom_model
 from octprofile.models.input_size import InputSize
 from octprofile.models.registry import family_of, get_spec
 from octprofile.models.resolved import ResolvedModel
@@ -25,8 +25,10 @@ def resolve(name: str | ResolvedModel) -> ResolvedModel:
         model = load_custom_model(name)
         first_conv = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
         in_channels = first_conv.in_channels if first_conv is not None else 3
-        return ResolvedModel(name, family_of(model), "custom", custom_input_size(model, first_conv), in_channels, (),
-                             lambda: copy.deepcopy(model))
+        resolved = ResolvedModel(name, family_of(model), "custom", custom_input_size(model, first_conv), in_channels,
+                                 (), lambda: copy.deepcopy(model))
+        as_analysed(model, name, resolved.input_shape())
+        return resolved
     spec = get_spec(name)
     return ResolvedModel(spec.name, spec.family, spec.source, spec.input_size, spec.in_channels, spec.options,
                          spec.builder)

@@ -13,6 +13,11 @@ from octprofile.nn.pair import OctPair
 from octprofile.nn.split import ChannelSplit
 
 
+def _device_of(norm: nn.Module):
+    """Where a norm's tensors live (its running statistics where it has no affine weights), None if it has none."""
+    return next((t.device for t in (*norm.parameters(), *norm.buffers())), None)
+
+
 class OctBatchNormNd(nn.Module):
     """Normalises ``high`` and ``low`` separately; 2 x channels parameters, as the vanilla norm.
     Subclasses name the branch norm (``norm_class``)."""
@@ -36,8 +41,7 @@ class OctBatchNormNd(nn.Module):
     @classmethod
     def from_bn(cls, bn: nn.modules.batchnorm._BatchNorm, split: ChannelSplit) -> OctBatchNormNd:
         """An octave batch norm holding ``bn``'s parameters and statistics, sliced by ``split``."""
-        device = bn.weight.device if bn.weight is not None else None
-        oct_bn = cls(split, bn.eps, bn.momentum, bn.affine, bn.track_running_stats, device=device)
+        oct_bn = cls(split, bn.eps, bn.momentum, bn.affine, bn.track_running_stats, device=_device_of(bn))
         cut = split.high
         with torch.no_grad():
             for branch, part in ((oct_bn.high, slice(0, cut)), (oct_bn.low, slice(cut, None))):
@@ -94,8 +98,7 @@ class OctGroupNorm(nn.Module):
 
     @classmethod
     def from_gn(cls, gn: nn.GroupNorm, split: ChannelSplit) -> OctGroupNorm:
-        device = gn.weight.device if gn.weight is not None else None
-        oct_gn = cls(split, gn.num_groups, gn.eps, gn.affine, device=device)
+        oct_gn = cls(split, gn.num_groups, gn.eps, gn.affine, device=_device_of(gn))
         if gn.affine:
             with torch.no_grad():
                 for branch, part in ((oct_gn.high, slice(0, split.high)), (oct_gn.low, slice(split.high, None))):
