@@ -161,7 +161,7 @@ def convert(model: nn.Module, alpha: float, family: str, input_shape: tuple[int,
     replan = (lambda cuts: chain_region(model, alpha, rule_order, cuts)) if family == "chain" else None
     settled = settle(model, plan, rule_order, input_shape, alpha,
                      lambda copy, plan: apply_plan(copy, plan, found.order, input_shape, design=design),
-                     complete, replan)
+                     complete, replan, found.order)
     plan, cut_reasons = settled.plan, settled.cut_reasons
     reasons = vanilla_reasons(conv_order, modules, plan, skipped, gates, family, everywhere)
     reasons |= {name: reason for name, reason in cut_reasons.items() if name not in plan}

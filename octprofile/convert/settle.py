@@ -7,6 +7,10 @@ run; a conv that got the wrong kind of input is re-planned (it enters where it r
 the low map where it gets a pair), and, for the chain rule, a layer that cannot take the pair at all
 cuts the chain there (see ``chain_region``), until a plan runs. A family rule whose plan still fails is
 refused with the layer named. What was cut is reported per layer in ``coverage``.
+
+Refusals stay quick: when a layer class fails the same way a second time (GhostNet's ghost modules, HRNet's
+upsampling fuse layers), every layer of that class is cut at once instead of one dry run each, and the loop gives
+up after ``MAX_DRY_RUNS`` dry runs, naming the last failure.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from octprofile.nn.octconv import OctConv2d
 from octprofile.nn.pair import OctInputError, OctPair
 
 Cut = tuple[int, int]  # see ``chain_region``
+MAX_DRY_RUNS = 24  # a plan that needs more mends than this is refused (each run copies and runs the whole model)
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,29 @@ def cut_at(failure: Failure, conv_order: list[str]) -> Cut:
     return failure.convs_started, failure.convs_started
 
 
+def class_cuts(failure: Failure, skeleton: nn.Module, conv_order: list[str], call_order: list[str]) -> list[Cut]:
+    """The cuts for every layer of the failing layer's class (a conv's class excepted: convs are mended or cut one by
+    one), each as ``cut_at`` would cut it when it fails; ``call_order`` (leaf modules in call order) places a layer
+    that holds no conv before the conv that follows it."""
+    kind = type(failure.module)
+    if failure.module is None or isinstance(failure.module, nn.Conv2d | OctConv2d) or not failure.name:
+        return []
+    convs = set(conv_order)
+    cuts = []
+    for name, module in skeleton.named_modules():
+        if not name or type(module) is not kind:
+            continue
+        first = next((i for i, called in enumerate(call_order) if called == name or called.startswith(name + ".")),
+                     None)
+        started = len({called for called in call_order[:first] if called in convs}) if first is not None else 0
+        cuts.append(cut_at(Failure(name, module, failure.error, started), conv_order))
+    return cuts
+
+
+def failure_key(failure: Failure) -> tuple[type, str]:
+    return type(failure.module), in_words(failure.error)
+
+
 @dataclass(frozen=True)
 class Settled:
     """A plan that runs, as its dry run found it: the same plan applied to the model runs the same way, so
@@ -136,15 +164,18 @@ class Settled:
 
 def settle(model: nn.Module, plan: Plan, conv_order: list[str], input_shape: tuple[int, ...], alpha: float,
            apply: Callable[[nn.Module, Plan], object], complete: Callable[[Plan], Plan],
-           replan: Callable[[list[Cut]], Plan] | None) -> Settled:
+           replan: Callable[[list[Cut]], Plan] | None, call_order: list[str] | None = None) -> Settled:
     """The plan that runs, tried on meta copies of ``model`` and mended until it does. ``apply`` converts a model
     by a plan; ``replan`` gives the rule's plan with the chain cut (None: a family rule, whose failures other
-    than a conv's input are refused)."""
+    than a conv's input are refused). ``call_order``: leaf modules in call order (see ``class_cuts``)."""
     skeleton = meta_copy(model)
     cuts: list[Cut] = []
     cut_reasons: dict[str, Reason] = {}
     fixes: Plan = {}
-    for _ in range(2 * len(conv_order) + 8):
+    seen: set[tuple[type, str]] = set()
+    failure = None
+    runs = min(2 * len(conv_order) + 8, MAX_DRY_RUNS)
+    for _ in range(runs):
         candidate = complete(plan | fixes)
         trial = copy.deepcopy(skeleton)
         scope = ModuleScope()
@@ -165,6 +196,9 @@ def settle(model: nn.Module, plan: Plan, conv_order: list[str], input_shape: tup
         if replan is None:
             raise ConversionError(failure.sentence())
         cuts.append(cut_at(failure, conv_order))
+        if failure_key(failure) in seen:  # the second time a layer class fails alike: cut all of its layers
+            cuts += class_cuts(failure, skeleton, conv_order, call_order or conv_order)
+        seen.add(failure_key(failure))
         new_plan = _replanned(replan, cuts, failure)
         if new_plan == plan:  # the cut missed the region: shrink it from its end
             last = max(conv_order.index(name) for name in plan)
@@ -173,7 +207,8 @@ def settle(model: nn.Module, plan: Plan, conv_order: list[str], input_shape: tup
         reason = Reason("cut", f"the octave region is cut at {failure.describe()}: {in_words(failure.error)}")
         cut_reasons.update({name: reason for name in plan if name not in new_plan})
         plan, fixes = new_plan, {}
-    raise ConversionError(f"no octave region of this model runs: {failure.sentence()}")
+    raise ConversionError(f"no octave region of this model runs after {runs} dry runs (the last: "
+                          f"{failure.sentence() if failure else 'none'})")
 
 
 def _replanned(replan: Callable[[list[Cut]], Plan], cuts: list[Cut], failure: Failure) -> Plan:

@@ -22,6 +22,15 @@ INSTALL = "pip install 'octprofile[timm]'"
 # timm module -> placement family (a rule of ``convert.placement.RULES``); other modules: the chain rule
 FAMILIES = {"resnet": "resnet", "efficientnet": "timm_inverted_residual", "mobilenetv3": "timm_inverted_residual",
             "hardcorenas": "timm_inverted_residual"}
+# timm modules whose models are convolutional networks (their stems, stages and heads are convs; hybrids whose
+# stages are attention blocks are left out): what ``octprofile coverage --source timm`` surveys
+CNN_MODULES = (
+    "resnet", "efficientnet", "byobnet", "nfnet", "regnet", "mobilenetv3", "convnext", "cspnet", "resnetv2", "dla",
+    "hrnet", "vovnet", "ghostnet", "hgnet", "rexnet", "senet", "res2net", "resnest", "vgg", "dpn", "densenet",
+    "hardcorenas", "repghost", "repvit", "sknet", "selecsls", "xception", "xception_aligned", "tresnet",
+    "inception_v3", "inception_v4", "inception_resnet_v2", "nasnet", "pnasnet", "fasternet", "starnet", "rdnet",
+    "cspnext", "lcnetv2", "convmixer", "inception_next",
+)
 UNSUPPORTED = (
     (re.compile(r"blur"), "its blur pooling filters the padded map with a fixed kernel, which has no octave version"),
     (re.compile(r"^mixnet|^tf_mixnet"), "its MixedConv2d splits the channels into groups of different kernels, which "

@@ -3,6 +3,9 @@ or vanilla and why, with its share of the vanilla MACs."""
 
 from __future__ import annotations
 
+import math
+import re
+from collections import Counter
 from dataclasses import asdict, dataclass, fields
 
 from rich.table import Table
@@ -136,3 +139,223 @@ def coverage_footer(result: CoverageResult) -> str:
     lines += [f"vanilla, {kind}: {layers} layer{'s' if layers > 1 else ''}, {100 * share:.1f}% of the MACs — {text}"
               for kind, (layers, share, text) in result.vanilla_by_reason().items()]
     return "\n".join(lines)
+
+
+# ---- a source's zoo: which models convert, per module (``octprofile coverage --source timm``, reports/timm.md) ----
+
+ZOO_SIDE = 64  # counts are exact at any size; a model that cannot run at this side is counted at its default
+ZOO_PER_MODULE = 3  # models per module in reports/timm.md: an evenly spaced sample (0: every model)
+_LAST_LAYER = re.compile(r".*'[^']*' \(([^()]+)\)(?: cannot run on the octave model)?: (.*?)\)?$")
+_NAMES_AND_SIZES = re.compile(r"'[\w.]*\d[\w.]*'|\([^()]*\d[^()]*\)")
+
+
+@dataclass
+class ZooModelRow:
+    """One model of the zoo: converts (params equal, analytic MACs = FlopCounterMode ÷ 2, some layer octave) or
+    refused, with the reason in one line."""
+
+    module: str
+    model: str
+    converts: bool
+    params_equal: bool | None  # None where the Oct model was not built
+    counts_exact: bool | None
+    mac_ratio: float | None  # Oct MACs ÷ vanilla MACs
+    share_reached: float | None  # the share of the vanilla MACs in the layers α made octave
+    input_size: int | None  # the side it was counted at
+    reason: str  # why it does not convert; empty where it does
+
+
+ZOO_COLUMNS = ColumnSet(
+    tuple(f.name for f in fields(ZooModelRow)),
+    display={"converts": Column("converts", "bool"), "params_equal": Column("params equal", "bool"),
+             "counts_exact": Column("counts exact", "bool"), "mac_ratio": Column("MACs ÷ vanilla", "ratio"),
+             "share_reached": Column("share of MACs α reaches", "ratio"), "reason": Column("reason", "text")})
+
+
+@dataclass
+class ZooModuleRow:
+    """One module of the source: how many of its (sampled) models convert, and how much of their MACs α reaches."""
+
+    module: str
+    models: int  # in the source
+    surveyed: int
+    converts: int
+    share_reached: float | None  # mean over the converted models
+    refusals: dict[str, int]  # the kind of reason (layer names left out) -> models
+
+
+@dataclass
+class ZooCoverageResult:
+    source: str
+    version: str
+    alpha: float
+    side: int
+    per_module: int  # 0: every model
+    rows: list[ZooModelRow]
+    listed: dict[str, int]  # module -> models in the source
+
+    def modules(self) -> list[ZooModuleRow]:
+        found = []
+        for module, listed in self.listed.items():
+            rows = [row for row in self.rows if row.module == module]
+            ok = [row.share_reached for row in rows if row.converts]
+            found.append(ZooModuleRow(module, listed, len(rows), len(ok), sum(ok) / len(ok) if ok else None,
+                                      dict(Counter(reason_kind(r.reason) for r in rows if not r.converts))))
+        return found
+
+    def refusals(self) -> dict[str, tuple[int, list[str]]]:
+        """{kind of reason: (models, their modules)}, most models first."""
+        found: dict[str, tuple[int, list[str]]] = {}
+        for row in self.rows:
+            if not row.converts:
+                count, modules = found.get(reason_kind(row.reason), (0, []))
+                found[reason_kind(row.reason)] = (count + 1, modules + [row.module] * (row.module not in modules))
+        return dict(sorted(found.items(), key=lambda item: -item[1][0]))
+
+    def records(self) -> list[dict]:
+        return [asdict(row) for row in self.rows]
+
+
+def reason_kind(reason: str) -> str:
+    """A refusal in short, so that models refused alike group together: the class of the last layer it names and
+    what went wrong there, or the known reason; layer names and sizes left out."""
+    if found := _LAST_LAYER.match(reason):
+        reason = f"{found.group(1)}: {found.group(2)}"
+    elif "has no octave version: " in reason:
+        reason = reason.split("has no octave version: ", 1)[1]
+    return one_line(_NAMES_AND_SIZES.sub("…", reason), 160)
+
+
+def zoo_coverage(source: str = "timm", alpha: float = 0.5, modules: list[str] | None = None,
+                 per_module: int = ZOO_PER_MODULE, side: int = ZOO_SIDE, progress=None) -> ZooCoverageResult:
+    """Which models of ``source``'s convolutional modules convert at ``alpha`` (``per_module`` evenly spaced
+    models of each, 0: all), each counted on the meta device at ``side`` pixels."""
+    from octprofile.models.timm_source import CNN_MODULES, import_timm
+
+    if source != "timm":
+        raise BadValueError(f"--source {source!r}: the zoo survey knows timm only")
+    alpha = check_alpha(alpha)
+    if alpha == 0:
+        raise BadValueError("at α=0 every layer is vanilla: give an α above 0 for a coverage report")
+    if per_module < 0:
+        raise BadValueError(f"--per-module must be 0 (every model) or more, got {per_module}")
+    timm = import_timm()
+    listed = {module: timm.list_models(module=module) for module in modules or CNN_MODULES}
+    if empty := [module for module, names in listed.items() if not names]:
+        raise BadValueError(f"no timm module {', '.join(map(repr, empty))} with models (the CNN modules: "
+                            f"{', '.join(CNN_MODULES)})")
+    chosen = [(module, name) for module, names in listed.items()
+              for name in names[::math.ceil(len(names) / per_module) if per_module else 1]]
+    rows = []
+    for index, (module, name) in enumerate(chosen):
+        if progress:
+            progress(f"{module}: {name}", index, len(chosen))
+        rows.append(_survey(module, name, alpha, side))
+    return ZooCoverageResult(source, timm.__version__, alpha, side, per_module, rows,
+                             {module: len(names) for module, names in listed.items()})
+
+
+def _survey(module: str, name: str, alpha: float, side: int) -> ZooModelRow:
+    from octprofile.analysis.crosscheck import torch_flops
+    from octprofile.build import build_model
+    from octprofile.models import resolve
+
+    reference = "timm:" + name
+
+    def refused(reason: str, **counts) -> ZooModelRow:
+        return ZooModelRow(module, name, False, counts.get("params_equal"), counts.get("counts_exact"),
+                           counts.get("mac_ratio"), counts.get("share_reached"), side, one_line(reason))
+
+    try:
+        try:
+            vanilla = build_model(reference, 0.0, device="meta", input_size=side)
+            count_model(vanilla, (1, 3, side, side))
+        except Exception:  # noqa: BLE001 - too small for it: its own input side
+            side = resolve(reference).default_side
+            vanilla = build_model(reference, 0.0, device="meta", input_size=side)
+        shape = (1, 3, side, side)
+        vanilla_count = count_model(vanilla, shape)
+    except Exception as error:  # noqa: BLE001 - a survey: every failure is a row
+        return refused(f"the vanilla model does not run: {error}")
+    try:
+        octave = build_model(reference, alpha, device="meta", input_size=side)
+    except Exception as error:  # noqa: BLE001
+        return refused(str(error))
+    try:
+        octave_count, flops = count_model(octave, shape), torch_flops(octave, shape)
+    except Exception as error:  # noqa: BLE001
+        return refused(f"the Oct model cannot be counted: {error}")
+    modules = dict(octave.named_modules())
+    reached = sum(layer.macs for layer in vanilla_count.layers
+                  if isinstance(octave_layer := modules.get(layer.name), OctConvNd)
+                  and (octave_layer.alpha_in, octave_layer.alpha_out) != (0.0, 0.0))
+    counts = dict(params_equal=vanilla_count.params == octave_count.params, counts_exact=2 * octave_count.macs == flops,
+                  mac_ratio=octave_count.macs / vanilla_count.macs, share_reached=reached / vanilla_count.macs)
+    if not counts["params_equal"]:
+        return refused(f"params differ: {vanilla_count.params} vanilla, {octave_count.params} Oct", **counts)
+    if not counts["counts_exact"]:
+        return refused(f"2 × analytic MACs {2 * octave_count.macs} ≠ FlopCounterMode {flops}", **counts)
+    if reached == 0:
+        return refused("α reaches no layer", **counts)
+    return ZooModelRow(module, name, True, input_size=side, reason="", **counts)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split()) or "failed"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def zoo_table(result: ZooCoverageResult, title: str, width: int | None = None) -> Table:
+    """One row per module: models, surveyed, converting, refused, and the mean share of the MACs α reaches."""
+    cells = [[m.module, str(m.models), str(m.surveyed), str(m.converts), str(m.surveyed - m.converts),
+              "–" if m.share_reached is None else f"{100 * m.share_reached:.1f}"] for m in result.modules()]
+    total = sum(m.surveyed for m in result.modules())
+    converts = sum(m.converts for m in result.modules())
+    cells.append(["all", str(sum(result.listed.values())), str(total), str(converts), str(total - converts), ""])
+    return compact_table(title, ["module", "models", "surveyed", "convert", "refused", "% of MACs\nα reaches"],
+                         cells, width, set(), total=True)
+
+
+def zoo_footer(result: ZooCoverageResult) -> str:
+    """The refusals, grouped by the kind of reason (most models first)."""
+    sample = f"{result.per_module} evenly spaced models per module" if result.per_module else "every model"
+    lines = [f"timm {result.version}, α={result.alpha:g}, {sample}, counted on the meta device at {result.side} px. "
+             "Converts: params equal and analytic MACs = FlopCounterMode ÷ 2. Refused, by reason:"]
+    lines += [f"{count} × {kind} ({', '.join(modules)})" for kind, (count, modules) in result.refusals().items()]
+    return "\n".join(lines)
+
+
+def zoo_markdown(result: ZooCoverageResult) -> str:
+    """reports/timm.md: the per-module table, the refusals grouped by reason, then every surveyed model."""
+    from octprofile.report.formats import to_markdown
+
+    sample = (f"an evenly spaced sample of at most {result.per_module} models per module (`names[::ceil(n / "
+              f"{result.per_module})]` of `timm.list_models(module=M)`), so that the full `octprofile report` stays "
+              "affordable; `octprofile coverage --source timm --per-module 0` surveys every model"
+              if result.per_module else "every model of each module")
+    modules = [dict(module=m.module, models=m.models, surveyed=m.surveyed, converts=m.converts,
+                    refused=m.surveyed - m.converts,
+                    share_reached=None if m.share_reached is None else round(m.share_reached, 4),
+                    refusals="; ".join(f"{kind} ({count})" for kind, count in m.refusals.items()))
+               for m in result.modules()]
+    module_columns = ColumnSet(("module", "models", "surveyed", "converts", "refused", "share_reached", "refusals"),
+                               display={"share_reached": Column("mean share of MACs α reaches", "ratio"),
+                                        "refusals": Column("refused because (models)", "text")})
+    reasons = [dict(reason=kind, models=count, modules=", ".join(found))
+               for kind, (count, found) in result.refusals().items()]
+    reason_columns = ColumnSet(("reason", "models", "modules"), display={"reason": Column("reason", "text"),
+                                                                         "modules": Column("modules", "text")})
+    rows = [asdict(row) | dict(mac_ratio=None if row.mac_ratio is None else round(row.mac_ratio, 4),
+                               share_reached=None if row.share_reached is None else round(row.share_reached, 4))
+            for row in result.rows]
+    return (f"# timm's convolutional modules: which models convert (generated by `octprofile report`)\n\n"
+            f"timm {result.version}, α = {result.alpha:g}, {sample}. Each model is built with `pretrained=False` and "
+            f"counted on the meta device at {result.side} px (its default input side where it cannot run at "
+            f"{result.side}; counts are exact at any size). *Converts*: the Oct model's params equal the vanilla "
+            "model's, its analytic MACs equal FlopCounterMode ÷ 2 and α reaches at least one layer. *Share of MACs "
+            "α reaches*: the vanilla MACs of the layers α made octave, over all the vanilla MACs (the rest stays "
+            "vanilla: stem, classifier, the last stage, gates, layers that cannot take the (high, low) pair).\n\n"
+            "## Per module\n\n" + to_markdown(modules, module_columns, module_columns, scale=False)
+            + "\n## Refusals by reason (layer names and sizes left out)\n\n"
+            + to_markdown(reasons, reason_columns, reason_columns, scale=False)
+            + "\n## Every surveyed model\n\n" + to_markdown(rows, ZOO_COLUMNS, ZOO_COLUMNS, scale=False))

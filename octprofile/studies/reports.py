@@ -1,5 +1,6 @@
-"""report: the repository's reports/ folder, regenerated: α sweeps (CSV, Markdown, plots) of every backbone and
-our counts beside the published ones.
+"""report: the repository's reports/ folder, regenerated: α sweeps (CSV, Markdown, plots) of every backbone,
+our counts beside the published ones, and (with timm installed) which timm models convert, per module (timm.md:
+``ZOO_PER_MODULE`` sampled models per module, so that the whole regeneration stays affordable).
 
 Count files (CSV, Markdown) are deterministic: same code, same bytes, so a test can diff them.
 """
@@ -17,6 +18,7 @@ from octprofile.report.columns import Column, ColumnSet
 from octprofile.report.files import AtomicFiles, check_writable
 from octprofile.report.formats import to_csv, to_markdown
 from octprofile.report.published import DEFINITIONS, PUBLISHED
+from octprofile.studies.coverage import ZOO_PER_MODULE, zoo_coverage, zoo_markdown
 from octprofile.studies.subject import Subject
 from octprofile.studies.sweep import COMPARE_COLUMNS, plot_title, sweep, sweep_plot
 
@@ -67,8 +69,9 @@ def published_rows() -> list[dict]:
 
 
 def generate_report(output_dir: str | Path, models: Sequence[str] | None = None, plots: bool = True,
-                    progress: Callable[[str, int, int], None] | None = None) -> list[Path]:
-    """Write sweep CSV/Markdown (+ plots) for each backbone and the published-figures table.
+                    progress: Callable[[str, int, int], None] | None = None, timm: bool = False) -> list[Path]:
+    """Write sweep CSV/Markdown (+ plots) for each backbone and the published-figures table; ``timm``: timm.md too
+    (which timm models convert, per module).
 
     All or nothing: every file is staged beside its target and the set is renamed into place only at the end, so
     a failure or an interrupt leaves the previous files as they were (and no temporary files). A missing
@@ -76,7 +79,7 @@ def generate_report(output_dir: str | Path, models: Sequence[str] | None = None,
     output_dir = Path(output_dir)
     models = list(models or list_models())
     names = [f"sweep_{name}.png" for name in models] if plots else []
-    for name in [*names, "sweep.csv", "sweep.md", "published.md"]:
+    for name in [*names, "sweep.csv", "sweep.md", "published.md", *["timm.md"] * timm]:
         check_writable(output_dir / name)  # before any work
     all_rows = []
     with AtomicFiles() as files:
@@ -92,6 +95,10 @@ def generate_report(output_dir: str | Path, models: Sequence[str] | None = None,
         files.write(output_dir / "published.md", _published_markdown(published_rows()))
         if progress:
             progress("published figures", len(models) + 1, len(models) + 1)
+        if timm:
+            survey = zoo_coverage(per_module=ZOO_PER_MODULE, progress=(
+                lambda what, done, total: progress(f"timm {what}", done, total)) if progress else None)
+            files.write(output_dir / "timm.md", zoo_markdown(survey))
     return files.written
 
 

@@ -303,3 +303,41 @@ def test_a_failure_in_a_leaf_names_the_leaf():
     convert(model, 0.5, "chain", (1, 3, 16, 16))  # the chain is cut there; the layers cut out say where
     reasons = vanilla_reasons_of(model)
     assert reasons["1"].kind == "cut" and "'2' (PixelShuffle)" in reasons["1"].text
+
+
+class _Halves(nn.Module):
+    """GhostNet-like: its own code slices the map as one tensor, so it cannot take the (high, low) pair."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)[:, :]
+
+
+def test_a_layer_class_that_fails_twice_is_cut_everywhere_at_once(monkeypatch):
+    """The third dry run already runs: the second failure of a class cuts all its layers, not one per run."""
+    import octprofile.convert.settle as settle
+
+    runs = []
+    dry_run = settle.dry_run
+    monkeypatch.setattr(settle, "dry_run", lambda *args, **kw: runs.append(1) or dry_run(*args, **kw))
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 1),
+                          *(m for _ in range(8) for m in (_Halves(8), nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 1),
+                                                          nn.Conv2d(8, 8, 1))),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+    convert(model, 0.5, "chain", (1, 3, 8, 8))
+    assert len(runs) == 3
+    assert all(not isinstance(model[i].conv, OctConv2d) for i in range(3, 35, 4))
+    assert sum(isinstance(m, OctConv2d) for m in model.modules()) >= 2
+
+
+def test_a_model_that_needs_too_many_mends_is_refused_naming_the_last_failure(monkeypatch):
+    import octprofile.convert.settle as settle
+
+    monkeypatch.setattr(settle, "MAX_DRY_RUNS", 2)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), *(m for _ in range(4) for m in (
+        nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 1), nn.PixelShuffle(1))), nn.Flatten(), nn.Linear(8 * 64, 4))
+    with pytest.raises(ConversionError, match=r"after 2 dry runs \(the last: layer '\d+' \(PixelShuffle\)"):
+        convert(model, 0.5, "chain", (1, 3, 8, 8))

@@ -2,6 +2,7 @@
 FLOP counts; why the others stay vanilla; the command in every format."""
 
 import csv
+import importlib.util
 import io
 import json
 from pathlib import Path
@@ -106,3 +107,48 @@ def test_readme_documents_the_coverage_columns():
     for kind in ("stem", "last stage", "below 1/16", "after", "depthwise", "between", "pooled map", "unsupported",
                  "classifier"):
         assert f"`{kind}`" in reasons, kind
+
+
+def test_zoo_refusals_group_by_the_failing_layer_class_and_cause():
+    from octprofile.studies.coverage import reason_kind
+
+    ghost = ("an octave chain needs a stem conv and two more dense convs after it; found {} conv(s), and the layers "
+             "that cannot take the (high, low) pair leave no such run; the octave region was cut at "
+             "'blocks.{}.0.ghost2' (timm GhostModule): 'OctPair' object is not subscriptable")
+    assert reason_kind(ghost.format(80, 0)) == reason_kind(ghost.format(122, 3)) == \
+        "timm GhostModule: 'OctPair' object is not subscriptable"
+    assert reason_kind("timm:mixnet_s has no octave version: its MixedConv2d splits the channels") == \
+        "its MixedConv2d splits the channels"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("timm") is None, reason="optional timm not installed")
+def test_coverage_source_timm_surveys_one_row_per_model_and_one_per_module():
+    result = runner.invoke(app, ["coverage", "--source", "timm", "--modules", "hardcorenas", "--per-module", "1",
+                                 "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output[result.output.index("module,"):])))
+    assert [(r["module"], r["model"], r["converts"], r["params_equal"], r["counts_exact"]) for r in rows] == [
+        ("hardcorenas", "hardcorenas_a", "true", "true", "true")]
+    assert 0 < float(rows[0]["share_reached"]) < 1
+
+
+def test_zoo_table_footer_and_markdown_group_the_refusals():
+    from octprofile.studies.coverage import ZooCoverageResult, ZooModelRow, zoo_footer, zoo_markdown, zoo_table
+
+    refusal = "the octave region was cut at 'blocks.{}' (timm GhostModule): 'OctPair' object is not subscriptable"
+    rows = [ZooModelRow("ghostnet", f"ghost_{i}", False, None, None, None, None, 64, refusal.format(i))
+            for i in range(2)] + [ZooModelRow("resnet", "resnet18", True, True, True, 0.5, 0.8, 64, "")]
+    result = ZooCoverageResult("timm", "1.0", 0.5, 64, 3, rows, {"ghostnet": 10, "resnet": 81})
+    assert [(m.module, m.surveyed, m.converts) for m in result.modules()] == [("ghostnet", 2, 0), ("resnet", 1, 1)]
+    assert "2 × timm GhostModule: 'OctPair' object is not subscriptable (ghostnet)" in zoo_footer(result)
+    markdown = zoo_markdown(result)
+    assert "| ghostnet | 10 | 2 | 0 | 2 | – | timm GhostModule: 'OctPair' object is not subscriptable (2) |" in markdown
+    assert "at most 3 models per module" in markdown
+    assert zoo_table(result, "t").row_count == 3
+
+
+@pytest.mark.parametrize("args", [["coverage"], ["coverage", "resnet18", "--source", "timm"],
+                                  ["coverage", "--source", "torchvision"]])
+def test_coverage_takes_one_model_or_one_source(args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output

@@ -20,8 +20,11 @@ def report(
     models_: Annotated[list[str] | None, typer.Option("--model", metavar="MODEL",
                                                       help="Only these models (repeatable).")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw a sweep plot per model.")] = True,
+    timm: Annotated[bool | None, typer.Option(
+        "--timm/--no-timm", help="Write timm.md: which timm models convert, 3 per module (default: when timm is "
+                                 "installed and no --model is given).")] = None,
 ) -> None:
-    """Regenerate reports/: α sweeps (CSV, Markdown, plots) and our counts beside the published ones.
+    """Regenerate reports/: α sweeps (CSV, Markdown, plots), our counts beside the published ones, and timm.md.
 
     A missing --output-dir is created, with its parents.
 
@@ -35,7 +38,10 @@ def report(
             raise BadValueError(f"--output-dir {str(output_dir)!r} is not a directory")
         for name in models_ or []:
             get_spec(name)
-        written = with_progress(lambda progress: generate_report(output_dir, models_, plots, progress))
+        import importlib.util
+
+        survey = timm if timm is not None else not models_ and importlib.util.find_spec("timm") is not None
+        written = with_progress(lambda progress: generate_report(output_dir, models_, plots, progress, survey))
         for path in written:
             base.err.print(f"wrote {path}", markup=False)
 
