@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from octprofile.analysis.rules import ATTENTION_RULES, module_rule
 from octprofile.nn.meta import run_on_meta
 
 # fvcore's operator names that are conv or linear MACs (a traced nn.Linear can appear as addmm)
@@ -76,8 +77,9 @@ def _baddbmm_macs(inputs, outputs) -> int:
 
 
 def _inside_attention(model: nn.Module, analysis) -> int:
-    """What fvcore counted as attention matmuls inside the outermost nn.MultiheadAttention layers."""
-    names = [name for name, module in model.named_modules() if isinstance(module, nn.MultiheadAttention)]
+    """What fvcore counted as attention matmuls inside the outermost attention layers (nn.MultiheadAttention,
+    timm's attention pools: the layers whose analytic rule holds their attention matmuls)."""
+    names = [name for name, module in model.named_modules() if module_rule(module) in ATTENTION_RULES]
     outermost = [name for name in names if not any(name.startswith(other + ".") for other in names)]
     counted = analysis.by_module_and_operator()
     return sum(int(counted.get(name, {}).get(op, 0)) for name in outermost for op in ATTENTION_OPERATORS)

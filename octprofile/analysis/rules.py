@@ -178,6 +178,43 @@ def count_attention(name: str, attention: nn.MultiheadAttention, inputs, output)
     return LayerCount(name, "linear", _params(attention), macs, numel(attended))
 
 
+def _conv_at(conv: nn.Module, batch: int, positions: tuple[int, ...]) -> int:
+    """MACs of a (non-transposed) conv producing ``positions`` output positions."""
+    return conv_macs(batch, conv.out_channels, positions, conv.in_channels // conv.groups, conv.kernel_size)
+
+
+def count_blur_pool(name: str, blur: nn.Module, inputs, output) -> LayerCount:
+    """timm's BlurPool2d: a depthwise conv with a fixed binomial filter (a buffer, no params): each output element
+    reads filt_size² inputs, as FlopCounterMode and fvcore count its F.conv2d."""
+    macs = output.numel() * blur.filt_size ** 2
+    return LayerCount(name, "conv", _params(blur), macs, output.numel(), stride=blur.stride, depthwise=True)
+
+
+def count_bilinear_attention(name: str, bat: nn.Module, inputs, output) -> LayerCount:
+    """timm's BilinearAttnTransform (BAT): its convs (1x1 conv1 and conv2 over the map, conv_p and conv_q over the
+    pooled block_size x 1 and 1 x block_size maps, each giving one position) and the two matmuls of the map by its
+    row and column transforms: (H x H) · (H x W) and (H x W) · (W x W) per channel."""
+    n, c, h, w = inputs[0].shape
+    convs = _conv_at(bat.conv1.conv, n, (h, w)) + _conv_at(bat.conv2.conv, n, (h, w))
+    pooled = _conv_at(bat.conv_p, n, (1, 1)) + _conv_at(bat.conv_q, n, (1, 1))
+    matmuls = n * c * h * w * (h + w)
+    return LayerCount(name, "conv", _params(bat), convs + pooled + matmuls, output.numel())
+
+
+def count_attention_pool(name: str, pool: nn.Module, inputs, output) -> LayerCount:
+    """timm's AttentionPool2d / RotAttentionPool2d (CLIP's head): the H·W tokens and their mean as one more token
+    through the q, k, v projections (linear), the two matmuls of attention, (tokens x tokens x embed dim) each per
+    sample, and the output projection over every token (skipped with ``pre_logits``)."""
+    n, _, h, w = inputs[0].shape
+    tokens = h * w + 1
+    linears = [m for m in (getattr(pool, n, None) for n in ("qkv", "q", "k", "v")) if m is not None]
+    macs = sum(n * tokens * m.in_features * m.out_features for m in linears) + 2 * n * tokens ** 2 * pool.embed_dim
+    pre_logits = len(inputs) > 1 and bool(inputs[1])
+    if isinstance(pool.proj, nn.Linear) and not pre_logits:
+        macs += n * tokens * pool.proj.in_features * pool.proj.out_features
+    return LayerCount(name, "linear", _params(pool), macs, numel(output))
+
+
 # Module rules, looked up along the class hierarchy (every octave conv, and every torch conv, counts alike).
 MODULE_RULES = {
     OctConvNd: count_octconv,
@@ -186,7 +223,11 @@ MODULE_RULES = {
     nn.MultiheadAttention: count_attention,
 }
 # Layers of optional libraries, by library and class name (so that they stay optional)
-NAMED_RULES = {("timm", "CondConv2d"): count_cond_conv}
+NAMED_RULES = {("timm", "CondConv2d"): count_cond_conv, ("timm", "BlurPool2d"): count_blur_pool,
+               ("timm", "BilinearAttnTransform"): count_bilinear_attention,
+               ("timm", "AttentionPool2d"): count_attention_pool, ("timm", "RotAttentionPool2d"): count_attention_pool}
+# Layers whose rule counts attention matmuls (what fvcore's cross-check adds from its attention operators)
+ATTENTION_RULES = (count_attention, count_attention_pool)
 
 
 def module_rule(module: nn.Module):
