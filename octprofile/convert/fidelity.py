@@ -7,6 +7,9 @@ registered on the layer, not a parametrization of its weight, and not another ki
 stays vanilla and is reported with the reason, or, where the octave region would have to run
 through it, the conversion is refused.
 
+Weight-standardised convs (timm's ``StdConv2d``, ``ScaledStdConv2d``) convert to ``OctStdConv2d``, which
+standardises each output row across its paths as the vanilla layer does (``nn.std_conv``).
+
 One subclass is known: timm's ``Conv2dSame``, whose forward pads as TensorFlow's 'same' (from the input
 size, the odd pixel after) before a plain convolution. At stride 1 with an odd kernel that padding is the
 symmetric d(k-1)/2 on every side, and an octave conv runs every path at stride 1 (it pools first), so the
@@ -25,9 +28,13 @@ NOT_CONVERTED_ATTR = "octprofile_not_converted"
 
 
 def is_tf_same(module: nn.Module) -> bool:
-    """timm's ``Conv2dSame`` (recognised by name, so that timm stays optional)."""
+    """timm's ``Conv2dSame``, or its weight-standardised ``StdConv2dSame`` / ``ScaledStdConv2dSame`` where they pad
+    at run time (recognised by name, so that timm stays optional)."""
     kind = type(module)
-    return kind.__name__ == "Conv2dSame" and kind.__module__.startswith("timm.")
+    if not kind.__module__.startswith("timm."):
+        return False
+    return kind.__name__ == "Conv2dSame" or (kind.__name__ in ("StdConv2dSame", "ScaledStdConv2dSame")
+                                             and bool(getattr(module, "same_pad", False)))
 
 
 def _odd_kernel(conv: nn.Conv2d) -> bool:
@@ -48,7 +55,7 @@ def equivalent_padding(conv: nn.Conv2d, downsample: str = "pool") -> tuple[int, 
 
 def unconvertible_reason(module: nn.Module) -> str | None:
     """Why ``module`` (a conv-like layer) cannot become an OctConv2d faithfully; None when it can."""
-    from octprofile.nn import OCTAVE_CONVS, octave_class
+    from octprofile.nn import OCTAVE_CONVS, is_std_conv, octave_class
 
     kind = type(module).__name__
     octave = octave_class(module)
@@ -62,6 +69,9 @@ def unconvertible_reason(module: nn.Module) -> str | None:
     if is_tf_same(module) and "forward" not in vars(module):
         if not _odd_kernel(module) or module.padding != (0, 0):
             return f"{kind} with an even kernel pads one side more at every stride"
+    elif is_std_conv(module):
+        if isinstance(module.padding, str):
+            return f"{kind} pads by {module.padding!r}"
     elif "forward" in vars(module) or type(module).forward is not base.forward \
             or getattr(type(module), "_conv_forward", None) is not getattr(base, "_conv_forward", None):
         return f"{kind} has its own forward"

@@ -228,11 +228,17 @@ class OctConvNd(nn.Module):
         return x, None
 
     def forward(self, x):
+        return self._forward_paths(x, {})
+
+    def _forward_paths(self, x, weights: dict[str, torch.Tensor]):
+        """The four-path algorithm; ``weights``: per path, a weight its conv runs with instead of its own (a
+        weight-standardised octave conv's, see ``std_conv``)."""
         read = PooledInputs(*self._unpack(x))
         outputs: dict[str, torch.Tensor] = {}
         for name in self.active_paths():  # H->H first: L->H upsamples to its size
-            route = self.route(name)
-            y = getattr(self, name)(read(name[0], route.pools))
+            route, path = self.route(name), getattr(self, name)
+            inputs = read(name[0], route.pools)
+            y = path(inputs) if name not in weights else path._conv_forward(inputs, weights[name], path.bias)
             if route.upsample:
                 y = upsample2x(y, outputs["h"].shape[-self.octave_dims:])
             outputs[name[1]] = y if name[1] not in outputs else outputs[name[1]] + y
@@ -370,6 +376,16 @@ OCTAVE_CONVS: dict[type[nn.Module], type[OctConvNd]] = {
 }
 
 
+# Convs of optional libraries, by (library, class name) of the exact class (a subclass may compute otherwise):
+# filled by the modules that define their octave versions (``std_conv``)
+NAMED_OCTAVE_CONVS: dict[tuple[str, str], type[OctConvNd]] = {}
+
+
 def octave_class(conv: nn.Module) -> type[OctConvNd] | None:
-    """The octave conv that replaces ``conv`` (by its torch base class), or None for a kind without one."""
+    """The octave conv that replaces ``conv`` (a named library conv's own, else by its torch base class), or None
+    for a kind without one."""
+    kind = type(conv)
+    named = NAMED_OCTAVE_CONVS.get((kind.__module__.partition(".")[0], kind.__name__))
+    if named is not None:
+        return named
     return next((OCTAVE_CONVS[kind] for kind in type(conv).__mro__ if kind in OCTAVE_CONVS), None)

@@ -155,19 +155,33 @@ class OctPair:
         """Branchwise product with another pair or a number; a per-channel scale (N, C, 1, 1) over the pair's
         channels (a squeeze-excitation gate) splits as the channels do: its first ``high`` entries scale the
         high map, the rest the low map. Anything else would mix the two grids."""
+        high, low = self._factors(other)
+        return OctPair(self.high * high, self.low * low)
+
+    __mul__ = __rmul__ = times
+
+    def times_(self, other) -> OctPair:
+        """``times`` in place (NF-Net's skip-init gain: ``out.mul_(gain)``), each branch scaled where it lies."""
+        high, low = self._factors(other)
+        self.high.mul_(high)
+        self.low.mul_(low)
+        return self
+
+    mul_ = __imul__ = times_
+
+    def _factors(self, other) -> tuple:
+        """What scales the high and the low branch in a product with ``other`` (see ``times``)."""
         if isinstance(other, OctPair):
-            return OctPair(self.high * other.high, self.low * other.low)
+            return other.high, other.low
         if isinstance(other, int | float) or (isinstance(other, torch.Tensor) and other.dim() == 0):
-            return OctPair(self.high * other, self.low * other)
+            return other, other
         if (isinstance(other, torch.Tensor) and other.dim() == 4 and other.shape[1] == self.channels
                 and other.shape[-2:] == (1, 1)):
             cut = self.high.shape[1]
-            return OctPair(self.high * other[:, :cut], self.low * other[:, cut:])
+            return other[:, :cut], other[:, cut:]
         shape = tuple(other.shape) if isinstance(other, torch.Tensor) else type(other).__name__
         raise OctPairError(f"cannot multiply {self!r} by {shape}: only a pair, a number or a per-channel "
                            f"(N, {self.channels}, 1, 1) scale has an octave meaning")
-
-    __mul__ = __rmul__ = times
 
     def mean(self, dim, keepdim: bool = False) -> torch.Tensor:
         """The global spatial mean (the squeeze of squeeze-excitation): each channel's mean over the map the
@@ -194,6 +208,8 @@ class OctPair:
             first, second = args[0], args[1]
             pair = first if isinstance(first, OctPair) else second
             return pair.times(second if pair is first else first)
+        if func in (torch.Tensor.mul_, torch.Tensor.__imul__) and isinstance(args[0], OctPair):
+            return args[0].times_(args[1])
         if func in (torch.mean, torch.Tensor.mean) and isinstance(args[0], OctPair):
             dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
             keepdim = kwargs.get("keepdim", args[2] if len(args) > 2 else False)

@@ -253,3 +253,18 @@ def test_a_layer_that_cannot_take_the_pair_is_named_with_its_timm_class():
     message = str(refusal.value)
     assert "(timm CrossStage)" in message and "uses the map as one tensor" in message
     assert "OctPair" not in message and "attribute" not in message
+
+
+@needs_timm
+def test_nf_resnet_converts_its_weight_standardised_convs():
+    """NF-ResNet's ScaledStdConv2d become OctStdConv2d (the weight standardised across the paths, see
+    tests/nn/test_timm_layers.py), keeping their gains: params equal, analytic = FlopCounterMode ÷ 2."""
+    from octprofile.nn import OctStdConv2d
+
+    shape = (1, 3, 64, 64)
+    model = meta_model("timm:nf_resnet26", 0.5, input_size=64)
+    assert isinstance(model.stages[0][0].conv2, OctStdConv2d) and model.stages[0][0].conv2.gain is not None
+    count = count_model(model, shape)
+    assert 2 * count.macs == torch_flops(model, shape)
+    assert count.params == sum(p.numel() for p in meta_model("timm:nf_resnet26").parameters())
+    assert not_converted(model) == {}

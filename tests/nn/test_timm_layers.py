@@ -104,3 +104,64 @@ def test_a_pair_stands_for_its_merged_map_in_shape_and_refuses_other_expansions(
     assert pair.shape == (2, 8, 5, 5) and pair.ndim == 4
     with pytest.raises(OctPairError, match="per-channel"):
         torch.ones(2, 8, 5, 5).expand_as(pair)
+
+
+def standardised(conv) -> torch.Tensor:
+    """The weight a weight-standardised conv convolves with, by hand: each output row minus its mean over (in, kh,
+    kw), over the root of its biased variance + eps; times gain x gamma / sqrt(fan-in) for the scaled version."""
+    w = conv.weight
+    mean, var = w.mean((1, 2, 3), keepdim=True), w.var((1, 2, 3), unbiased=False, keepdim=True)
+    out = (w - mean) / torch.sqrt(var + conv.eps)
+    return out * conv.gain * conv.scale if hasattr(conv, "gain") else out
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("kind", ["StdConv2d", "ScaledStdConv2d"])
+def test_std_conv_on_a_pair_standardises_the_vanilla_weight_then_splits_it(kind, stride):
+    import timm.layers
+
+    from octprofile.nn import OctStdConv2d, octave_class
+
+    torch.manual_seed(0)
+    conv = getattr(timm.layers, kind)(12, 16, 3, stride=stride, bias=True).eval()
+    with torch.no_grad():
+        conv.bias.normal_()
+        if hasattr(conv, "gain"):
+            conv.gain.uniform_(0.5, 2)
+    params = sum(p.numel() for p in conv.parameters())
+    x = torch.randn(2, 12, 8, 8)
+    vanilla = octave_class(conv).from_conv(conv, 0.0, 0.0)  # α → 0: the vanilla layer (pooled first at stride 2)
+    assert isinstance(vanilla, OctStdConv2d) and sum(p.numel() for p in vanilla.parameters()) == params
+    with torch.no_grad():
+        expected = conv(x) if stride == 1 else F.conv2d(F.avg_pool2d(x, 2), standardised(conv), conv.bias, 1, 1)
+        torch.testing.assert_close(vanilla(x), expected)
+    octave = octave_class(conv).from_conv(conv, 0.25, 0.5)  # in 9 + 3, out 8 + 8
+    assert sum(p.numel() for p in octave.parameters()) == params
+    high, low = torch.randn(2, 9, 8, 8), torch.randn(2, 3, 4, 4)
+    with torch.no_grad():
+        out = octave(OctPair(high, low))
+        w, b = standardised(conv), conv.bias
+
+        def run(x, rows, cols, bias=None):
+            return F.conv2d(x, w[rows, cols], bias, 1, 1)
+
+        h, lo, pool = slice(0, 8), slice(8, None), lambda t: F.avg_pool2d(t, 2)
+        if stride == 1:
+            lh = run(low, h, slice(9, None)).repeat_interleave(2, 2).repeat_interleave(2, 3)
+            expected_high = run(high, h, slice(0, 9), b[h]) + lh
+            expected_low = run(low, lo, slice(9, None), b[lo]) + run(pool(high), lo, slice(0, 9))
+        else:
+            expected_high = run(pool(high), h, slice(0, 9), b[h]) + run(low, h, slice(9, None))
+            expected_low = run(pool(low), lo, slice(9, None), b[lo]) + run(pool(pool(high)), lo, slice(0, 9))
+    torch.testing.assert_close(out.high, expected_high)
+    torch.testing.assert_close(out.low, expected_low)
+
+
+def test_an_in_place_scale_of_a_pair_scales_both_branches():
+    """NF-Net's skip-init gain: ``out.mul_(gain)`` on the map, a 0-d parameter."""
+    high, low = torch.ones(1, 4, 4, 4), torch.ones(1, 2, 2, 2)
+    pair = OctPair(high, low)
+    assert pair.mul_(torch.tensor(3.0)) is pair
+    assert (high == 3).all() and (low == 3).all()
+    with pytest.raises(OctPairError, match="per-channel"):
+        pair.mul_(torch.ones(1, 6, 2, 2))
