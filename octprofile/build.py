@@ -36,7 +36,7 @@ def build_model(model: str | ResolvedModel, alpha: float = 0.0, *, placement: st
         raise BadValueError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
     info = resolve(model)
     if alpha > 0 and info.unsupported:
-        raise ConversionError(f"{info.name} has no octave version: {info.unsupported}")
+        raise ConversionError(f"{info.name} has no octave version: {_culprit(info, options)}{info.unsupported}")
     with ExitStack() as stack:
         if device is not None:
             stack.enter_context(torch.device(device))
@@ -47,6 +47,18 @@ def build_model(model: str | ResolvedModel, alpha: float = 0.0, *, placement: st
         # inside the seeded context too: new layers draw (then overwrite) initial weights
         return convert(vanilla, alpha, info.family, info.input_shape(input_size),
                        everywhere=placement == "everywhere", design=design)
+
+
+def _culprit(info: ResolvedModel, options: dict) -> str:
+    """"layer 'PATH' (SOURCE CLASS): " for the first layer of the class at fault in a refused model (built on the
+    meta device to find it), or "" where none is named or found."""
+    if info.unsupported_layer is None:
+        return ""
+    with torch.device("meta"):
+        vanilla = _build_vanilla(info, "meta", options)
+    path = next((name for name, module in vanilla.named_modules()
+                 if type(module).__name__.startswith(info.unsupported_layer)), None)
+    return "" if path is None else f"layer '{path}' ({info.source} {type(vanilla.get_submodule(path)).__name__}): "
 
 
 def _build_vanilla(info: ResolvedModel, device, options: dict) -> nn.Module:

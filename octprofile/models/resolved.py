@@ -24,6 +24,7 @@ class ResolvedModel:
     options: tuple[str, ...]  # builder keyword options a user may set
     builder: Callable[..., nn.Module]
     unsupported: str | None = None  # why its octave version cannot be built (it runs as a vanilla model only)
+    unsupported_layer: str | None = None  # the class of the layer at fault, which the refusal names by path
 
     def input_shape(self, input_size: InputSize | None = None, batch_size: int = 1) -> tuple[int, ...]:
         """(N, C, *spatial sizes) at ``input_size`` (see ``spatial_sizes``; default: the model's)."""

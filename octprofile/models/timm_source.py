@@ -31,14 +31,22 @@ CNN_MODULES = (
     "inception_v3", "inception_v4", "inception_resnet_v2", "nasnet", "pnasnet", "fasternet", "starnet", "rdnet",
     "cspnext", "lcnetv2", "convmixer", "inception_next",
 )
+# (architecture pattern, the timm layer class at fault, why): the refusal names the first such layer by path
 UNSUPPORTED = (
-    (re.compile(r"blur"), "its blur pooling filters the padded map with a fixed kernel, which has no octave version"),
-    (re.compile(r"^mixnet|^tf_mixnet"), "its MixedConv2d splits the channels into groups of different kernels, which "
-                                        "the (high, low) split would cut across"),
-    (re.compile(r"^gc_"), "its global-context attention (GlobalContext) reshapes the map as one tensor"),
-    (re.compile(r"hybrid"), "its attention blocks (MultiQueryAttention2d) reshape the map as one tensor"),
-    (re.compile(r"_evos$"), "its EvoNorm2dS0 layers take group statistics over the map as one tensor"),
-    (re.compile(r"_ln$"), "its LayerNormAct2d normalises each pixel over the channels of both frequencies"),
+    (re.compile(r"blur"), "BlurPool2d", "its blur pooling filters the padded map with a fixed kernel, which has no "
+                                        "octave version"),
+    (re.compile(r"^mixnet|^tf_mixnet"), "MixedConv2d", "its MixedConv2d splits the channels into groups of "
+                                                       "different kernels, which the (high, low) split would cut "
+                                                       "across"),
+    (re.compile(r"^gc_"), "GlobalContext", "its global-context attention (GlobalContext) reshapes the map as one "
+                                           "tensor"),
+    (re.compile(r"hybrid"), "MultiQueryAttention2d", "its attention blocks (MultiQueryAttention2d) reshape the map "
+                                                     "as one tensor"),
+    # efficientnet_b0_g16_evos is built with BatchNormAct2d (timm 1.0): it converts, its name notwithstanding
+    (re.compile(r"(?<!_g16)_evos$"), "EvoNorm2dS0", "its EvoNorm2dS0 layers take group statistics over the map "
+                                                      "as one tensor"),
+    (re.compile(r"_ln$"), "LayerNormAct2d", "its LayerNormAct2d normalises each pixel over the channels of both "
+                                            "frequencies"),
 )
 
 
@@ -58,7 +66,12 @@ def import_timm():
 def unsupported_reason(architecture: str) -> str | None:
     """Why an architecture of a family octprofile places cannot be converted (None: it can): known refusals,
     found by ``benchmarks/timm_convert_rate.py``, so that ``models --source timm`` lists only what converts."""
-    return next((reason for pattern, reason in UNSUPPORTED if pattern.search(architecture)), None)
+    return next((reason for pattern, _, reason in UNSUPPORTED if pattern.search(architecture)), None)
+
+
+def unsupported_layer(architecture: str) -> str | None:
+    """The timm layer class at fault where ``unsupported_reason`` refuses ``architecture``."""
+    return next((layer for pattern, layer, _ in UNSUPPORTED if pattern.search(architecture)), None)
 
 
 def family_of(timm, architecture: str) -> str:
@@ -92,4 +105,5 @@ def resolve_timm(reference: str):
     family = family_of(timm, architecture)
     unsupported = unsupported_reason(architecture) if family != "chain" else None
     return ResolvedModel(reference, family, "timm", input_size_of(timm, name), 3, (),
-                         partial(timm.create_model, name, pretrained=False), unsupported)
+                         partial(timm.create_model, name, pretrained=False), unsupported,
+                         unsupported_layer(architecture) if unsupported else None)

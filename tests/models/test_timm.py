@@ -78,8 +78,13 @@ def test_models_source_timm_lists_only_what_converts():
 @needs_timm
 def test_family_members_without_an_octave_version_say_why():
     build_model("timm:resnetblur50", 0.0, device="meta")  # the vanilla model still builds
-    with pytest.raises(ConversionError, match="blur pooling"):
+    with pytest.raises(ConversionError, match=r"layer 'maxpool.1' \(timm BlurPool2d\): its blur pooling"):
         build_model("timm:resnetblur50", 0.5, device="meta")
+    with pytest.raises(ConversionError, match=r"layer 'blocks.1.0.conv_pw' \(timm MixedConv2d\): its MixedConv2d"):
+        build_model("timm:mixnet_s", 0.5, device="meta")
+    # named for EvoNorm, built with BatchNormAct2d: not refused
+    assert isinstance(build_model("timm:efficientnet_b0_g16_evos", 0.5, device="meta").blocks[1][0].conv_pw,
+                      OctConv2d)
 
 
 @needs_timm

@@ -119,6 +119,8 @@ def test_zoo_refusals_group_by_the_failing_layer_class_and_cause():
         "timm GhostModule: 'OctPair' object is not subscriptable"
     assert reason_kind("timm:mixnet_s has no octave version: its MixedConv2d splits the channels") == \
         "its MixedConv2d splits the channels"
+    assert reason_kind("timm:mixnet_m has no octave version: layer 'blocks.1.0.conv_pw' (timm MixedConv2d): its "
+                       "MixedConv2d splits the channels") == "timm MixedConv2d: its MixedConv2d splits the channels"
 
 
 @pytest.mark.skipif(importlib.util.find_spec("timm") is None, reason="optional timm not installed")
