@@ -61,11 +61,12 @@ _HOOKED_MAC_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.Co
 
 
 def _unhooked(call: OpCall) -> dict[str, int]:
-    """A conv or linear the analytic count includes (a subclass of a torch conv or nn.Linear, e.g. with its own
-    forward, or torchvision's video Conv3DSimple) that a tool looking its hooks up by exact type counts as zero:
-    its MACs, taken away."""
+    """A conv or linear the analytic count includes that a tool looking its hooks up by exact type counts as zero:
+    its MACs, taken away. A subclass of a torch conv or nn.Linear (e.g. with its own forward, or torchvision's video
+    Conv3DSimple), or a functional conv in another layer (timm's BlurPool2d and CondConv2d, which their own rules
+    count)."""
     kind = call.module
-    if kind is not None and issubclass(kind, (nn.modules.conv._ConvNd, nn.Linear)) and kind not in _HOOKED_MAC_LAYERS:
+    if call.weight and kind not in _HOOKED_MAC_LAYERS:
         return {"unhooked": -call.macs}
     return {}
 
@@ -179,7 +180,8 @@ class CounterRules:
         return list(dict.fromkeys(found))
 
 
-_UNHOOKED = "a conv/linear subclass (its own forward) has no hook of its exact type: counted as zero"
+_UNHOOKED = ("a conv/linear subclass (its own forward), or a functional conv in another layer, has no hook of its "
+             "exact type: counted as zero")
 RULES = {rules.name: rules for rules in (
     CounterRules("FlopCounterMode", lambda call: {}, {"as_flops": "FLOPs: 2 per multiply-accumulate"},
                  "torch.utils.flop_counter on the meta pass"),

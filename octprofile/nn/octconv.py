@@ -231,14 +231,14 @@ class OctConvNd(nn.Module):
         return self._forward_paths(x, {})
 
     def _forward_paths(self, x, weights: dict[str, torch.Tensor]):
-        """The four-path algorithm; ``weights``: per path, a weight its conv runs with instead of its own (a
-        weight-standardised octave conv's, see ``std_conv``)."""
+        """The four-path algorithm; ``weights``: per path, a weight its conv is called with instead of its own (a
+        weight-standardised octave conv's, whose path convs take one: see ``std_conv``)."""
         read = PooledInputs(*self._unpack(x))
         outputs: dict[str, torch.Tensor] = {}
         for name in self.active_paths():  # H->H first: L->H upsamples to its size
             route, path = self.route(name), getattr(self, name)
             inputs = read(name[0], route.pools)
-            y = path(inputs) if name not in weights else path._conv_forward(inputs, weights[name], path.bias)
+            y = path(inputs) if name not in weights else path(inputs, weights[name])
             if route.upsample:
                 y = upsample2x(y, outputs["h"].shape[-self.octave_dims:])
             outputs[name[1]] = y if name[1] not in outputs else outputs[name[1]] + y

@@ -31,10 +31,21 @@ def is_std_conv(module: nn.Module) -> bool:
     return kind.__name__ in STD_CONVS and kind.__module__.startswith("timm.") and "forward" not in vars(module)
 
 
+class StandardisedPath(nn.Conv2d):
+    """A path conv of ``OctStdConv2d``: runs with the weight its parent standardised across the paths, given per
+    call (a module call, so the hooks of counters that hook layers see it; being no plain Conv2d, they count it as
+    the unhooked subclass it is)."""
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, weight, self.bias)
+
+
 class OctStdConv2d(OctConv2d):
     """An octave conv whose paths run with the weight standardised per output channel across the paths (see the
     module's docstring). ``gain``: the scaled version's per-output gain (None for StdConv2d), ``scale`` its
     gamma / sqrt(fan-in) of the vanilla weight."""
+
+    path_class = StandardisedPath
 
     def __init__(self, *args, eps: float = 1e-6, gain: bool = False, scale: float = 1.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)

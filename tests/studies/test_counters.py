@@ -257,3 +257,21 @@ def test_a_conv_subclass_the_tools_do_not_hook_is_taken_away_by_hand():
     macs, params = counters.run_thop(model, TINY_SHAPE)
     assert macs == 256 * 2 and params == 256 * 2 + 2  # only the linear layer
     assert counters.thop_unhooked_params(model) == 4 * 3 * 9 + 4
+
+
+def test_functional_convs_of_timm_layers_are_taken_away_by_hand():
+    """timm's BlurPool2d convolves with F.conv2d (a fixed filter) and an OctStdConv2d calls its path convs with the
+    weight it standardised: neither is a conv the tools hook by type, so both are explained as unhooked."""
+    pytest.importorskip("timm")
+    from timm.layers import BlurPool2d, ScaledStdConv2d
+
+    from octprofile.nn import octave_class
+
+    std = octave_class(conv := ScaledStdConv2d(4, 4, 3)).from_conv(conv, 0.0, 0.5)  # 4 -> 2 + 2
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), BlurPool2d(4, stride=2), std)
+    count, calls = census_of(model, TINY_SHAPE)
+    blur = 4 * 4 * 4 * 9  # 4 channels at 4x4, a 3x3 filter each
+    paths = 2 * 4 * 4 * 4 * 9 + 2 * 2 * 2 * 4 * 9  # H->H at 4x4, H->L at 2x2, each from 4 inputs
+    assert count.macs == 3 * 64 * 4 + blur + paths
+    for tool in ("ptflops", "thop"):
+        assert counters.RULES[tool].terms(calls)["unhooked"] == -(blur + paths)
