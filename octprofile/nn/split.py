@@ -50,8 +50,8 @@ class ChannelSplit:
         a multiple of it, e.g. a CPU's vector block: ``low_split`` says how it rounds.
         """
         alpha = check_alpha(alpha)
-        if low_multiple != 1:
-            return cls(channels, low_split(channels, alpha, math.lcm(multiple, check_low_multiple(low_multiple))))
+        if check_low_multiple(low_multiple) != 1:
+            return cls(channels, low_split(channels, alpha, math.lcm(multiple, low_multiple)))
         low = math.floor(alpha * channels)
         low -= low % multiple
         return cls(channels, low)
