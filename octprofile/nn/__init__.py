@@ -23,10 +23,10 @@ from octprofile.nn.octconv import (
     octave_class,
 )
 from octprofile.nn.pair import OctPair, OctPairError, pool2x, upsample2x
-from octprofile.nn.split import ChannelSplit, check_alpha
+from octprofile.nn.split import ChannelSplit, check_alpha, rounding_note
 
 __all__ = ["ABLATIONS", "DOWNSAMPLING", "FULL", "OCTAVE_CONVS", "OCTAVE_NORMS", "PATHS", "ChannelSplit",
            "OctBatchNorm1d", "OctBatchNorm2d", "OctBatchNorm3d", "OctBatchNormNd", "OctConv1d", "OctConv2d",
            "OctConv3d", "OctConvNd", "OctConvTranspose2d", "OctGroupNorm", "OctNormAct", "OctDesign", "OctPair",
            "OctPairError", "check_alpha", "octave_class", "octave_norm_class", "octave_norm_rule", "pool2x",
-           "upsample2x"]
+           "rounding_note", "upsample2x"]
