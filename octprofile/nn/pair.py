@@ -140,8 +140,8 @@ class OctPair:
             return other
         if not isinstance(other, torch.Tensor) or other.shape[1] != self.channels:
             what = f"a map of {other.shape[1]} channels" if isinstance(other, torch.Tensor) else type(other).__name__
-        raise OctPairError(f"cannot add {what} to the (high, low) pair of {self.channels} channels: only a pair or a "
-                           "map of its channels has an octave meaning")
+            raise OctPairError(f"cannot add {what} to the (high, low) pair of {self.channels} channels: only a pair "
+                               "or a map of its channels has an octave meaning")
         cut = self.high.shape[1]
         return OctPair(other[:, :cut], pool2x(other[:, cut:]))
 
