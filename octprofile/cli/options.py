@@ -15,7 +15,8 @@ from octprofile.backend_names import BACKEND_NAMES
 from octprofile.errors import BadValueError
 
 DEFAULT_ALPHAS = "0,0.125,0.25,0.5,0.75"
-LIMITS = {"--batch-size": 2**20, "--input-size": 2**15, "--rounds": 10**6, "--passes": 10**6, "--repeat": 1000}
+LIMITS = {"--batch-size": 2**20, "--input-size": 2**15, "--rounds": 10**6, "--passes": 10**6, "--repeat": 1000,
+          "--low-multiple": 2**15}
 MAX_WIDTH_MULT = 64.0
 
 
@@ -69,6 +70,11 @@ LH = Annotated[bool, typer.Option("--lh/--no-lh", show_default=False,
 DownsampleOpt = Annotated[Downsample, typer.Option(
     "--downsample", help="How octave layers down-sample: pool (2×2 average, then the conv: the paper's choice) or "
                          "strided (the conv at stride 2).")]
+LowMultiple = Annotated[str | None, typer.Option(
+    "--low-multiple", metavar="N",
+    help="Round every map's low-frequency channels to the nearest multiple of N (a tie to the even one; fewer "
+         "than the map's channels; with a grouped conv, of the lcm with its groups) instead of floor(α·c), e.g. 8 "
+         "or 16, a CPU's vector block; outputs name the design low-multiple-N (default: floor(α·c), the paper's).")]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="Timing device (auto: CUDA when available).")]
 Time = Annotated[bool, typer.Option("--time/--no-time", show_default=False,
                                     help="Measure latency, vanilla and Oct interleaved (default), or not.")]
@@ -199,10 +205,21 @@ def study_for(model: str, input_size: str | None, batch_size: int, width_mult: f
                                      placement.value, options, design=design or FULL))
 
 
-def design_of(hl: bool, lh: bool, downsample: Downsample):
+def parse_low_multiple(text: str | None) -> int:
+    """``--low-multiple``: a positive integer (1, the default when not given, keeps floor(α·c))."""
+    if text is None:
+        return 1
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise BadValueError(f"--low-multiple {text!r} is not an integer; give a positive one such as 8") from None
+    return positive(value, "--low-multiple")
+
+
+def design_of(hl: bool, lh: bool, downsample: Downsample, low_multiple: str | None = None):
     from octprofile.nn import OctDesign
 
-    return OctDesign(hl, lh, downsample.value)
+    return OctDesign(hl, lh, downsample.value, parse_low_multiple(low_multiple))
 
 
 def timing_options(time_: bool, device: Device, threads: int | None, dtype: DType, backends: list[str], rounds: int,

@@ -192,8 +192,8 @@ def apply_plan(model: nn.Module, plan: Plan, order: list[str], input_shape: tupl
         if not isinstance(module, ConvLike) or name not in plan:
             continue
         alpha_in, alpha_out = plan[name]
-        in_split = ChannelSplit.from_alpha(module.in_channels, alpha_in, multiples.get(module.in_channels, 1))
-        out_split = ChannelSplit.from_alpha(module.out_channels, alpha_out, multiples.get(module.out_channels, 1))
+        in_split, out_split = (ChannelSplit.from_alpha(channels, a, multiples.get(channels, 1), design.low_multiple)
+                               for channels, a in ((module.in_channels, alpha_in), (module.out_channels, alpha_out)))
         try:
             octave = octave_class(module).from_conv(module, alpha_in, alpha_out, in_split=in_split, out_split=out_split,
                                          design=design.for_layer(alpha_in, alpha_out),

@@ -10,29 +10,37 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from octprofile.errors import BadValueError
+from octprofile.nn.split import check_low_multiple
 
 DOWNSAMPLING = ("pool", "strided")
+LOW_MULTIPLE = "low-multiple-"  # a design's name part: 'low-multiple-8'
 
 
 @dataclass(frozen=True)
 class OctDesign:
     """``hl`` / ``lh``: keep the H->L / L->H path. ``downsample``: ``"pool"`` (2x2 average pooling, then a
     stride-1 conv: the paper's choice) or ``"strided"`` (the conv itself runs at stride 2, which samples
-    the two grids at misaligned points; the alternative the paper ablates)."""
+    the two grids at misaligned points; the alternative the paper ablates). ``low_multiple``: 1 (the paper's
+    split, floor(α·c) low channels), or N > 1: every map's low channels rounded to the nearest multiple of N
+    (``ChannelSplit.from_alpha``), e.g. a CPU's vector block; named 'low-multiple-N'."""
 
     hl: bool = True
     lh: bool = True
     downsample: str = "pool"
+    low_multiple: int = 1
 
     def __post_init__(self) -> None:
+        check_low_multiple(self.low_multiple)
         if self.downsample not in DOWNSAMPLING:
             raise BadValueError(f"downsample must be one of {', '.join(DOWNSAMPLING)}, got {self.downsample!r}")
 
     @property
     def name(self) -> str:
-        """'full', or what differs from it: 'no-hl', 'no-lh', 'no-exchange', 'strided', 'no-hl+strided', ..."""
+        """'full', or what differs from it: 'no-hl', 'no-lh', 'no-exchange', 'strided', 'no-hl+strided',
+        'low-multiple-8', ..."""
         dropped = {(False, False): ["no-exchange"], (False, True): ["no-hl"], (True, False): ["no-lh"]}
-        parts = [*dropped.get((self.hl, self.lh), []), *(["strided"] if self.downsample == "strided" else [])]
+        parts = [*dropped.get((self.hl, self.lh), []), *(["strided"] if self.downsample == "strided" else []),
+                 *([f"{LOW_MULTIPLE}{self.low_multiple}"] if self.low_multiple != 1 else [])]
         return "+".join(parts) or "full"
 
     @classmethod
@@ -41,11 +49,16 @@ class OctDesign:
         parts = set(name.split("+"))
         known = {"full": {}, "no-hl": {"hl": False}, "no-lh": {"lh": False}, "no-exchange": {"hl": False, "lh": False},
                  "strided": {"downsample": "strided"}}
-        unknown = parts - set(known)
+        rounded = {part for part in parts if part.startswith(LOW_MULTIPLE) and part[len(LOW_MULTIPLE):].isdigit()}
+        unknown = parts - set(known) - rounded
         if unknown:
             raise BadValueError(f"unknown OctConv design {name!r}; give {', '.join(known)} or a '+' combination "
                                 "such as no-hl+strided")
-        return cls(**{key: value for part in parts for key, value in known[part].items()})
+        low = [int(part[len(LOW_MULTIPLE):]) for part in rounded]
+        if len(low) > 1:
+            raise BadValueError(f"OctConv design {name!r} gives more than one {LOW_MULTIPLE}N")
+        return cls(**{key: value for part in parts - rounded for key, value in known[part].items()},
+                   **({"low_multiple": low[0]} if low else {}))
 
     @property
     def is_full(self) -> bool:

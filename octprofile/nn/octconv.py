@@ -98,8 +98,8 @@ class OctConvNd(nn.Module):
         self.alpha_out = check_alpha(alpha_out, "alpha_out")
         self.depthwise = groups > 1 and groups == in_channels
         multiple = groups if groups > 1 and not self.depthwise else 1
-        self.in_split = in_split or ChannelSplit.from_alpha(in_channels, alpha_in, multiple)
-        self.out_split = out_split or ChannelSplit.from_alpha(out_channels, alpha_out, multiple)
+        self.in_split = in_split or ChannelSplit.from_alpha(in_channels, alpha_in, multiple, design.low_multiple)
+        self.out_split = out_split or ChannelSplit.from_alpha(out_channels, alpha_out, multiple, design.low_multiple)
         dims = self.spatial_dims
         kept_stride, octave_stride = self._split_stride(_ntuple(stride, dims))
         self.geometry = ConvGeometry(_ntuple(kernel_size, dims), octave_stride, _ntuple(padding, dims),

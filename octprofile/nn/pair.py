@@ -139,7 +139,9 @@ class OctPair:
         if isinstance(other, OctPair):
             return other
         if not isinstance(other, torch.Tensor) or other.shape[1] != self.channels:
-            raise OctPairError(f"cannot add {type(other).__name__} to {self!r}")
+            what = f"a map of {other.shape[1]} channels" if isinstance(other, torch.Tensor) else type(other).__name__
+            raise OctPairError(f"cannot add {what} to the (high, low) pair of {self.channels} channels: only a pair "
+                               "or a map of its channels has an octave meaning")
         cut = self.high.shape[1]
         return OctPair(other[:, :cut], pool2x(other[:, cut:]))
 
@@ -259,6 +261,8 @@ def _qualified(func) -> str:
     module = getattr(func, "__module__", "") or ""
     if name.startswith("_TensorBase.") or name.startswith("TensorBase."):
         name = "Tensor." + name.partition(".")[2]
+    if name.startswith("_VariableFunctionsClass."):  # torch.cat, torch.conv2d … as C builtins name themselves
+        name = "torch." + name.partition(".")[2]
     if "." in name:
         return name
     return {"torch.nn.functional": "F.", "torch._C._nn": "F."}.get(module, "torch.") + name

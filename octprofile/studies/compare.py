@@ -24,7 +24,7 @@ from octprofile.analysis.theory import (
 )
 from octprofile.convert import not_converted
 from octprofile.errors import BadValueError
-from octprofile.nn import check_alpha
+from octprofile.nn import OctDesign, check_alpha, rounding_note
 from octprofile.report.cells import (
     latency_verdict,
     not_converted_lines,
@@ -392,6 +392,8 @@ def footer(result: SweepResult, verbose: bool = False) -> str:
         lines.append("Theory, this network: each layer's closed form weighted by its vanilla MACs (equal to the "
                      "count unless floor(α·c) rounds); one layer: 1−¾α(2−α), a single layer's ratio, which no "
                      "network reaches.")
+    lines += [note for n in sorted({OctDesign.parse(r.design).low_multiple for r in result.rows if r.design})
+              if (note := rounding_note(n))]
     timed = result.timed
     if timed is not None:
         c = timed.context

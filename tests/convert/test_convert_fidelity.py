@@ -341,3 +341,34 @@ def test_a_model_that_needs_too_many_mends_is_refused_naming_the_last_failure(mo
         nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 1), nn.PixelShuffle(1))), nn.Flatten(), nn.Linear(8 * 64, 4))
     with pytest.raises(ConversionError, match=r"after 2 dry runs \(the last: layer '\d+' \(PixelShuffle\)"):
         convert(model, 0.5, "chain", (1, 3, 8, 8))
+
+
+class _Slices(nn.Module):
+    def forward(self, x):
+        return torch.cat([x[:, :8], x[:, 8:]], 1)
+
+
+class _AddsAnInt(nn.Module):
+    def forward(self, x):
+        return x + 1
+
+
+class _StacksTheBatch(nn.Module):
+    def forward(self, x):
+        return torch.cat([x, x], 0)[:1]
+
+
+@pytest.mark.parametrize(("layer", "words"), [
+    (_Slices(), "it indexes or slices the map (x[...]), which the octave region's (high, low) pair cannot be"),
+    (_AddsAnInt(), "cannot add int to the (high, low) pair of 16 channels: only a pair or a map of its channels "
+                     "has an octave meaning"),
+    (_StacksTheBatch(), "torch.cat on the map has no octave version"),
+], ids=["slices", "adds an int", "concatenates on the batch"])
+def test_a_layer_that_cannot_take_the_pair_is_named_in_the_users_terms(layer, words):
+    """The cut's reason says what the layer does to the map, never a Python error about the pair's class."""
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.Conv2d(16, 16, 3, padding=1), layer,
+                          *(nn.Conv2d(16, 16, 3, padding=1) for _ in range(3)))
+    reasons = vanilla_reasons_of(convert(model, 0.5, "chain", (1, 3, 16, 16)))
+    cut = {reason.text for reason in reasons.values() if reason.kind == "cut"}
+    assert cut == {f"the octave region is cut at '2' ({type(layer).__name__}): {words}"}
+    assert not any("OctPair" in text or "_VariableFunctionsClass" in text for text in cut)

@@ -22,6 +22,7 @@ from octprofile.cli.options import (
     Format,
     FormatOpt,
     InputSize,
+    LowMultiple,
     ModelArg,
     OctAlphaOpt,
     OutputOpt,
@@ -45,7 +46,7 @@ def blocks(
     model: ModelArg, alpha: OctAlphaOpt = "0.5",
     input_size: InputSize = None, batch_size: BatchSize = 1, width_mult: WidthMult = None,
     placement: PlacementOpt = Placement.reference, hl: HL = True, lh: LH = True,
-    downsample: DownsampleOpt = Downsample.pool,
+    downsample: DownsampleOpt = Downsample.pool, low_multiple: LowMultiple = None,
     backend: Annotated[str, typer.Option("--backend", metavar="NAME",
                                          help="plain or eager (backends that run block by block).")] = "eager",
     device: DeviceOpt = Device.auto, threads: Threads = None, dtype: DTypeOpt = DType.float32, rounds: Rounds = 10,
@@ -64,7 +65,8 @@ def blocks(
         timing = timing_options(True, device, threads, dtype, [backend], rounds)
         kind = output_format(fmt, output)
         chosen = export_options(kind, columns, caption, BLOCK_COLUMNS)
-        study = study_for(model, input_size, batch_size, width_mult, placement, design_of(hl, lh, downsample))
+        design = design_of(hl, lh, downsample, low_multiple)
+        study = study_for(model, input_size, batch_size, width_mult, placement, design)
         result = with_progress(lambda p: study.blocks(value, timing, passes=positive(passes, "--passes"),
                                                       progress=p))
         title = (f"{result.model} at {input_label(result.input_shape)}, batch {result.input_shape[0]}, α={value:g}: "

@@ -19,6 +19,7 @@ from octprofile.cli.options import (
     FormatOpt,
     Fvcore,
     InputSize,
+    LowMultiple,
     OutputOpt,
     Placement,
     PlacementOpt,
@@ -36,7 +37,7 @@ def check(
                                              help="α values to check, comma-separated or repeated.")] = ("0.5",),
     input_size: InputSize = None, width_mult: WidthMult = None,
     placement: PlacementOpt = Placement.reference, hl: HL = True, lh: LH = True,
-    downsample: DownsampleOpt = Downsample.pool,
+    downsample: DownsampleOpt = Downsample.pool, low_multiple: LowMultiple = None,
     fvcore: Fvcore = True,
     cross_checks: Annotated[bool, typer.Option(
         "--cross-checks/--no-cross-checks", show_default=False,
@@ -64,7 +65,7 @@ def check(
         if junit is not None:
             check_writable(junit)
             check_distinct({"--junit": junit, "--output": output})
-        design = design_of(hl, lh, downsample)
+        design = design_of(hl, lh, downsample, low_multiple)
         studies = [study_for(name, input_size, 1, width_mult, placement, design) for name in models_]
         jobs = [(study, a) for study in studies for a in values]
 

@@ -20,6 +20,7 @@ from octprofile.cli.options import (
     FormatOpt,
     Fvcore,
     InputSize,
+    LowMultiple,
     ModelArg,
     OctAlphaOpt,
     OutputOpt,
@@ -42,7 +43,7 @@ def compare(
     model: ModelArg, alpha: OctAlphaOpt = "0.5",
     input_size: InputSize = None, batch_size: BatchSize = 1, width_mult: WidthMult = None,
     placement: PlacementOpt = Placement.reference, hl: HL = True, lh: LH = True,
-    downsample: DownsampleOpt = Downsample.pool,
+    downsample: DownsampleOpt = Downsample.pool, low_multiple: LowMultiple = None,
     time_: Time = True, backend: BackendOpt = ("eager",),
     device: DeviceOpt = Device.auto, threads: Threads = None, dtype: DTypeOpt = DType.float32, rounds: Rounds = 10,
     repeat: Repeat = 1, fvcore: Fvcore = True, fmt: FormatOpt = Format.table, output: OutputOpt = None,
@@ -55,8 +56,9 @@ def compare(
     def action() -> None:
         from octprofile.studies import compare as use_case
 
+        design = design_of(hl, lh, downsample, low_multiple)
         run_profile(use_case, model, [parse_octave_alpha(alpha, "compare")], True, input_size, batch_size,
-                    width_mult, placement, design_of(hl, lh, downsample), time_, backend, device, threads, dtype,
+                    width_mult, placement, design, time_, backend, device, threads, dtype,
                     rounds, fvcore, fmt, output, verbose=verbose, wide=wide, columns=columns, caption=caption,
                     repeats=repeat)
 

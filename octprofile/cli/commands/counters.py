@@ -15,6 +15,7 @@ from octprofile.cli.options import (
     FormatOpt,
     Fvcore,
     InputSize,
+    LowMultiple,
     ModelArg,
     OctAlphaOpt,
     OutputOpt,
@@ -33,7 +34,7 @@ def counters(
     model: ModelArg, alpha: OctAlphaOpt = "0.5",
     input_size: InputSize = None, width_mult: WidthMult = None,
     placement: PlacementOpt = Placement.reference, hl: HL = True, lh: LH = True,
-    downsample: DownsampleOpt = Downsample.pool,
+    downsample: DownsampleOpt = Downsample.pool, low_multiple: LowMultiple = None,
     fvcore: Fvcore = True, fmt: FormatOpt = Format.table, output: OutputOpt = None,
     columns: ColumnsOpt = None, caption: CaptionOpt = None,
 ) -> None:
@@ -48,7 +49,7 @@ def counters(
         value = parse_octave_alpha(alpha, "a counter comparison")
         kind = output_format(fmt, output)
         chosen = export_options(kind, columns, caption, COUNTER_COLUMNS)
-        study = study_for(model, input_size, 1, width_mult, placement, design_of(hl, lh, downsample))
+        study = study_for(model, input_size, 1, width_mult, placement, design_of(hl, lh, downsample, low_multiple))
         result = study.counters(value, fvcore=fvcore)
         title = f"{study.model.name} at {input_label(result.input_shape)}, α={value:g}: counters vs the analytic count"
         emit(result.records(), COUNTER_COLUMNS, kind, output, lambda: counters_table(result, title),

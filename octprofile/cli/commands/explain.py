@@ -24,6 +24,7 @@ from octprofile.cli.options import (
     Format,
     FormatOpt,
     InputSize,
+    LowMultiple,
     ModelArg,
     OctAlphaOpt,
     OutputOpt,
@@ -44,7 +45,7 @@ def explain(
     model: ModelArg, alpha: OctAlphaOpt = "0.5",
     input_size: InputSize = None, batch_size: BatchSize = 1, width_mult: WidthMult = None,
     placement: PlacementOpt = Placement.reference, hl: HL = True, lh: LH = True,
-    downsample: DownsampleOpt = Downsample.pool,
+    downsample: DownsampleOpt = Downsample.pool, low_multiple: LowMultiple = None,
     backend: Annotated[list[str], typer.Option(
         "--backend", metavar="NAME[,NAME...]",
         help="Backends to profile, each with its own profiler (all: every one installed).")] = ("eager",),
@@ -74,7 +75,8 @@ def explain(
         kind = output_format(fmt, output)
         chosen = export_options(kind, columns, caption, EXPLAIN_COLUMNS)
         plot_kind = checked_plot(plot, output)
-        study = study_for(model, input_size, batch_size, width_mult, placement, design_of(hl, lh, downsample))
+        design = design_of(hl, lh, downsample, low_multiple)
+        study = study_for(model, input_size, batch_size, width_mult, placement, design)
         result = with_progress(lambda p: study.explain(value, timing, passes=positive(passes, "--passes"),
                                                        progress=p))
         title = f"{result.model} at {result.input_shape[-1]}², batch {result.input_shape[0]}, α={value:g}"

@@ -20,6 +20,7 @@ from octprofile.cli.options import (
     Format,
     FormatOpt,
     InputSize,
+    LowMultiple,
     ModelArg,
     OutputOpt,
     Placement,
@@ -37,7 +38,7 @@ def layers(
     model: ModelArg, alpha: AlphaOpt = "0.5",
     input_size: InputSize = None, batch_size: BatchSize = 1, width_mult: WidthMult = None,
     placement: PlacementOpt = Placement.reference, hl: HL = True, lh: LH = True,
-    downsample: DownsampleOpt = Downsample.pool,
+    downsample: DownsampleOpt = Downsample.pool, low_multiple: LowMultiple = None,
     depth: Annotated[int, typer.Option("--depth", metavar="N",
                                        help="Sum layers by the first N parts of their names (1: stages; "
                                             "0: every layer).")] = 0,
@@ -54,6 +55,7 @@ def layers(
     def action() -> None:
         from dataclasses import asdict
 
+        from octprofile.nn import rounding_note
         from octprofile.report.cells import not_converted_lines
         from octprofile.studies.layers import LAYER_COLUMNS, layers_table
 
@@ -62,12 +64,13 @@ def layers(
             raise BadValueError(f"--depth must be 0 (every layer) or more, got {depth}")
         kind = output_format(fmt, output)
         chosen = export_options(kind, columns, caption, LAYER_COLUMNS)
-        design = design_of(hl, lh, downsample)
+        design = design_of(hl, lh, downsample, low_multiple)
         result = study_for(model, input_size, batch_size, width_mult, placement, design).layers(value)
         title = (f"{result.model} α={value:g}{'' if design.is_full else ', ' + design.name}, "
                  f"{f'summed to depth {depth}' if depth else 'per layer'} (MACs: multiply-accumulates; s: stride)")
         records = [asdict(row) for row in result.rollup(depth)] if depth else result.records()
+        notes = [*not_converted_lines(result.not_converted), *filter(None, [rounding_note(design.low_multiple)])]
         emit(records, LAYER_COLUMNS, kind, output, lambda: layers_table(result, title, depth, wide, base.out.width),
-             "\n".join(not_converted_lines(result.not_converted)), chosen, caption or title, natural_width=wide)
+             "\n".join(notes), chosen, caption or title, natural_width=wide)
 
     run_command(action)

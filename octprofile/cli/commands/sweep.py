@@ -26,6 +26,7 @@ from octprofile.cli.options import (
     FormatOpt,
     Fvcore,
     InputSize,
+    LowMultiple,
     ModelArg,
     OutputOpt,
     Placement,
@@ -50,7 +51,7 @@ def sweep(
                       ] = (DEFAULT_ALPHAS,),
     input_size: InputSize = None, batch_size: BatchSize = 1, width_mult: WidthMult = None,
     placement: PlacementOpt = Placement.reference, hl: HL = True, lh: LH = True,
-    downsample: DownsampleOpt = Downsample.pool,
+    downsample: DownsampleOpt = Downsample.pool, low_multiple: LowMultiple = None,
     time_: Time = True, backend: BackendOpt = ("eager",),
     device: DeviceOpt = Device.auto, threads: Threads = None, dtype: DTypeOpt = DType.float32, rounds: Rounds = 10,
     repeat: Repeat = 1, fvcore: Fvcore = True, fmt: FormatOpt = Format.table, output: OutputOpt = None,
@@ -66,8 +67,9 @@ def sweep(
     def action() -> None:
         from octprofile.studies import sweep as use_case
 
+        design = design_of(hl, lh, downsample, low_multiple)
         run_profile(use_case, model, parse_alphas(",".join(alphas)), False, input_size, batch_size, width_mult,
-                    placement, design_of(hl, lh, downsample), time_, backend, device, threads, dtype, rounds, fvcore,
+                    placement, design, time_, backend, device, threads, dtype, rounds, fvcore,
                     fmt, output, plot, verbose, wide, columns, caption, repeat)
 
     run_command(action)

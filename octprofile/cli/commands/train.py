@@ -22,6 +22,7 @@ from octprofile.cli.options import (
     Format,
     FormatOpt,
     InputSize,
+    LowMultiple,
     ModelArg,
     OutputOpt,
     Placement,
@@ -49,7 +50,7 @@ def train(
     batch_size: Annotated[int, typer.Option("--batch-size", metavar="N",
                                             help="Batch size of the training step.")] = 32,
     width_mult: WidthMult = None, placement: PlacementOpt = Placement.reference, hl: HL = True, lh: LH = True,
-    downsample: DownsampleOpt = Downsample.pool,
+    downsample: DownsampleOpt = Downsample.pool, low_multiple: LowMultiple = None,
     optimizer: Annotated[str, typer.Option("--optimizer", metavar="NAME",
                                            help="sgd (momentum 0.9, weight decay 1e-4) or adamw.")] = "sgd",
     measure: Annotated[bool, typer.Option(
@@ -100,7 +101,8 @@ def train(
         kind = output_format(fmt, output)
         chosen = export_options(kind, columns, caption, TRAINING_COLUMNS)
         plot_kind = checked_plot(plot, output)
-        study = study_for(model, input_size, batch_size, width_mult, placement, design_of(hl, lh, downsample))
+        design = design_of(hl, lh, downsample, low_multiple)
+        study = study_for(model, input_size, batch_size, width_mult, placement, design)
         names = ("vanilla", "oct") if len(values) == 1 else None
         result = with_progress(lambda p: study.train_sweep([0.0, *values], optimizer=optimizer, steps=steps,
                                                            memory_budget=budget, confirm_batch=confirm_batch,
