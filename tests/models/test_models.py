@@ -196,7 +196,8 @@ def test_unknown_layer_is_named(tmp_path):
         "from torch import nn\n"
         "def net():\n"
         "    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1),\n"
-        "                         nn.LocalResponseNorm(2), nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1))\n")
+        "                         nn.LocalResponseNorm(2), nn.Conv2d(8, 8, 3, padding=1),\n"
+        "                         nn.Conv2d(8, 8, 3, padding=1))\n")
     model = build_model(f"{source}:net", 0.5, input_size=16)  # the chain is cut at the norm and goes on after it
     assert vanilla_reasons_of(model)["1"].kind == "cut"
     assert "'2' (LocalResponseNorm)" in vanilla_reasons_of(model)["1"].text
