@@ -23,6 +23,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from octprofile.nn import OctBatchNormNd, OctConvNd, OctPair
+from octprofile.nn.meta import module_hooks
 
 
 def storage_key(tensor: torch.Tensor) -> int:
@@ -229,17 +230,12 @@ class InferenceMemoryWatch(LiveMemory):
 
     @contextmanager
     def watch(self, model: nn.Module):
-        handles = []
-        for name, module in model.named_modules():
-            handles += [module.register_forward_pre_hook(self._enter(name or "<model>")),
-                        module.register_forward_hook(self._leave, always_call=True)]
-        try:
+        with module_hooks(model, self._enter, self._leave):
             yield self
-        finally:
-            for handle in handles:
-                handle.remove()
 
     def _enter(self, name: str):
+        name = name or "<model>"
+
         def hook(_module, _inputs) -> None:
             self._running.append(name)
             self._created_in[self.created] = name

@@ -66,6 +66,22 @@ def run_on_meta(model: nn.Module, input_shape: tuple[int, ...], dtype=torch.floa
         model.train(was_training)
 
 
+@contextmanager
+def module_hooks(model: nn.Module, enter, leave):
+    """While inside, every module of ``model`` calls ``enter(name)``'s hook before its forward and ``leave``
+    after it, even when the forward raised (``always_call``): the scaffolding of whoever follows which
+    module is running."""
+    handles = []
+    for name, module in model.named_modules():
+        handles += [module.register_forward_pre_hook(enter(name)),
+                    module.register_forward_hook(leave, always_call=True)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 class ModuleScope:
     """Tracks which module is running, innermost last, through forward hooks: which one raised, and which
     ones were called with an octave (high, low) pair."""
@@ -77,15 +93,8 @@ class ModuleScope:
 
     @contextmanager
     def watch(self, model: nn.Module):
-        handles = []
-        for name, module in model.named_modules():
-            handles.append(module.register_forward_pre_hook(self._enter(name)))
-            handles.append(module.register_forward_hook(self._leave, always_call=True))
-        try:
+        with module_hooks(model, self._enter, self._leave):
             yield self
-        finally:
-            for handle in handles:
-                handle.remove()
 
     def _enter(self, name: str):
         from octprofile.nn.pair import OctPair

@@ -38,13 +38,15 @@ def mib(value) -> str:
     return num(value, 2**20, 1)
 
 
-def latency_verdict(ratio: float, spread: float, where: str, doubt: str | None = None) -> str:
+def latency_verdict(ratio: float, spread: float, where: str, doubt: str | None = None,
+                    several_threads: bool = True) -> str:
     """'0.61× latency on eager (IQR 0.02)', or 'latency ≈ vanilla …' when the IQR band holds 1, or
     'latency inconclusive …' with the reason and what to do: when ``doubt`` says why the timing cannot be
     trusted (then no ratio is printed: it is no finding), or when the spread is above the noise limit."""
     if doubt:
+        fewer = " or at fewer --threads" if several_threads else ""
         return (f"latency inconclusive {where}: {doubt}, so the ratio is no finding; rerun on an otherwise idle "
-                "machine or at fewer --threads")
+                f"machine{fewer}")
     if spread > NOISE_LIMIT * ratio:
         return (f"latency inconclusive {where}: {ratio:.2f}× but IQR {spread:.2f} is {spread / ratio:.0%} of it "
                 f"(> {NOISE_LIMIT:.0%}); rerun with more --rounds on an otherwise idle machine")

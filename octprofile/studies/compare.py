@@ -101,12 +101,14 @@ class VariantRow:
     activation_peak_low_bytes: int  # of which low-frequency maps (OctPair.low) passed between layers
     activation_peak_ratio: float
     activation_peak_at: str  # the module whose output reached the peak
-    # with --repeat: independent timing runs, how far apart their median ratios lie (largest − smallest), and
-    # whether each run's IQR covers every other run's median
+    # with --repeat: independent timing runs, how far apart their median ratios lie (largest − smallest),
+    # whether they lie within a typical run's IQR of each other, and the lowest and highest run's median ratio
     timing_runs: int | None = None
     latency_ratio_between_runs: float | None = None
     best_latency_ratio_between_runs: float | None = None
     latency_ratio_reproduces: bool | None = None
+    latency_ratio_lowest_run: float | None = None
+    latency_ratio_highest_run: float | None = None
 
 
 COMPARE_COLUMNS = ColumnSet(
@@ -128,6 +130,8 @@ COMPARE_COLUMNS = ColumnSet(
         "activation_peak_at": Column("activation peak in", "text"),
         "latency_ratio_between_runs": Column("latency ratio between runs", "ratio"),
         "best_latency_ratio_between_runs": Column("best latency ratio between runs", "ratio"),
+        "latency_ratio_lowest_run": Column("latency ratio, lowest run", "ratio"),
+        "latency_ratio_highest_run": Column("latency ratio, highest run", "ratio"),
     })
 
 
@@ -283,7 +287,9 @@ def _row(study: Subject, v: Variant, base: Variant, timed: TimingComparison | No
         ratio = timed.ratio(v.name, backend)
         row.latency_ratio, row.latency_ratio_iqr = ratio.median, ratio.iqr
         row.timing_runs, row.latency_ratio_between_runs = timed.options.repeats, ratio.between_runs
-        row.latency_ratio_reproduces = ratio.reproduces() if ratio.run_medians else None
+        if ratio.run_medians:
+            row.latency_ratio_reproduces = ratio.reproduces()
+            row.latency_ratio_lowest_run, row.latency_ratio_highest_run = min(ratio.run_medians), max(ratio.run_medians)
         row.peak_memory_bytes = timing.peak_memory_bytes
         if timing.peak_memory_bytes is not None and base_timing.peak_memory_bytes:
             row.peak_memory_ratio = timing.peak_memory_bytes / base_timing.peak_memory_bytes
@@ -328,19 +334,28 @@ def verdict(result: SweepResult) -> str:
         row = octave[0]
         parts += [f"{row.mac_ratio:.2f}× MACs", f"{row.activation_ratio:.2f}× activations"]
         backends, doubt = result.backends, result.timed.doubt if result.timed else None
-        if len(backends) == 1:
-            parts.append(latency_verdict(row.latency_ratio, row.latency_ratio_iqr, f"on {backends[0]}",
-                                         doubt or _runs_doubt(row)))
+        several_threads = bool(result.timed) and result.timed.context.threads > 1
+        if len(backends) == 1 and not doubt and row.latency_ratio_reproduces is False:
+            parts.append(_runs_verdict(row, f"on {backends[0]}", several_threads))
+        elif len(backends) == 1:
+            parts.append(latency_verdict(row.latency_ratio, row.latency_ratio_iqr, f"on {backends[0]}", doubt,
+                                         several_threads))
         elif backends:
-            parts.append(latency_verdict(row.best_latency_ratio, row.best_latency_ratio_iqr, "best vs best", doubt))
+            parts.append(latency_verdict(row.best_latency_ratio, row.best_latency_ratio_iqr, "best vs best", doubt,
+                                         several_threads))
     return " · ".join(parts)
 
 
-def _runs_doubt(row: VariantRow) -> str | None:
-    if row.latency_ratio_reproduces is not False:
-        return None
-    return (f"its {row.timing_runs} independent runs lie {row.latency_ratio_between_runs:.2f} apart, outside each "
-            "other's IQR (the setting does not reproduce on this machine)")
+def _runs_verdict(row: VariantRow, where: str, several_threads: bool) -> str:
+    """Independent runs that differ by more than a run's IQR: their range is the finding, unless it holds 1."""
+    low, high = row.latency_ratio_lowest_run, row.latency_ratio_highest_run
+    runs = f"{row.timing_runs} independent runs"
+    if low <= 1 <= high:
+        return latency_verdict(row.latency_ratio, row.latency_ratio_iqr, where,
+                               f"its {runs} lie on both sides of vanilla ({low:.2f}–{high:.2f}×), further apart "
+                               "than a run's IQR (the setting does not reproduce on this machine)", several_threads)
+    return (f"{low:.2f}–{high:.2f}× latency {where} over {runs} (further apart than a run's IQR: the range is the "
+            "finding)")
 
 
 def headline(result: SweepResult) -> list[str]:
@@ -440,7 +455,7 @@ def profile_table(result: SweepResult, title: str, wide: bool = False) -> Table:
         ("  theory, one layer", [_theory(r, "theory_activation_ratio") for r in rows]),
         ("activation peak MiB", [num(r.activation_peak_bytes, 2**20, 2) for r in rows]),
         ("  of which low", [num(r.activation_peak_low_bytes, 2**20, 2) if r.alpha else "" for r in rows]),
-        ("  ÷ vanilla", [ratio_cell(r.activation_peak_ratio) for r in rows]),
+        ("  peak ÷ vanilla", [ratio_cell(r.activation_peak_ratio) for r in rows]),
     ]
     for label, cells in lines:
         if any(cells):

@@ -16,20 +16,10 @@ TIMED = ["--rounds", "1", "--threads", "1", "--no-fvcore", "--format", "csv"]
 
 MODELS = '''
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-
-class BatchNormAct2d(nn.BatchNorm2d):
-    def forward(self, x):
-        return F.relu(super().forward(x))
-
-
-class StdConv2d(nn.Conv2d):
-    def forward(self, x):
-        w = self.weight
-        w = (w - w.mean((1, 2, 3), keepdim=True)) / (w.std((1, 2, 3), keepdim=True) + 1e-5)
-        return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
+from odd_layers import BatchNormAct2d, StdConv2d  # the tests directory is on sys.path under pytest
+from random_norms import randomise_norms
 
 
 class CumProd(nn.Module):
@@ -41,11 +31,7 @@ def odd_net():
     model = nn.Sequential(StdConv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
                           nn.Conv2d(16, 16, 3, padding=1), BatchNormAct2d(16),
                           nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 8, 3, padding=1))
-    generator = torch.Generator().manual_seed(0)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.running_mean.copy_(torch.rand(module.num_features, generator=generator) - 0.5)
-            module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+    randomise_norms(model)
     model[3].register_forward_hook(lambda module, args, output: output * 2)
     model.input_size = 16
     return model

@@ -7,7 +7,8 @@ import importlib
 
 import pytest
 import torch
-import torch.nn.functional as F
+from odd_layers import BatchNormAct2d, StdConv2d
+from random_norms import randomise_norms
 from torch import nn
 
 from octprofile import prepare
@@ -17,30 +18,8 @@ TORCH_BACKENDS = ("eager", "compile", "onnxruntime", "openvino")
 preparing = importlib.import_module("octprofile.runtime.prepare")  # the module, not the function
 
 
-class BatchNormAct2d(nn.BatchNorm2d):
-    """timm's shape: a batch norm whose forward also activates."""
-
-    def forward(self, x):
-        return F.relu(super().forward(x))
-
-
-class StdConv2d(nn.Conv2d):
-    """Weight standardisation: the conv's forward normalises its weight first."""
-
-    def forward(self, x):
-        w = self.weight
-        w = (w - w.mean((1, 2, 3), keepdim=True)) / (w.std((1, 2, 3), keepdim=True) + 1e-5)
-        return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
-
-
 def _with_statistics(model: nn.Module) -> nn.Module:
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.copy_(torch.rand(module.num_features, generator=generator) - 0.5)
-                module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
-    return model.eval()
+    return randomise_norms(model).eval()
 
 
 def bn_act_net():

@@ -338,6 +338,8 @@ def test_latency_verdict_is_honest_about_spread():
     assert busy == ("latency inconclusive on eager: other processes took 1.0 of 2 cores while timing at 2 threads, "
                     "so the ratio is no finding; rerun on an otherwise idle machine or at fewer --threads")
     assert "2.61" not in busy  # a steady but inverted ratio is not printed as a finding
+    one_thread = latency_verdict(2.61, 0.01, "on eager", doubt="cores taken", several_threads=False)
+    assert one_thread.endswith("so the ratio is no finding; rerun on an otherwise idle machine")
 
 
 def test_footer_keeps_one_warning_line_unless_verbose():
@@ -372,7 +374,7 @@ def test_each_independent_run_prepares_afresh_and_its_ratio_is_kept(monkeypatch)
     assert ratio.between_runs == pytest.approx(max(by_hand) - min(by_hand))
 
 
-def test_runs_reproduce_when_each_ones_iqr_covers_the_others_medians():
+def test_runs_reproduce_when_their_medians_lie_within_a_typical_runs_iqr_of_each_other():
     def comparison_of(ratios_per_run):
         rounds = len(ratios_per_run[0])
         base = [10.0] * (rounds * len(ratios_per_run))
@@ -384,8 +386,15 @@ def test_runs_reproduce_when_each_ones_iqr_covers_the_others_medians():
 
     agreeing = comparison_of([[0.70, 0.72, 0.74, 0.76], [0.71, 0.73, 0.75, 0.77], [0.70, 0.72, 0.75, 0.77]])
     assert agreeing.ratio("o").reproduces() and _noise_warnings(agreeing) == []
+    # a narrow run (IQR 0.002) misses the others' medians by 0.004 to 0.01, within a typical run's IQR (0.02):
+    # as three quiet 2-thread OpenVINO runs of resnet50 measured (0.754 to 0.773, IQRs 0.012 to 0.018)
+    narrow = comparison_of([[0.74, 0.750, 0.760, 0.77], [0.745, 0.755, 0.765, 0.775], [0.750, 0.7645, 0.7655, 0.78]])
+    assert narrow.ratio("o").run_intervals[2][1] - narrow.ratio("o").run_intervals[2][0] < 0.01
+    assert not all(low <= median <= high for median in narrow.ratio("o").run_medians
+                   for low, high in narrow.ratio("o").run_intervals)
+    assert narrow.ratio("o").reproduces()
     apart = comparison_of([[0.70, 0.71, 0.72, 0.73], [0.84, 0.85, 0.86, 0.87], [0.70, 0.71, 0.72, 0.73]])
     assert not apart.ratio("o").reproduces()
     assert apart.ratio("o").between_runs == pytest.approx(0.14)
     assert _noise_warnings(apart)[-1:] == ["o/v ratio does not reproduce between runs: the run medians 0.715, 0.855, "
-                                      "0.715 lie outside each other's IQR"]
+                                      "0.715 lie further apart than a run's IQR (0.015)"]

@@ -172,18 +172,23 @@ def test_a_doubtful_best_vs_best_line_states_the_times_but_no_ratio():
     assert headline(result)[0].endswith("= 2.610× (IQR 0.010)")
 
 
-def test_the_verdict_is_inconclusive_when_independent_runs_do_not_reproduce():
+def test_independent_runs_that_do_not_reproduce_give_their_range_or_no_ratio_when_it_holds_vanilla():
     from octprofile.studies.compare import latency_table, verdict
 
-    result = timed_by_hand(Study("resnet20_cifar").compare(0.5, fvcore=False), 0.72, 0.02, note=None)
+    result = timed_by_hand(Study("resnet20_cifar").compare(0.5, fvcore=False), 0.79, 0.02, note=None)
     octave = result.row("oct")
     octave.timing_runs, octave.latency_ratio_between_runs, octave.latency_ratio_reproduces = 3, 0.14, False
-    assert verdict(result).endswith(" · latency inconclusive on eager: its 3 independent runs lie 0.14 apart, "
-                                    "outside each other's IQR (the setting does not reproduce on this machine), so "
-                                    "the ratio is no finding; rerun on an otherwise idle machine or at fewer "
-                                    "--threads")
+    octave.latency_ratio_lowest_run, octave.latency_ratio_highest_run = 0.72, 0.86
+    assert verdict(result).endswith(" · 0.72–0.86× latency on eager over 3 independent runs (further apart than a "
+                                    "run's IQR: the range is the finding)")
+    octave.latency_ratio_lowest_run, octave.latency_ratio_highest_run = 0.93, 1.07
+    line = verdict(result)
+    assert line.endswith(" · latency inconclusive on eager: its 3 independent runs lie on both sides of vanilla "
+                         "(0.93–1.07×), further apart than a run's IQR (the setting does not reproduce on this "
+                         "machine), so the ratio is no finding; rerun on an otherwise idle machine")
+    assert "0.79" not in line  # timed at 1 thread: no advice to use fewer
     octave.latency_ratio_reproduces = True
-    assert verdict(result).endswith(" · 0.72× latency on eager (IQR 0.02)")
+    assert verdict(result).endswith(" · 0.79× latency on eager (IQR 0.02)")
     from rich.console import Console
 
     console = Console(width=80, record=True)
