@@ -42,6 +42,11 @@ class CountResult:
         """Weights the octave layers' design drops (dropped paths): vanilla params − this model's."""
         return sum(layer.params_dropped for layer in self.layers)
 
+    @property
+    def low_channels(self) -> tuple[int, ...]:
+        """The distinct channel counts of the low-frequency maps octave layers output, ascending."""
+        return tuple(sorted({layer.output_shapes[1][0] for layer in self.layers if len(layer.output_shapes) == 2}))
+
     def activation_bytes(self, dtype: torch.dtype = torch.float32) -> int:
         return self.activations * torch.empty((), dtype=dtype).element_size()
 

@@ -27,6 +27,14 @@ class MachineContext:
         return asdict(self)
 
 
+VECTOR_FLOATS = {"AVX512": 16, "AVX2": 8}  # float32 lanes of PyTorch's CPU capabilities
+
+
+def vector_floats(isa: str) -> int | None:
+    """How many float32 a vector register of ``isa`` holds (the channel block of CPU conv kernels); None if unknown."""
+    return VECTOR_FLOATS.get(isa)
+
+
 def resolve_device(name: str) -> torch.device:
     """The device ``name`` stands for; ``"auto"`` is CUDA when a GPU is available, else CPU."""
     if name == "auto":

@@ -32,8 +32,10 @@ from octprofile.report.cells import (
     ratio_cell,
     scale_of,
     timing_warning_lines,
+    vector_block_note,
 )
 from octprofile.report.columns import Column, ColumnSet
+from octprofile.runtime.context import vector_floats
 from octprofile.runtime.timing import TimingComparison, TimingOptions
 from octprofile.studies.subject import Progress, Subject, variant_name
 from octprofile.studies.variants import Timed, Variant, measure, timed_summary
@@ -168,6 +170,7 @@ class SweepResult:
     rows: list[VariantRow]
     timed: Timed | None = None
     not_converted: dict[str, str] = field(default_factory=dict)  # conv layers left vanilla: path -> reason
+    low_channels: dict[str, tuple[int, ...]] = field(default_factory=dict)  # Oct variant -> its low channel counts
 
     @property
     def backends(self) -> list[str]:
@@ -250,7 +253,8 @@ def sweep_result(study: Subject, variants: list[Variant], timed: TimingCompariso
     if timed is not None:
         summary = timed_summary(timed)
     skipped = {name: reason for v in variants for name, reason in not_converted(v.model).items()}
-    return SweepResult(study.model.name, study.input_shape, rows, summary, skipped)
+    return SweepResult(study.model.name, study.input_shape, rows, summary, skipped,
+                       {v.name: v.count.low_channels for v in variants if v.alpha})
 
 
 def _row(study: Subject, v: Variant, base: Variant, timed: TimingComparison | None, backend: str | None) -> VariantRow:
@@ -417,6 +421,9 @@ def footer(result: SweepResult, verbose: bool = False) -> str:
         lines.append("latency: vanilla and Oct prepared alike on each backend, timed in the same interleaved rounds:")
         lines += [f"  {name}: {description}" for name, description in timed.backends.items()]
         lines += headline(result)
+        if c.device == "cpu":
+            lines += vector_block_note(vector_floats(c.isa), c.isa, {_variant_label(row): result.low_channels.get(
+                row.variant, ()) for row in result.variant_rows() if row.alpha})
         if sum(r.alpha > 0 for r in result.variant_rows()) > 1:
             lines += [f"break-even α on {b}: " + (f"inconclusive ({timed.doubt})" if timed.doubt else
                                                   result.break_even(b).describe()) for b in result.backends]

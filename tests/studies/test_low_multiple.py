@@ -87,3 +87,23 @@ def test_bad_values_are_one_line_errors(command, value, says):
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line]
     assert len(lines) == 1 and "--low-multiple" in lines[0] and says in lines[0], result.output
+
+
+def test_a_count_lists_the_low_channel_counts_of_the_split_built():
+    floor = Study("resnet20_cifar").compare(0.375, fvcore=False)
+    # floor(.375 × 16), floor(.375 × 32); the last stage (64 channels) outputs vanilla maps, as in the reference
+    assert floor.low_channels == {"oct": (6, 12)}
+    rounded = Study("resnet20_cifar", StudyOptions(design=OctDesign(low_multiple=8))).compare(0.375, fvcore=False)
+    assert rounded.low_channels == {"oct": (8, 16)}  # 6 → 8, 12 → 16 (1.5 steps: the even multiple)
+
+
+def test_the_vector_block_hint_names_the_counts_off_the_block_and_the_option():
+    from octprofile.report.cells import vector_block_note
+    from octprofile.runtime.context import vector_floats
+
+    assert vector_floats("AVX512") == 16 and vector_floats("AVX2") == 8 and vector_floats("") is None
+    (line,) = vector_block_note(16, "AVX512", {"oct α=0.375": (32, 36, 54, 64, 72, 216), "oct α=0.5": (48, 64)})
+    assert line == ("low channel counts off AVX512's float32 vector of 16, the block CPU kernels work on "
+                    "(oct α=0.375: 36, 54, 72, 216): --low-multiple 16 rounds them (README: Channel splits)")
+    assert vector_block_note(8, "AVX2", {"oct α=0.5": (8, 16)}) == []  # every count on the block
+    assert vector_block_note(None, "", {"oct α=0.5": (3,)}) == []  # a GPU, or an ISA of unknown width
