@@ -55,6 +55,17 @@ def latency_verdict(ratio: float, spread: float, where: str, doubt: str | None =
     return f"{ratio:.2f}× latency {where} (IQR {spread:.2f})"
 
 
+def runs_verdict(low: float, high: float, runs: int, where: str, several_threads: bool = True) -> str:
+    """Independent runs whose median ratios lie further apart than a run's IQR: their range is the finding,
+    unless it holds 1 (then which side of vanilla Oct lies on is not known: inconclusive, no ratio)."""
+    if low <= 1 <= high:
+        return latency_verdict(1.0, 0.0, where, f"its {runs} independent runs lie on both sides of vanilla "
+                               f"({low:.2f}–{high:.2f}×), further apart than a run's IQR (the setting does not "
+                               "reproduce on this machine)", several_threads)
+    return (f"{low:.2f}–{high:.2f}× latency {where} over {runs} independent runs (further apart than a run's IQR: "
+            "the range is the finding)")
+
+
 def vector_block_note(block: int | None, isa: str, low_channels: dict[str, Sequence[int]]) -> list[str]:
     """A hint where a split leaves low channel counts off the CPU's vector block, on which CPU kernels and
     layout reorders work (MobileNet v2 α .375 on onnxruntime measured 1.22× → 0.91× with them rounded)."""

@@ -30,6 +30,7 @@ from octprofile.report.cells import (
     not_converted_lines,
     num,
     ratio_cell,
+    runs_verdict,
     scale_of,
     timing_warning_lines,
     vector_block_note,
@@ -340,7 +341,8 @@ def verdict(result: SweepResult) -> str:
         backends, doubt = result.backends, result.timed.doubt if result.timed else None
         several_threads = bool(result.timed) and result.timed.context.threads > 1
         if len(backends) == 1 and not doubt and row.latency_ratio_reproduces is False:
-            parts.append(_runs_verdict(row, f"on {backends[0]}", several_threads))
+            parts.append(runs_verdict(row.latency_ratio_lowest_run, row.latency_ratio_highest_run, row.timing_runs,
+                                      f"on {backends[0]}", several_threads))
         elif len(backends) == 1:
             parts.append(latency_verdict(row.latency_ratio, row.latency_ratio_iqr, f"on {backends[0]}", doubt,
                                          several_threads))
@@ -348,18 +350,6 @@ def verdict(result: SweepResult) -> str:
             parts.append(latency_verdict(row.best_latency_ratio, row.best_latency_ratio_iqr, "best vs best", doubt,
                                          several_threads))
     return " · ".join(parts)
-
-
-def _runs_verdict(row: VariantRow, where: str, several_threads: bool) -> str:
-    """Independent runs that differ by more than a run's IQR: their range is the finding, unless it holds 1."""
-    low, high = row.latency_ratio_lowest_run, row.latency_ratio_highest_run
-    runs = f"{row.timing_runs} independent runs"
-    if low <= 1 <= high:
-        return latency_verdict(row.latency_ratio, row.latency_ratio_iqr, where,
-                               f"its {runs} lie on both sides of vanilla ({low:.2f}–{high:.2f}×), further apart "
-                               "than a run's IQR (the setting does not reproduce on this machine)", several_threads)
-    return (f"{low:.2f}–{high:.2f}× latency {where} over {runs} (further apart than a run's IQR: the range is the "
-            "finding)")
 
 
 def headline(result: SweepResult) -> list[str]:
