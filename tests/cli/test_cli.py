@@ -421,15 +421,21 @@ def test_train_formats_and_plot(tmp_path):
     assert markdown.exit_code == 0 and "| peak training memory (MiB) |" in markdown.stdout
 
 
-def test_piped_output_honours_columns():
-    import os
-    import subprocess
+def test_piped_output_honours_columns(monkeypatch):
+    """In process: the console built as ``cli/base.py`` builds it at import (a process reading COLUMNS at start is
+    tests/cli/test_environment.py's, with COLUMNS=0)."""
     import sys
 
-    env = {**os.environ, "COLUMNS": "60"}
-    run = subprocess.run([sys.executable, "-m", "octprofile", "compare", "resnet20_cifar", "--no-time", "--no-fvcore"],
-                         capture_output=True, text=True, env=env, check=True)
-    assert max(len(line) for line in run.stdout.splitlines()) <= 60
+    from octprofile.cli import base
+    from octprofile.cli.streams import console_width
+
+    monkeypatch.setenv("COLUMNS", "60")
+    assert console_width(sys.stdout) == 60
+    monkeypatch.setattr(base, "out", base._Console(width=console_width(sys.stdout)))
+    result = invoke("compare", "resnet20_cifar", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "params equal" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 60
 
 
 def test_ablate_table_and_csv():
