@@ -50,8 +50,8 @@ def main() -> None:
                 start = time.perf_counter()
                 Study(args.model, StudyOptions(cache=cached)).compare(args.alpha, fvcore=fvcore)
                 times.append(time.perf_counter() - start)
-            print(f"{'cached' if cached else 'counted'}, fvcore={fvcore}: median {statistics.median(times):.2f} s of "
-                  f"{args.repeats} (min {min(times):.2f}), forward entered {entered[0]} times")
+            print(f"{'cached' if cached else 'counted'}, fvcore={fvcore}: median {statistics.median(times):.3f} s of "
+                  f"{args.repeats} (min {min(times):.3f}), forward entered {entered[0]} times")
 
 
 if __name__ == "__main__":

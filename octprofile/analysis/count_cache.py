@@ -110,20 +110,21 @@ def _user_code(reference: str) -> dict | None:
     a module's top-level package), sub-folders included; None when it cannot be told (no cache then)."""
     target, _, attribute = reference.rpartition(":")
     if target.endswith(".py"):
-        anchor = Path(target).resolve()
-        root = anchor.parent
+        anchor, folder = Path(target), Path(target).absolute().parent
     else:
         top = sys.modules.get(target.split(".")[0])
         module = sys.modules.get(target)
         if module is None or top is None or not getattr(module, "__file__", None) or not getattr(top, "__file__", None):
             return None
-        anchor, root = Path(module.__file__).resolve(), Path(top.__file__).resolve().parent
+        anchor, folder = Path(module.__file__), Path(top.__file__).absolute().parent
+    anchor, root = anchor.resolve(), folder.resolve()
     skipped = [Path(p).resolve() for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}] + [PACKAGE]
     skipped = [p for p in skipped if not anchor.is_relative_to(p)]  # never skip the model's own place
+    prefixes = tuple(f"{place}{os.sep}" for place in {root, folder})  # a cheap test first: thousands are loaded
     files = {anchor}
     for module in list(sys.modules.values()):
         name = getattr(module, "__file__", None)
-        if not isinstance(name, str) or not name.endswith(".py"):
+        if not isinstance(name, str) or not name.endswith(".py") or not os.path.abspath(name).startswith(prefixes):
             continue
         path = Path(name).resolve()
         if path.is_relative_to(root) and not any(path.is_relative_to(p) for p in skipped):
