@@ -82,14 +82,16 @@ def test_no_cache_neither_reads_nor_writes(cache_dir, monkeypatch):
 
 
 def test_sweep_and_ablate_read_the_cache_too(cache_dir, monkeypatch):
-    invoke("sweep", "resnet20_cifar", "--alphas", "0,0.25", "--no-time", "--no-fvcore")
-    sweep = invoke("sweep", "resnet20_cifar", "--alphas", "0,0.25,0.5", "--no-time", "--no-fvcore")
-    assert "counts of vanilla, oct-0.25 from the cache" in sweep.stdout  # oct-0.5 was counted now
+    sweep = ["sweep", "resnet20_cifar", "--no-time", "--no-fvcore"]
+    first = invoke(*sweep, "--alphas", "0,0.25", "--format", "json")
+    more = invoke(*sweep, "--alphas", "0,0.25,0.5")
+    assert "counts of vanilla, oct-0.25 from the cache" in more.stdout  # oct-0.5 was counted now
     ablate = ["ablate", "resnet20_cifar", "--alpha", "0.5", "--variants", "no-hl", "--no-time", "--no-fvcore"]
+    fresh = invoke(*ablate, "--no-cache", "--format", "json")
     assert "counts of vanilla, full from the cache" in invoke(*ablate).stdout  # the sweep's α=0.5 is full's
     nothing_built(monkeypatch)
-    assert "counts from the cache" in invoke("sweep", "resnet20_cifar", "--alphas", "0.5", "--no-time",
-                                             "--no-fvcore").stdout
+    assert invoke(*sweep, "--alphas", "0,0.25", "--format", "json").stdout == first.stdout
+    assert invoke(*ablate, "--format", "json").stdout == fresh.stdout
     assert "counts from the cache" in invoke(*ablate).stdout
 
 
