@@ -1,6 +1,7 @@
 import functools
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,12 @@ sys.path.insert(0, str(ROOT))  # makes `examples.mnist_net:mnist_net` importable
 
 # xdist workers inherit COLUMNS=80; the CLI tests read piped output at its default width, so it goes
 os.environ.pop("COLUMNS", None)
+
+# The count cache (analysis/count_cache.py) is off in tests, child processes included, and never the user's: a test
+# that patches the counting code would otherwise read what an unpatched run kept. Tests of the cache turn it on in
+# a folder of their own (tests/studies/test_count_cache.py: ``count_cache``).
+os.environ["OCTPROFILE_NO_CACHE"] = "1"
+os.environ["OCTPROFILE_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), f"octprofile-test-cache-{os.getpid()}")
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # one thread per worker: two workers with two OpenMP threads each on two cores stall each other

@@ -195,7 +195,9 @@ class _MetaTraining:
     def __init__(self, model: nn.Module, optimizer: str, sample_shape: tuple[int, ...]) -> None:
         params = dict(model.named_parameters())
         self.model = model
-        self.state = {name: value.detach().requires_grad_(name in params and value.requires_grad)
+        # whether a weight trains is the model's parameter's to say: a meta stand-in made for a model built on the
+        # CPU (a custom model is a copy of the one its code returned) does not carry it
+        self.state = {name: value.detach().requires_grad_(name in params and params[name].requires_grad)
                       for name, value in meta_state(model).items()}
         self.trainable = [value for value in self.state.values() if value.requires_grad]
         self.optimizer = make_optimizer(optimizer, self.trainable)

@@ -80,6 +80,11 @@ Time = Annotated[bool, typer.Option("--time/--no-time", show_default=False,
                                     help="Measure latency, vanilla and Oct interleaved (default), or not.")]
 Fvcore = Annotated[bool, typer.Option("--fvcore/--no-fvcore", show_default=False,
                                       help="Cross-check with fvcore (default; traces a real model: slow), or not.")]
+Cache = Annotated[bool, typer.Option(
+    "--cache/--no-cache", show_default=False,
+    help="Read the counts of an earlier run of the same model, α, design, input and versions from the count cache "
+         "and keep new ones there (default; ~/.cache/octprofile/counts or OCTPROFILE_CACHE_DIR), or count afresh "
+         "and leave the cache alone.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", metavar="FILE",
                                                 help="Write to this file (atomically) instead of stdout.")]
@@ -192,7 +197,7 @@ def positive(value: int | None, option: str) -> int | None:
 
 
 def study_for(model: str, input_size: str | None, batch_size: int, width_mult: float | None,
-              placement: Placement, design=None):
+              placement: Placement, design=None, cache: bool = True):
     from octprofile.nn import FULL
     from octprofile.study import Study, StudyOptions
 
@@ -202,7 +207,7 @@ def study_for(model: str, input_size: str | None, batch_size: int, width_mult: f
             raise BadValueError(f"--width-mult must be a positive number up to {MAX_WIDTH_MULT:g}, got {width_mult}")
         options["width_mult"] = width_mult
     return Study(model, StudyOptions(parse_input_size(input_size), positive(batch_size, "--batch-size"),
-                                     placement.value, options, design=design or FULL))
+                                     placement.value, options, design=design or FULL, cache=cache))
 
 
 def parse_low_multiple(text: str | None) -> int:

@@ -15,7 +15,7 @@ from octprofile.cli.output import checked_plot, emit, export_options, output_for
 
 def run_profile(use_case, model, alphas, is_compare, input_size, batch_size, width_mult, placement, design, time_,
                 backend, device, threads, dtype, rounds, fvcore, fmt, output, plot=None, verbose=False, wide=False,
-                columns=None, caption=None, repeats=1) -> None:
+                columns=None, caption=None, repeats=1, cache=True) -> None:
     """compare and sweep: check every option, run the study, render, and draw the plot if asked."""
     from octprofile.report.files import AtomicFiles
 
@@ -23,7 +23,7 @@ def run_profile(use_case, model, alphas, is_compare, input_size, batch_size, wid
     kind = output_format(fmt, output)
     chosen = export_options(kind, columns, caption, use_case.COMPARE_COLUMNS)
     plot_kind = checked_plot(plot, output)
-    study = study_for(model, input_size, batch_size, width_mult, placement, design)
+    study = study_for(model, input_size, batch_size, width_mult, placement, design, cache)
     what = (f"α={alphas[0]:g}" if is_compare else "α sweep") + ("" if design.is_full else f", {design.name}")
 
     def show(result, destination: Path | None, files=None, partial: str = "") -> None:

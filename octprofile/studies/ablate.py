@@ -200,6 +200,7 @@ def ablation_footer(result: AblationResult, verbose: bool = False) -> str:
     lines.append("MACs: multiply-accumulates of conv + linear layers; act.: the values they output; dropped: weights "
                  "of the dropped paths (absent, not zeroed). The layers entering and leaving the octave keep the "
                  "H→L / L→H path that makes or reads the low-frequency map.")
+    lines += [result.sweep.cache] if result.sweep.cache else []
     timed = result.sweep.timed
     if timed is not None:
         c = timed.context

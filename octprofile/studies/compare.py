@@ -22,7 +22,6 @@ from octprofile.analysis.theory import (
     theory_activation_ratio,
     theory_mac_ratio,
 )
-from octprofile.convert import not_converted
 from octprofile.errors import BadValueError
 from octprofile.nn import OctDesign, check_alpha, rounding_note
 from octprofile.report.cells import (
@@ -39,7 +38,7 @@ from octprofile.report.columns import Column, ColumnSet
 from octprofile.runtime.context import vector_floats
 from octprofile.runtime.timing import TimingComparison, TimingOptions
 from octprofile.studies.subject import Progress, Subject, variant_name
-from octprofile.studies.variants import Timed, Variant, measure, timed_summary
+from octprofile.studies.variants import Timed, Variant, cache_line, measure, timed_summary
 
 
 @dataclass
@@ -172,6 +171,7 @@ class SweepResult:
     timed: Timed | None = None
     not_converted: dict[str, str] = field(default_factory=dict)  # conv layers left vanilla: path -> reason
     low_channels: dict[str, tuple[int, ...]] = field(default_factory=dict)  # Oct variant -> its low channel counts
+    cache: str | None = None  # the footer's line on the count cache (which counts came from it); None: not used
 
     @property
     def backends(self) -> list[str]:
@@ -253,9 +253,9 @@ def sweep_result(study: Subject, variants: list[Variant], timed: TimingCompariso
     summary = None
     if timed is not None:
         summary = timed_summary(timed)
-    skipped = {name: reason for v in variants for name, reason in not_converted(v.model).items()}
+    skipped = {name: reason for v in variants for name, reason in v.not_converted.items()}
     return SweepResult(study.model.name, study.input_shape, rows, summary, skipped,
-                       {v.name: v.count.low_channels for v in variants if v.alpha})
+                       {v.name: v.count.low_channels for v in variants if v.alpha}, cache_line(study, variants))
 
 
 def _row(study: Subject, v: Variant, base: Variant, timed: TimingComparison | None, backend: str | None) -> VariantRow:
@@ -403,6 +403,7 @@ def footer(result: SweepResult, verbose: bool = False) -> str:
                      "network reaches.")
     lines += [note for n in sorted({OctDesign.parse(r.design).low_multiple for r in result.rows if r.design})
               if (note := rounding_note(n))]
+    lines += [result.cache] if result.cache else []
     timed = result.timed
     if timed is not None:
         c = timed.context

@@ -19,7 +19,7 @@ from octprofile.report.files import AtomicFiles, check_writable
 from octprofile.report.formats import to_csv, to_markdown
 from octprofile.report.published import DEFINITIONS, PUBLISHED
 from octprofile.studies.coverage import ZOO_PER_MODULE, zoo_coverage, zoo_markdown
-from octprofile.studies.subject import Subject
+from octprofile.studies.subject import StudyOptions, Subject
 from octprofile.studies.sweep import COMPARE_COLUMNS, plot_title, sweep, sweep_plot
 
 REPORT_ALPHAS = (0.0, 0.125, 0.25, 0.5, 0.75)
@@ -69,9 +69,10 @@ def published_rows() -> list[dict]:
 
 
 def generate_report(output_dir: str | Path, models: Sequence[str] | None = None, plots: bool = True,
-                    progress: Callable[[str, int, int], None] | None = None, timm: bool = False) -> list[Path]:
+                    progress: Callable[[str, int, int], None] | None = None, timm: bool = False,
+                    cache: bool = True) -> list[Path]:
     """Write sweep CSV/Markdown (+ plots) for each backbone and the published-figures table; ``timm``: timm.md too
-    (which timm models convert, per module).
+    (which timm models convert, per module); ``cache``: the sweeps read and keep their counts in the count cache.
 
     All or nothing: every file is staged beside its target and the set is renamed into place only at the end, so
     a failure or an interrupt leaves the previous files as they were (and no temporary files). A missing
@@ -84,7 +85,7 @@ def generate_report(output_dir: str | Path, models: Sequence[str] | None = None,
     all_rows = []
     with AtomicFiles() as files:
         for index, name in enumerate(models, 1):
-            result = sweep(Subject(name), REPORT_ALPHAS, fvcore=False)
+            result = sweep(Subject(name, StudyOptions(cache=cache)), REPORT_ALPHAS, fvcore=False)
             all_rows += result.records()
             if plots:
                 files.write(output_dir / f"sweep_{name}.png", sweep_plot(result, plot_title(result), "png"))

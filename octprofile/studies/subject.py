@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 from torch import nn
 
+from octprofile.analysis.count_cache import CountCache
 from octprofile.analysis.counting import CountResult
 from octprofile.analysis.memory import InferenceMemory, inference_memory
 from octprofile.build import build_model
@@ -40,7 +42,9 @@ class StudyInterrupted(KeyboardInterrupt):
 @dataclass(frozen=True)
 class StudyOptions:
     """What to build: input, placement, builder options (e.g. width_mult), the seed of the random weights,
-    and the design of the octave layers (paths kept, down-sampling; ``Study.ablate`` varies it)."""
+    and the design of the octave layers (paths kept, down-sampling; ``Study.ablate`` varies it). ``cache``: read
+    and keep the counts of compare, sweep and ablate in the count cache (``analysis/count_cache.py``; the command
+    line's ``--no-cache`` is ``cache=False``)."""
 
     input_size: int | tuple[int, ...] | None = None  # a side, or every spatial size (T, H, W; L): see spatial_sizes
     batch_size: int = 1
@@ -48,6 +52,7 @@ class StudyOptions:
     model_options: dict = field(default_factory=dict)
     seed: int = 0
     design: OctDesign = FULL
+    cache: bool = True
 
     def __post_init__(self) -> None:
         for name in ("input_size", "batch_size"):
@@ -67,6 +72,18 @@ class Subject:
         self.model.check_options(options.model_options)  # before any work, not at the first build
         self.options = options
         self.input_shape = self.model.input_shape(options.input_size, options.batch_size)
+        self._reference = model if isinstance(model, str) else None  # a model given as an object is not cached
+
+    @cached_property
+    def count_cache(self) -> CountCache | None:
+        """Where counts are kept between runs; None when off (``cache=False``, OCTPROFILE_NO_CACHE) or the model
+        cannot be identified (given as a ``ResolvedModel``, or its code cannot be hashed)."""
+        if not self.options.cache or self._reference is None:
+            return None
+        o = self.options
+        study = {"placement": o.placement, "options": sorted((k, repr(v)) for k, v in o.model_options.items()),
+                 "input_size": o.input_size, "input_shape": self.input_shape}
+        return CountCache.open(self._reference, self.model, study)
 
     def build(self, alpha: float, device=None, design: OctDesign | None = None) -> nn.Module:
         """The vanilla (alpha 0) or Oct model, with this study's seed, placement, options and design

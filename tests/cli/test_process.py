@@ -50,11 +50,16 @@ def test_usage_errors_are_one_line_without_torch(args, message):
 
 
 def test_version_prints_the_package_version():
-    import octprofile
+    """In process; ``python -m octprofile --version`` as a process, stderr empty, is test_environment.py's
+    test_a_senseless_columns_is_ignored (and above, without importing torch)."""
+    from typer.testing import CliRunner
 
-    process = octprofile_process("--version")
-    assert process.returncode == 0 and process.stderr == ""
-    assert process.stdout == f"octprofile {octprofile.__version__}\n"
+    import octprofile
+    from octprofile.cli import app
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stderr == ""
+    assert result.stdout == f"octprofile {octprofile.__version__}\n"
 
 
 def test_lazy_package_keeps_its_public_names():

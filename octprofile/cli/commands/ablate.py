@@ -12,6 +12,7 @@ from octprofile.cli.base import partial_on_interrupt, run_command
 from octprofile.cli.options import (
     BackendOpt,
     BatchSize,
+    Cache,
     CaptionOpt,
     ColumnsOpt,
     Device,
@@ -49,7 +50,7 @@ def ablate(
     input_size: InputSize = None, batch_size: BatchSize = 1, width_mult: WidthMult = None,
     placement: PlacementOpt = Placement.reference, time_: Time = True, backend: BackendOpt = ("eager",),
     device: DeviceOpt = Device.auto, threads: Threads = None, dtype: DTypeOpt = DType.float32, rounds: Rounds = 10,
-    fvcore: Fvcore = True, fmt: FormatOpt = Format.table, output: OutputOpt = None,
+    fvcore: Fvcore = True, cache: Cache = True, fmt: FormatOpt = Format.table, output: OutputOpt = None,
     columns: ColumnsOpt = None, caption: CaptionOpt = None, verbose: Verbose = False,
 ) -> None:
     """The paper's ablation: full OctConv, without H→L, without L→H, without both, strided down-sampling;
@@ -66,7 +67,7 @@ def ablate(
         timing = timing_options(time_, device, threads, dtype, backend, rounds)
         kind = output_format(fmt, output)
         chosen = export_options(kind, columns, caption, ABLATION_COLUMNS)
-        study = study_for(model, input_size, batch_size, width_mult, placement)
+        study = study_for(model, input_size, batch_size, width_mult, placement, cache=cache)
 
         def show(result, destination: Path | None, partial: str = "") -> None:
             shape = result.sweep.input_shape

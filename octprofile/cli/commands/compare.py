@@ -8,6 +8,7 @@ from octprofile.cli.options import (
     LH,
     BackendOpt,
     BatchSize,
+    Cache,
     CaptionOpt,
     ColumnsOpt,
     Device,
@@ -46,7 +47,8 @@ def compare(
     downsample: DownsampleOpt = Downsample.pool, low_multiple: LowMultiple = None,
     time_: Time = True, backend: BackendOpt = ("eager",),
     device: DeviceOpt = Device.auto, threads: Threads = None, dtype: DTypeOpt = DType.float32, rounds: Rounds = 10,
-    repeat: Repeat = 1, fvcore: Fvcore = True, fmt: FormatOpt = Format.table, output: OutputOpt = None,
+    repeat: Repeat = 1, fvcore: Fvcore = True, cache: Cache = True, fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
     columns: ColumnsOpt = None, caption: CaptionOpt = None, verbose: Verbose = False, wide: Wide = False,
 ) -> None:
     """Vanilla vs Oct side by side: params, MACs (3 counters), activations, latency, peak memory.
@@ -60,6 +62,6 @@ def compare(
         run_profile(use_case, model, [parse_octave_alpha(alpha, "compare")], True, input_size, batch_size,
                     width_mult, placement, design, time_, backend, device, threads, dtype,
                     rounds, fvcore, fmt, output, verbose=verbose, wide=wide, columns=columns, caption=caption,
-                    repeats=repeat)
+                    repeats=repeat, cache=cache)
 
     run_command(action)

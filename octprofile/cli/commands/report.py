@@ -9,6 +9,7 @@ import typer
 
 from octprofile.cli import base
 from octprofile.cli.base import run_command
+from octprofile.cli.options import Cache
 from octprofile.cli.output import with_progress
 from octprofile.errors import BadValueError
 
@@ -23,6 +24,7 @@ def report(
     timm: Annotated[bool | None, typer.Option(
         "--timm/--no-timm", help="Write timm.md: which timm models convert, 3 per module (default: when timm is "
                                  "installed and no --model is given).")] = None,
+    cache: Cache = True,
 ) -> None:
     """Regenerate reports/: α sweeps (CSV, Markdown, plots), our counts beside the published ones, and timm.md.
 
@@ -41,7 +43,8 @@ def report(
         import importlib.util
 
         survey = timm if timm is not None else not models_ and importlib.util.find_spec("timm") is not None
-        written = with_progress(lambda progress: generate_report(output_dir, models_, plots, progress, survey))
+        written = with_progress(
+            lambda progress: generate_report(output_dir, models_, plots, progress, survey, cache=cache))
         for path in written:
             base.err.print(f"wrote {path}", markup=False)
 

@@ -14,6 +14,7 @@ from octprofile.cli.options import (
     LH,
     BackendOpt,
     BatchSize,
+    Cache,
     CaptionOpt,
     ColumnsOpt,
     Device,
@@ -54,7 +55,8 @@ def sweep(
     downsample: DownsampleOpt = Downsample.pool, low_multiple: LowMultiple = None,
     time_: Time = True, backend: BackendOpt = ("eager",),
     device: DeviceOpt = Device.auto, threads: Threads = None, dtype: DTypeOpt = DType.float32, rounds: Rounds = 10,
-    repeat: Repeat = 1, fvcore: Fvcore = True, fmt: FormatOpt = Format.table, output: OutputOpt = None,
+    repeat: Repeat = 1, fvcore: Fvcore = True, cache: Cache = True, fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
     columns: ColumnsOpt = None, caption: CaptionOpt = None,
     plot: Annotated[Path | None, typer.Option("--plot", metavar="FILE",
                                               help="Also draw the ratios against α (FILE.png or FILE.svg).")] = None,
@@ -70,6 +72,6 @@ def sweep(
         design = design_of(hl, lh, downsample, low_multiple)
         run_profile(use_case, model, parse_alphas(",".join(alphas)), False, input_size, batch_size, width_mult,
                     placement, design, time_, backend, device, threads, dtype, rounds, fvcore,
-                    fmt, output, plot, verbose, wide, columns, caption, repeat)
+                    fmt, output, plot, verbose, wide, columns, caption, repeat, cache)
 
     run_command(action)
