@@ -35,7 +35,8 @@ from octprofile.convert.settle import settle
 from octprofile.errors import ConversionError
 from octprofile.nn import FULL, ChannelSplit, OctDesign, OctPair, check_alpha, octave_class, octave_norm_rule
 from octprofile.nn.meta import ModuleScope, run_on_meta
-from octprofile.nn.norm import group_size
+from octprofile.nn.norm import grouped_channels
+from octprofile.nn.split import SplitRule
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,9 @@ def group_multiples(model: nn.Module) -> dict[int, int]:
         if isinstance(module, ConvLike) and module.groups > 1 and not is_depthwise(module):
             for channels in (module.in_channels, module.out_channels):
                 multiples[channels] = math.lcm(multiples.get(channels, 1), module.groups)
-        elif (size := group_size(module)) is not None:
-            multiples[module.num_channels] = math.lcm(multiples.get(module.num_channels, 1), size)
+        elif (grouped := grouped_channels(module)) is not None:
+            channels, size = grouped
+            multiples[channels] = math.lcm(multiples.get(channels, 1), size)
     return multiples
 
 
@@ -192,10 +194,11 @@ def apply_plan(model: nn.Module, plan: Plan, order: list[str], input_shape: tupl
         if not isinstance(module, ConvLike) or name not in plan:
             continue
         alpha_in, alpha_out = plan[name]
-        in_split, out_split = (ChannelSplit.from_alpha(channels, a, multiples.get(channels, 1), design.low_multiple)
-                               for channels, a in ((module.in_channels, alpha_in), (module.out_channels, alpha_out)))
+        # every map of the region splits by one rule, which the pairs carry to the slices taken of them
+        in_rule, out_rule = (SplitRule(a, design.low_multiple, multiples) for a in (alpha_in, alpha_out))
         try:
-            octave = octave_class(module).from_conv(module, alpha_in, alpha_out, in_split=in_split, out_split=out_split,
+            octave = octave_class(module).from_conv(module, alpha_in, alpha_out, in_split=in_rule(module.in_channels),
+                                         out_split=out_rule(module.out_channels), split_rule=out_rule,
                                          design=design.for_layer(alpha_in, alpha_out),
                                          padding=equivalent_padding(module, design.downsample))
         except ValueError as error:

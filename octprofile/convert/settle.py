@@ -62,7 +62,6 @@ def layer_class(module: nn.Module | None) -> str:
 
 
 _NO_ATTRIBUTE = re.compile(r"'OctPair' object has no attribute '(\w+)'")
-_NOT_SUBSCRIPTABLE = "'OctPair' object is not subscriptable"
 
 
 def in_words(error: Exception) -> str:
@@ -72,8 +71,6 @@ def in_words(error: Exception) -> str:
     if found:
         return (f"it uses the map as one tensor (its .{found.group(1)}), which the octave region's (high, low) pair "
                 "is not")
-    if isinstance(error, TypeError) and _NOT_SUBSCRIPTABLE in str(error):
-        return "it indexes or slices the map (x[...]), which the octave region's (high, low) pair cannot be"
     return str(error)
 
 

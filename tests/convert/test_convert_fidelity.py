@@ -343,14 +343,18 @@ def test_a_model_that_needs_too_many_mends_is_refused_naming_the_last_failure(mo
         convert(model, 0.5, "chain", (1, 3, 8, 8))
 
 
-class _Slices(nn.Module):
+class _Interleaves(nn.Module):
     def forward(self, x):
-        return torch.cat([x[:, :8], x[:, 8:]], 1)
+        return torch.cat([x[:, ::2], x[:, 1::2]], 1)
 
 
-class _AddsAnInt(nn.Module):
+class _AddsASpatialMap(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("map", torch.ones(1, 1, 16, 16))
+
     def forward(self, x):
-        return x + 1
+        return x + self.map
 
 
 class _StacksTheBatch(nn.Module):
@@ -359,11 +363,12 @@ class _StacksTheBatch(nn.Module):
 
 
 @pytest.mark.parametrize(("layer", "words"), [
-    (_Slices(), "it indexes or slices the map (x[...]), which the octave region's (high, low) pair cannot be"),
-    (_AddsAnInt(), "cannot add int to the (high, low) pair of 16 channels: only a pair or a map of its channels "
-                     "has an octave meaning"),
+    (_Interleaves(), "indexing the map as x[:, ::2] has no octave version; only a range of its channels (x[:, a:b]) "
+                     "has"),
+    (_AddsASpatialMap(), "cannot add a map of shape (1, 1, 16, 16) to the (high, low) pair of 16 channels: only a "
+                          "pair, a number or a map of its channels has an octave meaning"),
     (_StacksTheBatch(), "torch.cat on the map has no octave version"),
-], ids=["slices", "adds an int", "concatenates on the batch"])
+], ids=["interleaves", "adds a spatial map", "concatenates on the batch"])
 def test_a_layer_that_cannot_take_the_pair_is_named_in_the_users_terms(layer, words):
     """The cut's reason says what the layer does to the map, never a Python error about the pair's class."""
     model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.Conv2d(16, 16, 3, padding=1), layer,

@@ -1,0 +1,156 @@
+"""Slices, splits and mixed concatenations of an octave pair's channels, against the same cuts written out on the
+high and low tensors by hand, and a tiny model of each kind (Res2Net's split, ReXNet's partial residual, DenseNet's
+concatenation with the stem's plain map) converted and counted."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from octprofile.analysis.counting import count_model
+from octprofile.analysis.crosscheck import torch_flops
+from octprofile.convert import convert
+from octprofile.convert.coverage import vanilla_reasons_of
+from octprofile.nn import OctConv2d, OctPair, OctPairError
+from octprofile.nn.split import SplitRule
+
+HALF = SplitRule(0.5)
+
+
+def _pair(high: int, low: int, rule=HALF, side: int = 4) -> OctPair:
+    return OctPair(torch.randn(2, high, side, side), torch.randn(2, low, side // 2, side // 2), rule)
+
+
+def _same(got: OctPair, high: torch.Tensor, low: torch.Tensor) -> None:
+    assert torch.equal(got.high, high) and torch.equal(got.low, low)
+
+
+def test_a_channel_range_takes_the_low_channels_a_map_of_its_size_has():
+    """27 channels at alpha 0.5: 14 high + 13 low. Channels 0:16 are a map of 16 (8 + 8); 16:27 the rest of each
+    branch (6 + 5), though a map of 11 would split 6 + 5 as well; 16:20 lies between boundaries 16 (8 low) and 20
+    (10 low)."""
+    torch.manual_seed(0)
+    pair = _pair(14, 13)
+    _same(pair[:, 0:16], pair.high[:, :8], pair.low[:, :8])
+    _same(pair[:, 16:], pair.high[:, 8:], pair.low[:, 8:])
+    _same(pair[:, 16:20, :, :], pair.high[:, 8:10], pair.low[:, 8:10])
+    _same(pair[:, :], pair.high, pair.low)
+    joined = torch.cat([pair[:, :16], pair[:, 16:]], 1)
+    _same(joined, pair.high, pair.low)
+    assert joined.rule is HALF
+
+
+def test_torch_split_and_tensor_split_cut_consecutive_ranges():
+    torch.manual_seed(0)
+    pair = _pair(52, 52)  # Res2Net's 4 x 26 channels
+    chunks = torch.split(pair, 26, 1)
+    assert len(chunks) == 4
+    for i, chunk in enumerate(chunks):
+        _same(chunk, pair.high[:, 13 * i:13 * (i + 1)], pair.low[:, 13 * i:13 * (i + 1)])
+    first, second = pair.split([64, 40], dim=1)  # CSPNet's x.split(n, dim=1)
+    _same(first, pair.high[:, :32], pair.low[:, :32])
+    _same(second, pair.high[:, 32:], pair.low[:, 32:])
+    last = torch.split(pair, 48, dim=1)[-1]  # a short last chunk, as torch.split leaves it
+    _same(last, pair.high[:, 48:], pair.low[:, 48:])
+
+
+def test_the_rule_a_range_follows_keeps_the_low_multiple():
+    pair = _pair(32, 32, SplitRule(0.5, low_multiple=8))
+    assert pair[:, :20].branch_channels == (12, 8)  # 10 rounds to the even multiple 8
+
+
+@pytest.mark.parametrize(("index", "words"), [
+    (lambda x: x[:, ::2], r"x\[:, ::2\] has no octave version"),
+    (lambda x: x[0:1], r"x\[0:1\] has no octave version"),
+    (lambda x: x[:, :4, 0], r"x\[:, :4, 0\] has no octave version"),
+    (lambda x: torch.split(x, 4, 0), "along dim 0 has no octave version"),
+    (lambda x: OctPair(x.high, x.low)[:, :4], "carries no split rule"),
+    (lambda x: torch.cat([x, torch.randn(2, 4, 4)], 1), "only pairs and maps of its dims"),
+])
+def test_other_indexing_is_refused_in_one_line(index, words):
+    with pytest.raises(OctPairError, match=words) as refusal:
+        index(_pair(4, 4))
+    assert "\n" not in str(refusal.value)
+
+
+def test_a_range_past_a_branch_is_refused():
+    # a pair whose low branch is shorter than its rule gives a map of its channels (a concatenation with a map that
+    # entered by another rule): channels 0:6 would need 3 low channels of its 2
+    with pytest.raises(OctPairError, match="past the pair's branches"):
+        _pair(6, 2)[:, 0:6]
+
+
+def test_pairs_split_otherwise_do_not_add():
+    with pytest.raises(OctPairError, match="split differently"):
+        _pair(8, 8) + _pair(9, 7)
+
+
+def test_a_plain_map_in_a_concatenation_enters_as_its_rule_splits_it():
+    """DenseNet's stem output (a plain map) joins the dense layers' pairs: its first channels stay high, the rest
+    are pooled to the low grid, as an octave conv's H->L path reads them."""
+    torch.manual_seed(0)
+    pair, plain = _pair(4, 4), torch.randn(2, 6, 4, 4)
+    _same(torch.cat([plain, pair], 1), torch.cat([plain[:, :3], pair.high], 1),
+          torch.cat([F.avg_pool2d(plain[:, 3:], 2), pair.low], 1))
+
+
+def test_a_conv_names_a_pair_split_otherwise_than_its_maps():
+    conv = OctConv2d(16, 8, 3, padding=1, alpha_in=0.5, alpha_out=0.5)
+    with pytest.raises(OctPairError, match="split otherwise than the 8 high \\+ 8 low channels"):
+        conv(_pair(9, 7))
+
+
+class _Res2Block(nn.Module):
+    """Res2Net's hierarchy: a 1x1 conv, its map split in 4, each 3x3 conv reading its chunk plus the previous
+    output, the outputs and the last chunk concatenated back into a 1x1 conv."""
+
+    def __init__(self, width: int = 6) -> None:
+        super().__init__()
+        self.width = width
+        self.conv1 = nn.Conv2d(4 * width, 4 * width, 1)
+        self.convs = nn.ModuleList(nn.Conv2d(width, width, 3, padding=1) for _ in range(3))
+        self.conv3 = nn.Conv2d(4 * width, 4 * width, 1)
+
+    def forward(self, x):
+        chunks = torch.split(self.conv1(x), self.width, 1)
+        outputs, previous = [], None
+        for chunk, conv in zip(chunks, self.convs):
+            previous = conv(chunk if previous is None else previous + chunk)
+            outputs.append(previous)
+        return self.conv3(torch.cat([*outputs, chunks[-1]], 1)) + x
+
+
+class _PartialResidual(nn.Module):
+    """ReXNet's block: the input (16 channels) is added to the first 16 of the 27 channels the block writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.expand, self.project = nn.Conv2d(16, 32, 1), nn.Conv2d(32, 27, 1)
+
+    def forward(self, x):
+        y = self.project(F.relu(self.expand(x)))
+        return torch.cat([y[:, 0:16] + x, y[:, 16:]], 1)
+
+
+def _model(*body: nn.Module, channels: int, last: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.Conv2d(channels, channels, 3, padding=1),
+                         *body, nn.Conv2d(last, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+
+
+@pytest.mark.parametrize("body, channels, last", [
+    ((_Res2Block(), _Res2Block()), 24, 24),
+    ((_PartialResidual(), nn.Conv2d(27, 16, 1), _PartialResidual()), 16, 27),
+], ids=["res2net split", "rexnet partial residual"])
+def test_tiny_models_that_cut_channels_convert_whole_with_exact_counts(body, channels, last):
+    shape = (1, 3, 16, 16)
+    vanilla_params = sum(p.numel() for p in _model(*body, channels=channels, last=last).parameters())
+    torch.manual_seed(0)
+    model = convert(_model(*body, channels=channels, last=last), 0.5, "chain", shape)
+    assert not {name: r for name, r in vanilla_reasons_of(model).items() if r.kind == "cut"}
+    octave = [m for m in model.modules() if isinstance(m, OctConv2d) and m.in_split.low and m.out_split.low]
+    assert len(octave) >= 4
+    assert sum(p.numel() for p in model.parameters()) == vanilla_params
+    assert 2 * count_model(model, shape).macs == torch_flops(model, shape)
+    with torch.no_grad():
+        assert torch.isfinite(model(torch.randn(shape))).all()
