@@ -61,7 +61,7 @@ def layer_class(module: nn.Module | None) -> str:
     return f"{library} {kind.__name__}" if library in ("timm", "torchvision") else kind.__name__
 
 
-_NO_ATTRIBUTE = re.compile(r"'OctPair' object has no attribute '(\w+)'")
+_NO_ATTRIBUTE = re.compile(r"'OctPair(?:Stack)?' object has no attribute '(\w+)'")
 
 
 def in_words(error: Exception) -> str:

@@ -155,7 +155,7 @@ class OctPair:
                 raise OctPairError(f"cannot add {other!r} to {self!r}: their channels split differently into high "
                                    "and low, so no branch adds up")
             return other.high, other.low
-        if isinstance(other, int | float) or (isinstance(other, torch.Tensor) and other.dim() == 0):
+        if self._is_number(other):
             return other, other
         if not isinstance(other, torch.Tensor) or other.dim() != self.ndim or other.shape[1] != self.channels:
             what = f"a map of shape {tuple(other.shape)}" if isinstance(other, torch.Tensor) else type(other).__name__
@@ -194,11 +194,17 @@ class OctPair:
 
     mul_ = __imul__ = times_
 
+    def _is_number(self, other) -> bool:
+        """A number, or a tensor of one element that broadcasts over the map as one (HGNet v2's learnable affine
+        scale and bias, of shape (1,))."""
+        return isinstance(other, int | float) or (isinstance(other, torch.Tensor) and other.numel() == 1
+                                                  and other.dim() <= self.ndim)
+
     def _factors(self, other) -> tuple:
         """What scales the high and the low branch in a product with ``other`` (see ``times``)."""
         if isinstance(other, OctPair):
             return other.high, other.low
-        if isinstance(other, int | float) or (isinstance(other, torch.Tensor) and other.dim() == 0):
+        if self._is_number(other):
             return other, other
         if (isinstance(other, torch.Tensor) and other.dim() == 4 and other.shape[1] == self.channels
                 and other.shape[-2:] == (1, 1)):
@@ -341,6 +347,9 @@ class OctPair:
             return next(part for part in parts if isinstance(part, OctPair)).concatenate(parts)
         if func is F.interpolate and isinstance(args[0], OctPair):
             return args[0].resized(*args[1:], **kwargs)
+        if func is torch.stack and kwargs.get("dim", args[1] if len(args) > 1 else 0) == 1 \
+                and all(isinstance(part, OctPair) for part in args[0]):
+            return OctPairStack(list(args[0]))
         if func is torch.split and isinstance(args[0], OctPair):
             return args[0].split(*args[1:], **kwargs)
         if func in _BRANCHWISE and isinstance(args[0], OctPair):
@@ -364,6 +373,45 @@ class OctPair:
                                    f"(N, {pair.channels}, 1, 1) has an octave meaning")
             return OctPair(gate[:, :cut].expand_as(pair.high), gate[:, cut:].expand_as(pair.low), pair.rule)
         raise OctPairError(f"{_qualified(func)} on the map has no octave version")
+
+
+class OctPairStack:
+    """Pairs of one split stacked along a new dim 1 (``torch.stack(pairs, dim=1)``: the paths of SKNet's selective
+    kernel), kept as the pairs: their sum over that dim is the sum of the pairs, and a per-path, per-channel scale
+    (N, paths, C, 1, 1) scales each pair by its path's (N, C, 1, 1) gate (``OctPair.times``)."""
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs: list[OctPair]) -> None:
+        self.pairs = pairs
+
+    @property
+    def shape(self) -> torch.Size:
+        first = self.pairs[0].shape
+        return torch.Size((first[0], len(self.pairs), *first[1:]))
+
+    def sum(self, dim: int) -> OctPair:
+        if dim != 1:
+            raise OctPairError(f"a sum of stacked pairs over dim {dim} has no octave version; over the stack's has")
+        total = self.pairs[0]
+        for pair in self.pairs[1:]:
+            total = total.plus(pair)
+        return total
+
+    def times(self, gate) -> OctPairStack:
+        if not (isinstance(gate, torch.Tensor) and gate.dim() == 5 and gate.shape[1] == len(self.pairs)):
+            raise OctPairError(f"cannot scale {len(self.pairs)} stacked pairs by {getattr(gate, 'shape', gate)}: "
+                               "only a per-path, per-channel scale (N, paths, C, 1, 1) has an octave meaning")
+        return OctPairStack([pair.times(gate[:, i]) for i, pair in enumerate(self.pairs)])
+
+    __mul__ = __rmul__ = times
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (torch.sum, torch.Tensor.sum) and isinstance(args[0], OctPairStack):
+            return args[0].sum(kwargs.get("dim", args[1] if len(args) > 1 else None))
+        raise OctPairError(f"{_qualified(func)} on stacked octave pairs has no octave version")
 
 
 def _concatenates_channels(args, kwargs) -> bool:

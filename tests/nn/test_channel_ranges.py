@@ -94,6 +94,39 @@ def test_a_plain_map_in_a_concatenation_enters_as_its_rule_splits_it():
           torch.cat([F.avg_pool2d(plain[:, 3:], 2), pair.low], 1))
 
 
+def test_stacked_pairs_are_scaled_per_path_and_summed_as_selective_kernel_does():
+    """SKNet: the paths' maps stacked on a new dim 1, a softmax gate (N, paths, C, 1, 1) scales them, the sum over
+    the paths is the output; the gate's first channels of each path scale its high map."""
+    torch.manual_seed(0)
+    first, second, gate = _pair(5, 3), _pair(5, 3), torch.rand(2, 2, 8, 1, 1)
+    stacked = torch.stack([first, second], dim=1)
+    assert stacked.shape == (2, 2, 8, 4, 4)
+    out = torch.sum(stacked * gate, dim=1)
+    _same(out, first.high * gate[:, 0, :5] + second.high * gate[:, 1, :5],
+          first.low * gate[:, 0, 5:] + second.low * gate[:, 1, 5:])
+    assert torch.equal(stacked.sum(1).low, first.low + second.low)
+    with pytest.raises(OctPairError, match="per-path, per-channel scale"):
+        stacked * torch.rand(2, 8, 1, 1)
+
+
+def test_nearest_interpolation_by_a_whole_factor_repeats_both_branches():
+    torch.manual_seed(0)
+    pair = _pair(4, 4)
+    up = F.interpolate(pair, size=(8, 8), mode="nearest")
+    _same(up, pair.high.repeat_interleave(2, 2).repeat_interleave(2, 3),
+          pair.low.repeat_interleave(2, 2).repeat_interleave(2, 3))
+    with pytest.raises(OctPairError, match="only nearest by whole factors"):
+        F.interpolate(pair, scale_factor=2, mode="bilinear")
+
+
+def test_a_number_adds_to_both_branches():
+    pair = _pair(4, 4)
+    _same(pair + 1.5, pair.high + 1.5, pair.low + 1.5)
+    total = 0
+    total += pair
+    _same(total, pair.high, pair.low)
+
+
 def test_a_conv_names_a_pair_split_otherwise_than_its_maps():
     conv = OctConv2d(16, 8, 3, padding=1, alpha_in=0.5, alpha_out=0.5)
     with pytest.raises(OctPairError, match="split otherwise than the 8 high \\+ 8 low channels"):
