@@ -183,7 +183,7 @@ class OctPair:
         high, low = self._factors(other)
         return OctPair(self.high * high, self.low * low, self.rule)
 
-    __mul__ = __rmul__ = times
+    mul = __mul__ = __rmul__ = times  # ``x.mul(gamma)``: a layer scale (ConvNeXt, InceptionNeXt)
 
     def times_(self, other) -> OctPair:
         """``times`` in place (NF-Net's skip-init gain: ``out.mul_(gain)``), each branch scaled where it lies."""

@@ -305,15 +305,16 @@ def test_a_failure_in_a_leaf_names_the_leaf():
     assert reasons["1"].kind == "cut" and "'2' (PixelShuffle)" in reasons["1"].text
 
 
-class _Halves(nn.Module):
-    """GhostNet-like: its own code slices the map as one tensor, so it cannot take the (high, low) pair."""
+class _InterleavesItsConv(nn.Module):
+    """Its own code takes every other channel of the map, so it cannot take the (high, low) pair."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, padding=1)
 
     def forward(self, x):
-        return self.conv(x)[:, :]
+        y = self.conv(x)
+        return torch.cat([y[:, ::2], y[:, 1::2]], 1)
 
 
 def test_a_layer_class_that_fails_twice_is_cut_everywhere_at_once(monkeypatch):
@@ -324,7 +325,7 @@ def test_a_layer_class_that_fails_twice_is_cut_everywhere_at_once(monkeypatch):
     dry_run = settle.dry_run
     monkeypatch.setattr(settle, "dry_run", lambda *args, **kw: runs.append(1) or dry_run(*args, **kw))
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 1),
-                          *(m for _ in range(8) for m in (_Halves(8), nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 1),
+                          *(m for _ in range(8) for m in (_InterleavesItsConv(8), nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 1),
                                                           nn.Conv2d(8, 8, 1))),
                           nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
     convert(model, 0.5, "chain", (1, 3, 8, 8))
