@@ -325,8 +325,8 @@ def test_a_layer_class_that_fails_twice_is_cut_everywhere_at_once(monkeypatch):
     dry_run = settle.dry_run
     monkeypatch.setattr(settle, "dry_run", lambda *args, **kw: runs.append(1) or dry_run(*args, **kw))
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 1),
-                          *(m for _ in range(8) for m in (_InterleavesItsConv(8), nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 1),
-                                                          nn.Conv2d(8, 8, 1))),
+                          *(m for _ in range(8) for m in (_InterleavesItsConv(8), nn.Conv2d(8, 8, 1),
+                                                          nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 1))),
                           nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
     convert(model, 0.5, "chain", (1, 3, 8, 8))
     assert len(runs) == 3
