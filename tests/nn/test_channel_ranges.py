@@ -5,6 +5,7 @@ concatenation with the stem's plain map) converted and counted."""
 import pytest
 import torch
 import torch.nn.functional as F
+from channel_nets import PartialResidual, Res2Block, chain_net
 from torch import nn
 
 from octprofile.analysis.counting import count_model
@@ -133,53 +134,15 @@ def test_a_conv_names_a_pair_split_otherwise_than_its_maps():
         conv(_pair(9, 7))
 
 
-class _Res2Block(nn.Module):
-    """Res2Net's hierarchy: a 1x1 conv, its map split in 4, each 3x3 conv reading its chunk plus the previous
-    output, the outputs and the last chunk concatenated back into a 1x1 conv."""
-
-    def __init__(self, width: int = 6) -> None:
-        super().__init__()
-        self.width = width
-        self.conv1 = nn.Conv2d(4 * width, 4 * width, 1)
-        self.convs = nn.ModuleList(nn.Conv2d(width, width, 3, padding=1) for _ in range(3))
-        self.conv3 = nn.Conv2d(4 * width, 4 * width, 1)
-
-    def forward(self, x):
-        chunks = torch.split(self.conv1(x), self.width, 1)
-        outputs, previous = [], None
-        for chunk, conv in zip(chunks, self.convs):
-            previous = conv(chunk if previous is None else previous + chunk)
-            outputs.append(previous)
-        return self.conv3(torch.cat([*outputs, chunks[-1]], 1)) + x
-
-
-class _PartialResidual(nn.Module):
-    """ReXNet's block: the input (16 channels) is added to the first 16 of the 27 channels the block writes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.expand, self.project = nn.Conv2d(16, 32, 1), nn.Conv2d(32, 27, 1)
-
-    def forward(self, x):
-        y = self.project(F.relu(self.expand(x)))
-        return torch.cat([y[:, 0:16] + x, y[:, 16:]], 1)
-
-
-def _model(*body: nn.Module, channels: int, last: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.Conv2d(channels, channels, 3, padding=1),
-                         *body, nn.Conv2d(last, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
-
-
 @pytest.mark.parametrize("body, channels, last", [
-    ((_Res2Block(), _Res2Block()), 24, 24),
-    ((_PartialResidual(), nn.Conv2d(27, 16, 1), _PartialResidual()), 16, 27),
+    ((Res2Block(), Res2Block()), 24, 24),
+    ((PartialResidual(), nn.Conv2d(27, 16, 1), PartialResidual()), 16, 27),
 ], ids=["res2net split", "rexnet partial residual"])
 def test_tiny_models_that_cut_channels_convert_whole_with_exact_counts(body, channels, last):
     shape = (1, 3, 16, 16)
-    vanilla_params = sum(p.numel() for p in _model(*body, channels=channels, last=last).parameters())
+    vanilla_params = sum(p.numel() for p in chain_net(*body, channels=channels, last=last).parameters())
     torch.manual_seed(0)
-    model = convert(_model(*body, channels=channels, last=last), 0.5, "chain", shape)
+    model = convert(chain_net(*body, channels=channels, last=last), 0.5, "chain", shape)
     assert not {name: r for name, r in vanilla_reasons_of(model).items() if r.kind == "cut"}
     octave = [m for m in model.modules() if isinstance(m, OctConv2d) and m.in_split.low and m.out_split.low]
     assert len(octave) >= 4
