@@ -1,4 +1,5 @@
-"""timm families that cut, concatenate and re-join their maps' channels, or normalise them per channel or per group:
+"""timm families that cut, stack, concatenate and re-join their maps' channels, or normalise them per channel or per
+group:
 one small member each converts with equal params and analytic MACs = FlopCounterMode ÷ 2 (meta device, 64 px),
 and α reaches the blocks that do it."""
 
@@ -23,6 +24,9 @@ SHAPE = (1, 3, 64, 64)
     ("timm:densenet121", "features.denseblock1.denselayer2.conv1"),  # the stem's plain map among the pairs
     ("timm:resnetv2_50d_frn", "stages.1.blocks.0.conv2"),  # FilterResponseNormTlu2d per branch
     ("timm:regnetz_c16_evos", "stages.1.0.conv2_kxk.conv"),  # EvoNorm2dS0a, whole groups per branch
+    ("timm:skresnext50_32x4d", "layer2.0.conv2.paths.1.conv"),  # SelectiveKernel: split, stacked paths, gated sum
+    ("timm:ghostnet_050", "blocks.1.0.ghost2.primary_conv.0"),  # GhostModule: x[:, :out_chs] of its concatenation
+    ("timm:hgnetv2_b1", "stages.1.blocks.0.layers.1.conv"),  # LearnableAffineBlock: scale and bias of shape (1,)
 ])
 def test_a_family_member_converts_with_exact_counts(name, block):
     model = meta_model(name, 0.5, input_size=64)
