@@ -133,6 +133,11 @@ class OctPair:
     def ndim(self) -> int:
         return self.high.ndim
 
+    def merged(self) -> torch.Tensor:
+        """The map the pair stands for, on the high grid: the high channels, then the low ones upsampled (nearest,
+        cropped on an odd side), as an octave conv's L->H path upsamples them."""
+        return torch.cat([self.high, upsample2x(self.low, self.high.shape[-octave_dims(self.ndim):])], 1)
+
     def merged_mean(self, dims: tuple[int, ...], keepdim: bool = False) -> torch.Tensor:
         """Each channel's mean over the map the pair stands for, the low map on the high grid (upsampled as
         L->H does): a low pixel weighs the high pixels it covers. On even sides each covers 2x2, so that is the
