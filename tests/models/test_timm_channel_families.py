@@ -1,7 +1,6 @@
 """timm families that cut, stack, concatenate and re-join their maps' channels, or normalise them per channel or per
-group:
-one small member each converts with equal params and analytic MACs = FlopCounterMode ÷ 2 (meta device, 64 px),
-and α reaches the blocks that do it."""
+group: one small member each converts with equal params and analytic MACs = FlopCounterMode ÷ 2 (meta device,
+64 px), and α reaches the blocks that do it."""
 
 import importlib.util
 
