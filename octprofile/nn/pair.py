@@ -157,8 +157,11 @@ class OctPair:
         the pair's channels, split and its low part pooled (``_entering``)."""
         if isinstance(other, OctPair):
             if other.branch_channels != self.branch_channels:
-                raise OctPairError(f"cannot add {other!r} to {self!r}: their channels split differently into high "
-                                   "and low, so no branch adds up")
+                (high, low), (other_high, other_low) = self.branch_channels, other.branch_channels
+                raise OctPairError(f"cannot add a pair of {other_high} high + {other_low} low channels to one of "
+                                   f"{high} high + {low} low: their channels split differently (a range of a map's "
+                                   "channels splits as the map's rule gives it, and that is not additive over its "
+                                   "pieces), so no branch adds up")
             return other.high, other.low
         if self._is_number(other):
             return other, other

@@ -86,6 +86,16 @@ def test_pairs_split_otherwise_do_not_add():
         _pair(8, 8) + _pair(9, 7)
 
 
+def test_chunks_that_split_otherwise_than_their_maps_cut_the_region_in_one_line():
+    """alpha 0.25 on 24 channels (6 low) in chunks of 6: the boundaries 6, 12, 18 fall after 1, 3 and 4 low channels,
+    so the second chunk has 2 low where a map of 6 has 1; Res2Net's sum of chunks refuses it, naming the block."""
+    model = convert(chain_net(Res2Block(), channels=24, last=24), 0.25, "chain", (1, 3, 16, 16))
+    cut = {reason.text for reason in vanilla_reasons_of(model).values() if reason.kind == "cut"}
+    assert cut == {"the octave region is cut at '2' (Res2Block): cannot add a pair of 4 high + 2 low channels to one "
+                   "of 5 high + 1 low: their channels split differently (a range of a map's channels splits as the "
+                   "map's rule gives it, and that is not additive over its pieces), so no branch adds up"}
+
+
 def test_a_plain_map_in_a_concatenation_enters_as_its_rule_splits_it():
     """DenseNet's stem output (a plain map) joins the dense layers' pairs: its first channels stay high, the rest
     are pooled to the low grid, as an octave conv's H->L path reads them."""
