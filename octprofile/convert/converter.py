@@ -23,6 +23,7 @@ from octprofile.convert.fidelity import (
     unconvertible_reason,
 )
 from octprofile.convert.placement import (
+    MERGED,
     RULES,
     PlacementError,
     Plan,
@@ -34,8 +35,10 @@ from octprofile.convert.placement import (
 from octprofile.convert.settle import settle
 from octprofile.errors import ConversionError
 from octprofile.nn import FULL, ChannelSplit, OctDesign, OctPair, check_alpha, octave_class, octave_norm_rule
+from octprofile.nn.merge import MergingConv
 from octprofile.nn.meta import ModuleScope, run_on_meta
-from octprofile.nn.norm import group_size
+from octprofile.nn.norm import grouped_channels
+from octprofile.nn.split import SplitRule
 
 
 @dataclass(frozen=True)
@@ -120,8 +123,9 @@ def group_multiples(model: nn.Module) -> dict[int, int]:
         if isinstance(module, ConvLike) and module.groups > 1 and not is_depthwise(module):
             for channels in (module.in_channels, module.out_channels):
                 multiples[channels] = math.lcm(multiples.get(channels, 1), module.groups)
-        elif (size := group_size(module)) is not None:
-            multiples[module.num_channels] = math.lcm(multiples.get(module.num_channels, 1), size)
+        elif (grouped := grouped_channels(module)) is not None:
+            channels, size = grouped
+            multiples[channels] = math.lcm(multiples.get(channels, 1), size)
     return multiples
 
 
@@ -163,12 +167,16 @@ def convert(model: nn.Module, alpha: float, family: str, input_shape: tuple[int,
                      lambda copy, plan: apply_plan(copy, plan, found.order, input_shape, design=design),
                      complete, replan, found.order)
     plan, cut_reasons = settled.plan, settled.cut_reasons
-    reasons = vanilla_reasons(conv_order, modules, plan, skipped, gates, family, everywhere)
+    merged = {name for name, alphas in plan.items() if alphas == MERGED}
+    octave_plan = {name: alphas for name, alphas in plan.items() if name not in merged}
+    reasons = vanilla_reasons(conv_order, modules, octave_plan, skipped, gates, family, everywhere)
     reasons |= {name: reason for name, reason in cut_reasons.items() if name not in plan}
     # a conv whose geometry no octave conv reproduces ends the chain's region: that, not its place, is why
     reasons |= {name: Reason("geometry", obstacle) for name, reason in reasons.items()
                 if (family == "chain" or reason == BETWEEN) and reason.kind != "unsupported"
                 and (obstacle := octave_obstacle(modules[name])) is not None}
+    reasons |= {name: Reason("geometry", f"{octave_obstacle(modules[name])}; it reads the (high, low) pair merged, the "
+                                         "low map upsampled, so the octave region leaves there") for name in merged}
     # hooks on other layers are kept, but a hooked layer inside the octave region would hand them the pair
     hooked = {name: hooks for name, module in modules.items() if name and (hooks := hook_kinds(module))}
     refuse_tied(model, set(plan) | set(settled.applied))
@@ -191,11 +199,15 @@ def apply_plan(model: nn.Module, plan: Plan, order: list[str], input_shape: tupl
         module = modules[name]
         if not isinstance(module, ConvLike) or name not in plan:
             continue
+        if plan[name] == MERGED:
+            model.set_submodule(name, MergingConv(module))
+            continue
         alpha_in, alpha_out = plan[name]
-        in_split, out_split = (ChannelSplit.from_alpha(channels, a, multiples.get(channels, 1), design.low_multiple)
-                               for channels, a in ((module.in_channels, alpha_in), (module.out_channels, alpha_out)))
+        # every map of the region splits by one rule, which the pairs carry to the slices taken of them
+        in_rule, out_rule = (SplitRule(a, design.low_multiple, multiples) for a in (alpha_in, alpha_out))
         try:
-            octave = octave_class(module).from_conv(module, alpha_in, alpha_out, in_split=in_split, out_split=out_split,
+            octave = octave_class(module).from_conv(module, alpha_in, alpha_out, in_split=in_rule(module.in_channels),
+                                         out_split=out_rule(module.out_channels), split_rule=out_rule,
                                          design=design.for_layer(alpha_in, alpha_out),
                                          padding=equivalent_padding(module, design.downsample))
         except ValueError as error:

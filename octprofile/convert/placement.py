@@ -20,6 +20,9 @@ from octprofile.convert.fidelity import ConvLike, is_tf_same, unconvertible_reas
 from octprofile.nn.pair import octave_dims
 
 Plan = dict[str, tuple[float, float]]
+# the plan entry of a conv no octave conv reproduces that the pair reaches (see ``settle.mend``): it reads the map the
+# pair stands for (``nn.merge.MergingConv``) and writes a plain one. No conv has alpha_in 1, so it names no split.
+MERGED = (1.0, 0.0)
 # (model, alpha, everywhere, convs in call order, {conv: spatial size of its input}) -> plan
 PlacementRule = Callable[[nn.Module, float, bool, list[str], dict[str, tuple[int, ...]]], Plan]
 

@@ -25,11 +25,11 @@ import torch
 from torch import nn
 
 from octprofile.convert.coverage import Reason
-from octprofile.convert.placement import PlacementError, Plan, is_depthwise, octave_obstacle
+from octprofile.convert.placement import MERGED, PlacementError, Plan, is_depthwise, octave_obstacle
 from octprofile.errors import ConversionError
 from octprofile.nn.meta import ModuleScope, run_on_meta
 from octprofile.nn.octconv import OctConv2d
-from octprofile.nn.pair import OctInputError, OctPair
+from octprofile.nn.pair import OctInputError, OctPair, OctPairError
 
 Cut = tuple[int, int]  # see ``chain_region``
 # dry runs that fail with no conv to mend (each ends in a cut) before the model is refused; mends, each fixing one
@@ -61,8 +61,7 @@ def layer_class(module: nn.Module | None) -> str:
     return f"{library} {kind.__name__}" if library in ("timm", "torchvision") else kind.__name__
 
 
-_NO_ATTRIBUTE = re.compile(r"'OctPair' object has no attribute '(\w+)'")
-_NOT_SUBSCRIPTABLE = "'OctPair' object is not subscriptable"
+_NO_ATTRIBUTE = re.compile(r"'OctPair(?:Stack)?' object has no attribute '(\w+)'")
 
 
 def in_words(error: Exception) -> str:
@@ -72,8 +71,6 @@ def in_words(error: Exception) -> str:
     if found:
         return (f"it uses the map as one tensor (its .{found.group(1)}), which the octave region's (high, low) pair "
                 "is not")
-    if isinstance(error, TypeError) and _NOT_SUBSCRIPTABLE in str(error):
-        return "it indexes or slices the map (x[...]), which the octave region's (high, low) pair cannot be"
     return str(error)
 
 
@@ -109,15 +106,20 @@ def dry_run(model: nn.Module, input_shape: tuple[int, ...], conv_order: list[str
 def mend(failure: Failure, plan: Plan, alpha: float) -> tuple[str, tuple[float, float]] | None:
     """The one conv change that answers ``failure``, or None when it needs a cut: a dense conv that reads a
     tensor where it wants a pair enters the octave there; a conv that gets a pair reads its low map (a
-    vanilla one leaves the octave; a depthwise one stays at alpha on both sides)."""
+    vanilla one leaves the octave; a depthwise one stays at alpha on both sides), or, where no octave conv
+    reproduces it, the map the pair stands for (``MERGED``: a residual stage's shortcut carries the pair past the
+    conv that left the octave into FasterNet's 2x2 patch merging)."""
     module, name = failure.module, failure.name
     if isinstance(module, OctConv2d) and isinstance(failure.error, OctInputError):
         _, alpha_out = plan.get(name, (0.0, 0.0))
         if failure.error.wants_pair:
             return None if module.depthwise else (name, (0.0, alpha_out))
         return name, (alpha, alpha) if module.depthwise else (alpha, alpha_out)
-    if isinstance(module, nn.Conv2d) and octave_obstacle(module) is None and name not in plan:
-        return name, (alpha, alpha) if is_depthwise(module) else (alpha, 0.0)
+    if isinstance(module, nn.Conv2d) and name not in plan:
+        if octave_obstacle(module) is None:
+            return name, (alpha, alpha) if is_depthwise(module) else (alpha, 0.0)
+        if isinstance(failure.error, OctPairError):
+            return name, MERGED
     return None
 
 

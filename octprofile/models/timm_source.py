@@ -42,9 +42,6 @@ UNSUPPORTED = (
                                            "tensor"),
     (re.compile(r"hybrid"), "MultiQueryAttention2d", "its attention blocks (MultiQueryAttention2d) reshape the map "
                                                      "as one tensor"),
-    # efficientnet_b0_g16_evos is built with BatchNormAct2d (timm 1.0): it converts, its name notwithstanding
-    (re.compile(r"(?<!_g16)_evos$"), "EvoNorm2dS0", "its EvoNorm2dS0 layers take group statistics over the map "
-                                                      "as one tensor"),
     (re.compile(r"_ln$"), "LayerNormAct2d", "its LayerNormAct2d normalises each pixel over the channels of both "
                                             "frequencies"),
 )

@@ -3,6 +3,7 @@ split, and timm's norm + activation layers; ``NORM_RULES`` says which norm layer
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import ClassVar, NamedTuple
 
@@ -36,7 +37,7 @@ class OctBatchNormNd(nn.Module):
     def forward(self, x: OctPair) -> OctPair:
         if not isinstance(x, OctPair):
             raise TypeError(f"{type(self).__name__} expects an octave pair ({self.split}), got {type(x).__name__}")
-        return OctPair(self.high(x.high), self.low(x.low))
+        return OctPair(self.high(x.high), self.low(x.low), x.rule)
 
     @classmethod
     def from_bn(cls, bn: nn.modules.batchnorm._BatchNorm, split: ChannelSplit) -> OctBatchNormNd:
@@ -94,7 +95,7 @@ class OctGroupNorm(nn.Module):
     def forward(self, x: OctPair) -> OctPair:
         if not isinstance(x, OctPair):
             raise TypeError(f"{type(self).__name__} expects an octave pair ({self.split}), got {type(x).__name__}")
-        return OctPair(self.high(x.high), self.low(x.low))
+        return OctPair(self.high(x.high), self.low(x.low), x.rule)
 
     @classmethod
     def from_gn(cls, gn: nn.GroupNorm, split: ChannelSplit) -> OctGroupNorm:
@@ -117,8 +118,41 @@ class OctNormAct(nn.Module):
 
     def forward(self, x: OctPair) -> OctPair:
         x = self.norm(x)
-        x = OctPair(self.drop(x.high), self.drop(x.low))
-        return OctPair(self.act(x.high), self.act(x.low))
+        x = OctPair(self.drop(x.high), self.drop(x.low), x.rule)
+        return OctPair(self.act(x.high), self.act(x.low), x.rule)
+
+
+class OctBranchNorm(nn.Module):
+    """A norm whose statistics are per sample, over each channel's map (timm's filter response norms) or over
+    whole groups of channels (its EvoNorm S layers): on a pair, one copy of it per branch, each holding its
+    channels' parameters, normalises that branch over its own grid, as batch norm does."""
+
+    def __init__(self, high: nn.Module, low: nn.Module) -> None:
+        super().__init__()
+        self.high, self.low = high, low
+
+    def forward(self, x: OctPair) -> OctPair:
+        return OctPair(self.high(x.high), self.low(x.low), x.rule)
+
+    @classmethod
+    def from_norm(cls, norm: nn.Module, split: ChannelSplit) -> OctBranchNorm:
+        size = grouped_channels(norm)[1]
+        if split.low % size:
+            raise ValueError(f"its groups of {size} channels straddle the split {split.high} high + {split.low} low")
+        if not _elementwise(getattr(norm, "act", nn.Identity())):
+            raise ValueError(f"its activation {type(norm.act).__name__} has per-channel parameters")
+        return cls(*(_channels_copy(norm, part, size) for part in (slice(0, split.high), slice(split.high, None))))
+
+
+def _channels_copy(norm: nn.Module, part: slice, group_size: int) -> nn.Module:
+    """``norm`` for the channels ``part`` of its map: its per-channel parameters sliced, its groups counted anew."""
+    branch = copy.deepcopy(norm)
+    with torch.no_grad():
+        for name, param in norm.named_parameters(recurse=False):
+            setattr(branch, name, nn.Parameter(param[part].clone(), param.requires_grad))
+    if hasattr(norm, "groups"):
+        branch.groups = branch.weight.numel() // group_size
+    return branch
 
 
 def _timm_layer(module: nn.Module, *names: str) -> bool:
@@ -158,6 +192,11 @@ class NormRule(NamedTuple):
     build: Callable[[nn.Module, ChannelSplit], nn.Module]  # (the vanilla layer, its map's split) -> octave layer
 
 
+# timm's norms that act per sample on each channel, or on whole groups of channels, and whose every parameter is
+# per channel: their EvoNorm B layers (batch statistics over all channels) are not among them
+_PER_CHANNEL_NORMS = ("FilterResponseNormTlu2d", "FilterResponseNormAct2d")
+_PER_GROUP_NORMS = ("EvoNorm2dS0", "EvoNorm2dS0a", "EvoNorm2dS1", "EvoNorm2dS1a", "EvoNorm2dS2", "EvoNorm2dS2a")
+
 # One rule per norm kind, looked up in order; a norm no rule matches stays as it is (and refuses the pair).
 NORM_RULES = (
     NormRule("batch norm", lambda m: _plain_forward(m, nn.modules.batchnorm._BatchNorm),
@@ -166,6 +205,8 @@ NORM_RULES = (
                                                            or _timm_layer(m, "GroupNorm")), OctGroupNorm.from_gn),
     NormRule("timm norm + act", lambda m: (_timm_layer(m, "BatchNormAct2d") and type(m).__mro__[1] is nn.BatchNorm2d)
              or (_timm_layer(m, "GroupNormAct") and _whole_groups(m)), _octave_norm_act),
+    NormRule("timm filter response norm", lambda m: _timm_layer(m, *_PER_CHANNEL_NORMS), OctBranchNorm.from_norm),
+    NormRule("timm EvoNorm S", lambda m: _timm_layer(m, *_PER_GROUP_NORMS) and m.groups > 1, OctBranchNorm.from_norm),
 )
 
 
@@ -175,8 +216,15 @@ def octave_norm_rule(module: nn.Module):
     return next((rule.build for rule in NORM_RULES if rule.matches(module)), None)
 
 
-def group_size(module: nn.Module) -> int | None:
-    """The channels per group of a group norm the converter carries (a split must fall between groups)."""
-    if isinstance(module, nn.GroupNorm) and octave_norm_rule(module) is not None:
-        return module.num_channels // module.num_groups
+def grouped_channels(module: nn.Module) -> tuple[int, int] | None:
+    """(channels, channels per group) of a norm the converter carries that normalises groups of channels together
+    (a split must fall between groups; 1 per group: each channel alone), or None for another layer."""
+    if octave_norm_rule(module) is None:
+        return None
+    if isinstance(module, nn.GroupNorm):
+        return module.num_channels, module.num_channels // module.num_groups
+    if _timm_layer(module, *_PER_GROUP_NORMS):
+        return module.weight.numel(), module.weight.numel() // module.groups
+    if _timm_layer(module, *_PER_CHANNEL_NORMS):
+        return module.weight.numel(), 1
     return None

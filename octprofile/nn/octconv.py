@@ -25,8 +25,17 @@ import torch
 from torch import nn
 
 from octprofile.nn.design import FULL, OctDesign
-from octprofile.nn.pair import OctInputError, OctPair, PooledInputs, crop_to, octave_dims, pooled_size, upsample2x
-from octprofile.nn.split import ChannelSplit, check_alpha
+from octprofile.nn.pair import (
+    OctInputError,
+    OctPair,
+    OctPairError,
+    PooledInputs,
+    crop_to,
+    octave_dims,
+    pooled_size,
+    upsample2x,
+)
+from octprofile.nn.split import ChannelSplit, SplitRule, check_alpha
 
 PATHS = ("hh", "hl", "lh", "ll")
 # grid of each branch in octaves below the high input grid: X_H 0, X_L 1; outputs one lower at stride 2
@@ -66,7 +75,8 @@ class OctConvNd(nn.Module):
     ``OctPair``. Subclasses name the path conv (``path_class``).
 
     ``in_split`` / ``out_split`` override the splits derived from ``alpha_in`` / ``alpha_out``
-    (a converter passes the splits it shares with the neighbouring layers).
+    (a converter passes the splits it shares with the neighbouring layers). ``split_rule``, which the output pair
+    carries (see ``SplitRule``), defaults to ``alpha_out``'s.
     """
 
     spatial_dims: ClassVar[int] = 2
@@ -90,6 +100,7 @@ class OctConvNd(nn.Module):
         in_split: ChannelSplit | None = None,
         out_split: ChannelSplit | None = None,
         output_padding: int | tuple[int, ...] = 0,
+        split_rule: SplitRule | None = None,
         device=None,
         dtype=None,
     ) -> None:
@@ -100,6 +111,7 @@ class OctConvNd(nn.Module):
         multiple = groups if groups > 1 and not self.depthwise else 1
         self.in_split = in_split or ChannelSplit.from_alpha(in_channels, alpha_in, multiple, design.low_multiple)
         self.out_split = out_split or ChannelSplit.from_alpha(out_channels, alpha_out, multiple, design.low_multiple)
+        self.split_rule = split_rule or SplitRule(self.alpha_out, design.low_multiple, {out_channels: multiple})
         dims = self.spatial_dims
         kept_stride, octave_stride = self._split_stride(_ntuple(stride, dims))
         self.geometry = ConvGeometry(_ntuple(kernel_size, dims), octave_stride, _ntuple(padding, dims),
@@ -222,6 +234,10 @@ class OctConvNd(nn.Module):
         if isinstance(x, OctPair):
             if not self.in_split.low:
                 raise OctInputError(f"{self.kind} with alpha_in=0 got an octave pair {x!r}", wants_pair=False)
+            if x.branch_channels != (self.in_split.high, self.in_split.low):
+                # a range of another map's channels (``OctPair.channel_range``) that no map of its size splits into
+                raise OctPairError(f"it reads {x!r}, split otherwise than the {self.in_split.high} high + "
+                                   f"{self.in_split.low} low channels its maps of {self.in_split.channels} have")
             return x.high, x.low
         if self.in_split.low:
             raise OctInputError(f"{self.kind} expects an octave pair ({self.in_split}), got a tensor", wants_pair=True)
@@ -242,12 +258,13 @@ class OctConvNd(nn.Module):
             if route.upsample:
                 y = upsample2x(y, outputs["h"].shape[-self.octave_dims:])
             outputs[name[1]] = y if name[1] not in outputs else outputs[name[1]] + y
-        return OctPair(outputs["h"], outputs["l"]) if self.out_split.low else outputs["h"]
+        return OctPair(outputs["h"], outputs["l"], self.split_rule) if self.out_split.low else outputs["h"]
 
     @classmethod
     def from_conv(cls, conv: nn.Module, alpha_in: float, alpha_out: float, *,
                   in_split: ChannelSplit | None = None, out_split: ChannelSplit | None = None,
-                  design: OctDesign = FULL, padding: tuple[int, ...] | None = None) -> OctConvNd:
+                  design: OctDesign = FULL, padding: tuple[int, ...] | None = None,
+                  split_rule: SplitRule | None = None) -> OctConvNd:
         """An octave conv configured like ``conv``; where the paths partition its weight (dense or
         depthwise convs), they start from the matching slices of it. ``padding`` replaces ``conv``'s
         where the caller knows the numeric padding it amounts to (e.g. for a 'same'-padded conv)."""
@@ -257,7 +274,7 @@ class OctConvNd(nn.Module):
         extra = {"output_padding": conv.output_padding} if cls.transposed else {}
         oct_conv = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, padding,
                        conv.dilation, conv.groups, conv.bias is not None, alpha_in, alpha_out,
-                       design=design, in_split=in_split, out_split=out_split, **extra,
+                       design=design, in_split=in_split, out_split=out_split, **extra, split_rule=split_rule,
                        device=conv.weight.device, dtype=conv.weight.dtype)
         oct_conv.load_vanilla_weights(conv)
         return oct_conv
@@ -368,7 +385,7 @@ class OctConvTranspose2d(OctConvNd):
             return y
         # an odd low input up-samples one pixel past half the high output: crop it, as pooling would have
         size = [pooled_size(s) for s in y.high.shape[-2:]]
-        return OctPair(y.high, crop_to(y.low, size))
+        return OctPair(y.high, crop_to(y.low, size), y.rule)
 
 
 OCTAVE_CONVS: dict[type[nn.Module], type[OctConvNd]] = {

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from octprofile.errors import BadValueError
@@ -55,6 +56,22 @@ class ChannelSplit:
         low = math.floor(alpha * channels)
         low -= low % multiple
         return cls(channels, low)
+
+
+@dataclass(frozen=True)
+class SplitRule:
+    """How every map of an octave region splits, whatever its channel count: ``from_alpha`` at ``alpha``, with the
+    region's ``low_multiple`` and each channel count's group ``multiples`` (the converter's ``group_multiples``).
+    An octave pair carries the rule of the conv that made it, so that a slice or chunk of its channels splits as a
+    map of that many channels does (``OctPair.channel_range``): as the convs that read it and the maps it is added
+    to were split."""
+
+    alpha: float
+    low_multiple: int = 1
+    multiples: Mapping[int, int] = field(default_factory=dict, hash=False)
+
+    def __call__(self, channels: int) -> ChannelSplit:
+        return ChannelSplit.from_alpha(channels, self.alpha, self.multiples.get(channels, 1), self.low_multiple)
 
 
 def check_low_multiple(value: int, name: str = "low_multiple") -> int:

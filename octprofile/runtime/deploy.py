@@ -49,8 +49,9 @@ def _summed_bias(*biases: torch.Tensor | None) -> torch.Tensor | None:
 class LowCatOctConv2d(nn.Module):
     """Stride 1 with H->L and L->L:  Y_L = low(cat[pool X_H, X_L]);  Y_H = hh(X_H) + up(lh(X_L))."""
 
-    def __init__(self, terms: dict, geometry) -> None:
+    def __init__(self, terms: dict, geometry, split_rule) -> None:
         super().__init__()
+        self.split_rule = split_rule
         (w_hh, b_hh), (w_hl, b_hl), (w_ll, b_ll) = terms["hh"], terms["hl"], terms["ll"]
         w_lh, b_lh = terms.get("lh", (None, None))
         self.hh = _conv(w_hh, _summed_bias(b_hh, b_lh), geometry)
@@ -62,15 +63,16 @@ class LowCatOctConv2d(nn.Module):
         y_h = self.hh(x.high)
         if self.lh is not None:
             y_h = y_h + upsample2x(self.lh(x.low), y_h.shape[-2:])
-        return OctPair(y_h, self.low(torch.cat([pool2x(x.high), x.low], 1)))
+        return OctPair(y_h, self.low(torch.cat([pool2x(x.high), x.low], 1)), self.split_rule)
 
 
 class StridedOctConv2d(nn.Module):
     """Stride 2, every input pooled to the output grids first:
     C = cat[pool X_H, X_L];  Y_H = high(C);  Y_L = low(pool C)."""
 
-    def __init__(self, terms: dict, geometry, has_low: bool) -> None:
+    def __init__(self, terms: dict, geometry, has_low: bool, split_rule) -> None:
         super().__init__()
+        self.split_rule = split_rule
         self.uses_low = "lh" in terms
         high = [terms[name] for name in ("hh", "lh") if name in terms]
         self.high = _conv(torch.cat([w for w, _ in high], 1), _summed_bias(*(b for _, b in high)), geometry)
@@ -85,7 +87,7 @@ class StridedOctConv2d(nn.Module):
         if self.uses_low:
             grid = torch.cat([grid, x.low], 1)
         y_h = self.high(grid)
-        return y_h if self.low is None else OctPair(y_h, self.low(pool2x(grid)))
+        return y_h if self.low is None else OctPair(y_h, self.low(pool2x(grid)), self.split_rule)
 
 
 class _Terms:
@@ -120,9 +122,9 @@ def deploy_octconv(conv: OctConv2d, norm=None) -> nn.Module:
     layer = _Terms(conv, norm)
     plan = plan_name(layer)
     if plan == "low-cat":
-        return LowCatOctConv2d(layer.terms, conv.geometry)
+        return LowCatOctConv2d(layer.terms, conv.geometry, conv.split_rule)
     if plan == "strided":
-        return StridedOctConv2d(layer.terms, conv.geometry, bool(conv.out_split.low))
+        return StridedOctConv2d(layer.terms, conv.geometry, bool(conv.out_split.low), conv.split_rule)
     return _with_folded_paths(conv, layer.terms)
 
 

@@ -92,6 +92,7 @@ class PreparedOctConv2d(nn.Module):
     def __init__(self, conv: OctConv2d, norm: nn.Module | None = None) -> None:
         super().__init__()
         self.in_split, self.out_split, self.geometry = conv.in_split, conv.out_split, conv.geometry
+        self.split_rule = conv.split_rule
         self.path_groups = {name: path.groups for name, path in conv.paths().items()}
         self.routes = {name: conv.route(name) for name in conv.paths()}
         self.pooling = conv.design.downsample == "pool"
@@ -116,7 +117,7 @@ class PreparedOctConv2d(nn.Module):
         else:
             x_h, x_l = channels_last(x), None
         y_h, y_l = self._plans((x_h.shape, x_l.shape if x_l is not None else None))(x_h, x_l)
-        return y_h if y_l is None else OctPair(y_h, y_l)
+        return y_h if y_l is None else OctPair(y_h, y_l, self.split_rule)
 
     def plans(self) -> list:
         """The plans made so far (one per input shape seen); each names its kernels in ``kernels`` by the

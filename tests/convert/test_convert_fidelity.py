@@ -305,15 +305,16 @@ def test_a_failure_in_a_leaf_names_the_leaf():
     assert reasons["1"].kind == "cut" and "'2' (PixelShuffle)" in reasons["1"].text
 
 
-class _Halves(nn.Module):
-    """GhostNet-like: its own code slices the map as one tensor, so it cannot take the (high, low) pair."""
+class _InterleavesItsConv(nn.Module):
+    """Its own code takes every other channel of the map, so it cannot take the (high, low) pair."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, padding=1)
 
     def forward(self, x):
-        return self.conv(x)[:, :]
+        y = self.conv(x)
+        return torch.cat([y[:, ::2], y[:, 1::2]], 1)
 
 
 def test_a_layer_class_that_fails_twice_is_cut_everywhere_at_once(monkeypatch):
@@ -324,8 +325,8 @@ def test_a_layer_class_that_fails_twice_is_cut_everywhere_at_once(monkeypatch):
     dry_run = settle.dry_run
     monkeypatch.setattr(settle, "dry_run", lambda *args, **kw: runs.append(1) or dry_run(*args, **kw))
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 1),
-                          *(m for _ in range(8) for m in (_Halves(8), nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 1),
-                                                          nn.Conv2d(8, 8, 1))),
+                          *(m for _ in range(8) for m in (_InterleavesItsConv(8), nn.Conv2d(8, 8, 1),
+                                                          nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 1))),
                           nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
     convert(model, 0.5, "chain", (1, 3, 8, 8))
     assert len(runs) == 3
@@ -343,14 +344,18 @@ def test_a_model_that_needs_too_many_mends_is_refused_naming_the_last_failure(mo
         convert(model, 0.5, "chain", (1, 3, 8, 8))
 
 
-class _Slices(nn.Module):
+class _Interleaves(nn.Module):
     def forward(self, x):
-        return torch.cat([x[:, :8], x[:, 8:]], 1)
+        return torch.cat([x[:, ::2], x[:, 1::2]], 1)
 
 
-class _AddsAnInt(nn.Module):
+class _AddsASpatialMap(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("map", torch.ones(1, 1, 16, 16))
+
     def forward(self, x):
-        return x + 1
+        return x + self.map
 
 
 class _StacksTheBatch(nn.Module):
@@ -359,11 +364,12 @@ class _StacksTheBatch(nn.Module):
 
 
 @pytest.mark.parametrize(("layer", "words"), [
-    (_Slices(), "it indexes or slices the map (x[...]), which the octave region's (high, low) pair cannot be"),
-    (_AddsAnInt(), "cannot add int to the (high, low) pair of 16 channels: only a pair or a map of its channels "
-                     "has an octave meaning"),
+    (_Interleaves(), "indexing the map as x[:, ::2] has no octave version; only a range of its channels (x[:, a:b]) "
+                     "has"),
+    (_AddsASpatialMap(), "cannot add a map of shape (1, 1, 16, 16) to the (high, low) pair of 16 channels: only a "
+                          "pair, a number or a map of its channels has an octave meaning"),
     (_StacksTheBatch(), "torch.cat on the map has no octave version"),
-], ids=["slices", "adds an int", "concatenates on the batch"])
+], ids=["interleaves", "adds a spatial map", "concatenates on the batch"])
 def test_a_layer_that_cannot_take_the_pair_is_named_in_the_users_terms(layer, words):
     """The cut's reason says what the layer does to the map, never a Python error about the pair's class."""
     model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.Conv2d(16, 16, 3, padding=1), layer,

@@ -1,6 +1,7 @@
 """timm's layers on an octave pair, each against an independent equation written here from torch primitives: the
 squeeze-excitation and ECA gates pool the map the pair stands for (the low map weighted by the high pixels it
-covers), and the norm + activation layers normalise each branch as the vanilla layer normalises its channels."""
+covers), and the norm + activation layers (filter response norms, EvoNorm S too) normalise each branch as the
+vanilla layer normalises its channels."""
 
 import importlib.util
 
@@ -97,6 +98,53 @@ def test_group_norm_act_keeps_each_group_in_one_branch():
         torch.testing.assert_close(got, torch.relu(affine))
     with pytest.raises(ValueError, match="straddle"):
         octave_norm_rule(norm)(norm, ChannelSplit(16, 6))
+
+
+@pytest.mark.parametrize("kind", ["FilterResponseNormTlu2d", "FilterResponseNormAct2d"])
+def test_filter_response_norm_normalises_each_channel_over_its_branch(kind):
+    """x / sqrt(mean over the map of x^2 + eps), scaled and shifted per channel, then the TLU max(x, tau) or ReLU:
+    each channel alone, so each branch over its own grid."""
+    import timm.layers
+
+    torch.manual_seed(0)
+    norm = getattr(timm.layers, kind)(12)
+    with torch.no_grad():
+        for param in norm.parameters():
+            param.normal_()
+    octave = octave_norm_rule(norm)(norm, ChannelSplit(12, 5))
+    high, low = torch.randn(2, 7, 6, 6), torch.randn(2, 5, 3, 3)
+    with torch.no_grad():
+        out = octave(OctPair(high, low))
+    for got, x, part in ((out.high, high, slice(0, 7)), (out.low, low, slice(7, 12))):
+        normed = x / torch.sqrt(x.square().mean((2, 3), keepdim=True) + norm.eps)
+        affine = normed * norm.weight[part, None, None] + norm.bias[part, None, None]
+        expected = torch.maximum(affine, norm.tau[part, None, None]) if hasattr(norm, "tau") else torch.relu(affine)
+        torch.testing.assert_close(got, expected)
+    assert sum(p.numel() for p in octave.parameters()) == sum(p.numel() for p in norm.parameters())
+
+
+def test_evonorm_s0a_keeps_each_group_in_one_branch():
+    """EvoNorm S0a: x * sigmoid(v x) over the standard deviation of x's group (per sample, over the group's channels
+    and the map), scaled and shifted per channel; groups of 4 channels, 8 high + 4 low."""
+    from timm.layers import EvoNorm2dS0a
+
+    torch.manual_seed(0)
+    norm = EvoNorm2dS0a(12, group_size=4)
+    with torch.no_grad():
+        for param in norm.parameters():
+            param.normal_()
+    octave = octave_norm_rule(norm)(norm, ChannelSplit(12, 4))
+    high, low = torch.randn(2, 8, 6, 6), torch.randn(2, 4, 3, 3)
+    with torch.no_grad():
+        out = octave(OctPair(high, low))
+    for got, x, part in ((out.high, high, slice(0, 8)), (out.low, low, slice(8, 12))):
+        groups = x.reshape(2, -1, 4, *x.shape[2:])
+        std = torch.sqrt(groups.var((2, 3, 4), unbiased=False, keepdim=True) + norm.eps).expand_as(groups)
+        gated = x * torch.sigmoid(x * norm.v[part, None, None]) / std.reshape(x.shape)
+        torch.testing.assert_close(got, gated * norm.weight[part, None, None] + norm.bias[part, None, None])
+    assert sum(p.numel() for p in octave.parameters()) == sum(p.numel() for p in norm.parameters())
+    with pytest.raises(ValueError, match="straddle"):
+        octave_norm_rule(norm)(norm, ChannelSplit(12, 6))
 
 
 def test_a_pair_stands_for_its_merged_map_in_shape_and_refuses_other_expansions():

@@ -76,3 +76,22 @@ def test_the_built_model_is_untouched_when_deploying_a_copy():
     before = copy.deepcopy(model.state_dict())
     deploy_form(copy.deepcopy(model))
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+
+
+@pytest.mark.parametrize("backend", ["eager", "deploy"])
+def test_ranges_of_channels_run_in_the_runtime_forms(backend):
+    """The pairs the prepared and merged convs return carry the split rule, so the blocks that slice or split them
+    (ReXNet's partial residual, Res2Net's split) run there as in the built model."""
+    from channel_nets import PartialResidual, Res2Block, chain_net
+
+    from octprofile.convert import convert
+    from octprofile.runtime.prepare import prepare
+
+    torch.manual_seed(0)
+    net = chain_net(Res2Block(), nn.Conv2d(24, 16, 1), PartialResidual(), channels=24, last=27)
+    model = randomise_norms(convert(net, 0.5, "chain", (1, 3, 16, 16))).eval()
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = model(x)
+        got = deploy_form(copy.deepcopy(model))[0](x) if backend == "deploy" else prepare(model, x, "eager").runner(x)
+    torch.testing.assert_close(got, want, **TOLERANCE)

@@ -23,8 +23,8 @@ from octprofile.study import Study, StudyOptions
 runner = CliRunner()
 README = Path(__file__).resolve().parents[2] / "README.md"
 
-# a layer that slices the map, in words
-SLICES = "it indexes or slices the map (x[...]), which the octave region's (high, low) pair cannot be"
+# a layer that indexes the map otherwise than by a range of channels, in words
+SLICES = "indexing the map as x[:, ::2] has no octave version; only a range of its channels (x[:, a:b]) has"
 
 
 def vanilla_macs_by_layer(name: str) -> dict[str, int]:
