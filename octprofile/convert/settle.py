@@ -62,6 +62,7 @@ def layer_class(module: nn.Module | None) -> str:
 
 
 _NO_ATTRIBUTE = re.compile(r"'OctPair(?:Stack)?' object has no attribute '(\w+)'")
+_TOO_SMALL = re.compile(r"Given input size: \((\S+)\)\. Calculated output size: \((\S+)\)")
 
 
 def in_words(error: Exception) -> str:
@@ -71,6 +72,10 @@ def in_words(error: Exception) -> str:
     if found:
         return (f"it uses the map as one tensor (its .{found.group(1)}), which the octave region's (high, low) pair "
                 "is not")
+    small = _TOO_SMALL.search(str(error))
+    if small:  # torch's pooling, on a map narrower than its window
+        return (f"a pool in it gets a map of {small.group(1)} it cannot pool (it would output {small.group(2)}): "
+                "the octave low-frequency map has half the vanilla side; a larger --input-size may run")
     return str(error)
 
 

@@ -378,3 +378,15 @@ def test_a_layer_that_cannot_take_the_pair_is_named_in_the_users_terms(layer, wo
     cut = {reason.text for reason in reasons.values() if reason.kind == "cut"}
     assert cut == {f"the octave region is cut at '2' ({type(layer).__name__}): {words}"}
     assert not any("OctPair" in text or "_VariableFunctionsClass" in text for text in cut)
+
+
+def test_a_pool_that_meets_a_map_too_small_for_its_window_is_said_in_the_users_terms():
+    """torch's own message ("Given input size … Calculated output size …") becomes what happened and what to try:
+    a layer pooling the half-size low-frequency map (GhostNet v3 at 64 px)."""
+    from octprofile.convert.settle import in_words
+
+    with pytest.raises(RuntimeError) as raised:
+        torch.nn.functional.avg_pool2d(torch.randn(1, 8, 1, 1), 2)
+    assert in_words(raised.value) == ("a pool in it gets a map of 8x1x1 it cannot pool (it would output 8x0x0): the "
+                                      "octave low-frequency map has half the vanilla side; a larger --input-size may "
+                                      "run")
