@@ -23,11 +23,14 @@ import argparse
 import io
 import os
 import statistics
+import sys
 import time
 
 import torch
+from bench_args import at_least  # benchmarks/ is sys.path[0] when a script of it runs
 
 from octprofile.build import build_model
+from octprofile.errors import OctprofileError
 from octprofile.runtime.context import cpu_name
 from octprofile.runtime.prepare import prepare
 
@@ -36,9 +39,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="mobilenet_v2")
     parser.add_argument("--alpha", type=float, default=0.375)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--calls", type=int, default=20, help="calls per setting per round (their mean is one sample)")
+    parser.add_argument("--threads", type=at_least(1), default=2)
+    parser.add_argument("--rounds", type=at_least(1), default=10)
+    parser.add_argument("--calls", type=at_least(1), default=20,
+                        help="calls per setting per round (their mean is one sample)")
     return parser.parse_args(argv)
 
 
@@ -116,4 +120,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except OctprofileError as error:  # a bad model name, --min-run-time …: one line, as the CLI says it
+        sys.exit(f"error: {error}")

@@ -26,19 +26,21 @@ import subprocess
 import sys
 import time
 
+from bench_args import at_least  # benchmarks/ is sys.path[0] when a script of it runs
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="resnet50")
     parser.add_argument("--alpha", type=float, default=0.5)
     parser.add_argument("--backends", default="all", help="comma-separated, or all (every installed backend)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--processes", type=int, default=3, help="fresh processes, one after the other")
-    parser.add_argument("--repeat", type=int, default=1, help="independent runs inside each process")
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--threads", type=at_least(1), default=2)
+    parser.add_argument("--processes", type=at_least(1), default=3, help="fresh processes, one after the other")
+    parser.add_argument("--repeat", type=at_least(1), default=1, help="independent runs inside each process")
+    parser.add_argument("--rounds", type=at_least(2), default=10, help="at least 2: a run states quartiles")
     parser.add_argument("--order", choices=("vanilla-first", "oct-first"), default="vanilla-first",
                         help="which variant takes the first turn in each round")
-    parser.add_argument("--block", type=int, default=0,
+    parser.add_argument("--block", type=at_least(0), default=0,
                         help="also split each run into blocks of this many consecutive rounds: does one preparation "
                              "drift as much as a fresh one differs?")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode:
-            sys.exit(f"process {index + 1} failed: {done.stderr.strip().splitlines()[-1:]}")
+            sys.exit(f"process {index + 1} failed: {(done.stderr.strip().splitlines() or ['no message'])[-1]}")
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"process {index + 1}: {time.perf_counter() - started:.0f} s, others kept "
               f"{results[-1]['other_load']:.2f} cores busy while it timed", file=sys.stderr)

@@ -19,6 +19,9 @@ import datetime
 import sys
 from pathlib import Path
 
+from bench_args import at_least  # benchmarks/ is sys.path[0] when a script of it runs
+
+from octprofile.errors import OctprofileError
 from octprofile.nn import FULL, OctDesign
 from octprofile.report.files import atomic_write
 from octprofile.runtime.prepare import BACKENDS
@@ -34,10 +37,10 @@ BACKEND_NAMES = ("eager", "onnxruntime", "openvino")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--threads", type=at_least(1), default=1)
+    parser.add_argument("--rounds", type=at_least(1), default=10)
     parser.add_argument("--min-run-time", type=float, default=0.1, help="seconds per variant per round")
-    parser.add_argument("--multiple", type=int, default=16, help="the rounded split: --low-multiple N")
+    parser.add_argument("--multiple", type=at_least(1), default=16, help="the rounded split: --low-multiple N")
     parser.add_argument("--out", type=Path, help="also write mobilenets_t<threads>.md in this directory")
     return parser.parse_args(argv)
 
@@ -87,4 +90,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except OctprofileError as error:  # a bad model name, --min-run-time …: one line, as the CLI says it
+        sys.exit(f"error: {error}")

@@ -100,6 +100,17 @@ def test_group_norm_act_keeps_each_group_in_one_branch():
         octave_norm_rule(norm)(norm, ChannelSplit(16, 6))
 
 
+def _octave_norm_on_random_pair(norm, low_channels: int):
+    """``norm`` (12 channels) with random parameters, its octave version, a random 6×6 / 3×3 pair and the output."""
+    with torch.no_grad():
+        for param in norm.parameters():
+            param.normal_()
+    octave = octave_norm_rule(norm)(norm, ChannelSplit(12, low_channels))
+    high, low = torch.randn(2, 12 - low_channels, 6, 6), torch.randn(2, low_channels, 3, 3)
+    with torch.no_grad():
+        return octave, high, low, octave(OctPair(high, low))
+
+
 @pytest.mark.parametrize("kind", ["FilterResponseNormTlu2d", "FilterResponseNormAct2d"])
 def test_filter_response_norm_normalises_each_channel_over_its_branch(kind):
     """x / sqrt(mean over the map of x^2 + eps), scaled and shifted per channel, then the TLU max(x, tau) or ReLU:
@@ -108,13 +119,7 @@ def test_filter_response_norm_normalises_each_channel_over_its_branch(kind):
 
     torch.manual_seed(0)
     norm = getattr(timm.layers, kind)(12)
-    with torch.no_grad():
-        for param in norm.parameters():
-            param.normal_()
-    octave = octave_norm_rule(norm)(norm, ChannelSplit(12, 5))
-    high, low = torch.randn(2, 7, 6, 6), torch.randn(2, 5, 3, 3)
-    with torch.no_grad():
-        out = octave(OctPair(high, low))
+    octave, high, low, out = _octave_norm_on_random_pair(norm, low_channels=5)
     for got, x, part in ((out.high, high, slice(0, 7)), (out.low, low, slice(7, 12))):
         normed = x / torch.sqrt(x.square().mean((2, 3), keepdim=True) + norm.eps)
         affine = normed * norm.weight[part, None, None] + norm.bias[part, None, None]
@@ -130,13 +135,7 @@ def test_evonorm_s0a_keeps_each_group_in_one_branch():
 
     torch.manual_seed(0)
     norm = EvoNorm2dS0a(12, group_size=4)
-    with torch.no_grad():
-        for param in norm.parameters():
-            param.normal_()
-    octave = octave_norm_rule(norm)(norm, ChannelSplit(12, 4))
-    high, low = torch.randn(2, 8, 6, 6), torch.randn(2, 4, 3, 3)
-    with torch.no_grad():
-        out = octave(OctPair(high, low))
+    octave, high, low, out = _octave_norm_on_random_pair(norm, low_channels=4)
     for got, x, part in ((out.high, high, slice(0, 8)), (out.low, low, slice(8, 12))):
         groups = x.reshape(2, -1, 4, *x.shape[2:])
         std = torch.sqrt(groups.var((2, 3, 4), unbiased=False, keepdim=True) + norm.eps).expand_as(groups)
