@@ -3,6 +3,8 @@ agrees with, or it is refused in one line naming a layer (or the model) and the 
 installed torchvision, so a new release cannot add a model that crashes octprofile unseen.
 
 Meta device, 64² where the model runs at that size (224² otherwise): the properties do not depend on the size.
+A classifier octprofile also registers by name resolves to the same family and architecture here; its conversion
+and counts are checked by tests/analysis/test_counting.py at every alpha.
 The largest variants of families already covered by a smaller one run only with OCTPROFILE_FULL_ZOO=1.
 """
 
@@ -15,7 +17,7 @@ import torchvision
 from conftest import materialised
 from typer.testing import CliRunner
 
-from octprofile import build_model
+from octprofile import build_model, list_models
 from octprofile.analysis.counting import count_model
 from octprofile.analysis.crosscheck import fvcore_count, torch_flops
 from octprofile.cli import app
@@ -36,6 +38,7 @@ REFUSED = re.compile(r"^(vit_|swin_|convnext_)")
 # are built on the CPU with real weights (RegNet computes its widths with tensors); smaller members of their
 # families run in the quick loop
 COSTLY = ("maxvit_t", "inception_v3", "regnet_y_1_6gf", "regnet_x_1_6gf")
+REGISTERED = set(list_models())
 
 
 def params(model) -> int:
@@ -62,6 +65,14 @@ def runs_at(model, size: int) -> bool:
                                   for n in CLASSIFIERS if FULL or not LARGE.search(n)])
 def test_every_torchvision_classifier_converts_or_is_refused_in_one_line(name):
     info = resolved(name)
+    if name in REGISTERED:
+        # the same family and architecture as the registered model, whose conversion and counts
+        # tests/analysis/test_counting.py checks at every alpha and two sizes
+        registered = resolve(name)
+        assert info.family == registered.family
+        with torch.device("cpu" if name.startswith("regnet") else "meta"):  # RegNet's widths are computed by tensors
+            assert repr(info.build_vanilla()) == repr(registered.build_vanilla())
+        return
     vanilla = build_model(info, 0.0, device="meta")
     size = 64 if runs_at(vanilla, 64) else 224
     shape = (1, 3, size, size)
