@@ -136,8 +136,8 @@ def test_a_backend_without_a_profiler_gets_one_line(monkeypatch):
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
 
 
-def test_every_format_and_the_plot(tmp_path):
-    args = ["explain", "resnet20_cifar", "--backend", "plain", "--threads", "1", "--rounds", "1", "--passes", "1"]
+def test_every_format_and_the_plot(tmp_path, mnist_file):
+    args = ["explain", mnist_file, "--backend", "plain", "--threads", "1", "--rounds", "1", "--passes", "1"]
     plot = tmp_path / "explain.png"
     result = CliRunner().invoke(app, [*args, "--format", "csv", "--plot", str(plot)])
     assert result.exit_code == 0, result.output
