@@ -140,16 +140,16 @@ def cut_at(failure: Failure, conv_order: list[str]) -> Cut:
     return failure.convs_started, failure.convs_started
 
 
-def class_cuts(failure: Failure, skeleton: nn.Module, conv_order: list[str], call_order: list[str]) -> list[Cut]:
-    """The cuts for every layer of the failing layer's class (a conv's class excepted: convs are mended or cut one by
-    one), each as ``cut_at`` would cut it when it fails; ``call_order`` (leaf modules in call order) places a layer
-    that holds no conv before the conv that follows it."""
+def class_cuts(failure: Failure, model: nn.Module, conv_order: list[str], call_order: list[str]) -> list[Cut]:
+    """The cuts for every layer of ``model`` of the failing layer's class (a conv's class excepted: convs are mended or
+    cut one by one), each as ``cut_at`` would cut it when it fails; ``call_order`` (leaf modules in call order) places
+    a layer that holds no conv before the conv that follows it."""
     kind = type(failure.module)
     if failure.module is None or isinstance(failure.module, nn.Conv2d | OctConv2d) or not failure.name:
         return []
     convs = set(conv_order)
     cuts = []
-    for name, module in skeleton.named_modules():
+    for name, module in model.named_modules():
         if not name or type(module) is not kind:
             continue
         first = next((i for i, called in enumerate(call_order) if called == name or called.startswith(name + ".")),
@@ -180,7 +180,6 @@ def settle(model: nn.Module, plan: Plan, conv_order: list[str], input_shape: tup
     """The plan that runs, tried on meta copies of ``model`` and mended until it does. ``apply`` converts a model
     by a plan; ``replan`` gives the rule's plan with the chain cut (None: a family rule, whose failures other
     than a conv's input are refused). ``call_order``: leaf modules in call order (see ``class_cuts``)."""
-    skeleton = meta_copy(model)
     cuts: list[Cut] = []
     cut_reasons: dict[str, Reason] = {}
     fixes: Plan = {}
@@ -190,7 +189,7 @@ def settle(model: nn.Module, plan: Plan, conv_order: list[str], input_shape: tup
     while runs < 2 * len(conv_order) + 8:
         runs += 1
         candidate = complete(plan | fixes)
-        trial = copy.deepcopy(skeleton)
+        trial = meta_copy(model)  # each dry run converts a copy: ``model`` stays as it is
         scope = ModuleScope()
         try:
             applied = apply(trial, candidate)
@@ -213,7 +212,7 @@ def settle(model: nn.Module, plan: Plan, conv_order: list[str], input_shape: tup
             break
         cuts.append(cut_at(failure, conv_order))
         if failure_key(failure) in seen:  # the second time a layer class fails alike: cut all of its layers
-            cuts += class_cuts(failure, skeleton, conv_order, call_order or conv_order)
+            cuts += class_cuts(failure, model, conv_order, call_order or conv_order)
         seen.add(failure_key(failure))
         new_plan = _replanned(replan, cuts, failure)
         if new_plan == plan:  # the cut missed the region: shrink it from its end
