@@ -10,7 +10,8 @@ ratios against vanilla on the same backend (IQR in brackets); the headline divid
 fastest backend by vanilla on its fastest backend, round by round. Figures print with the machine's context; ``--out``
 also writes latency.md, latency.csv and one plot per model and setting
 (latency/<model>_t<threads>_b<batch>.png).
-ResNet-50 at one thread, batch 1 is also set beside the paper's Table 2.
+ResNet-50 at one thread, batch 1 is also set beside the paper's Table 2; with ``--table5``, the paper's Table 5
+MobileNets (``bench_table5.py``) at the thread count of each batch-1 setting, beside its milliseconds.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import datetime
 import os
 import sys
 from pathlib import Path
+
+import bench_table5  # benchmarks/ is sys.path[0] when a script of it runs
 
 from octprofile.report.files import atomic_write
 from octprofile.report.formats import to_csv
@@ -52,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--min-run-time", type=float, default=0.15, help="seconds per variant per round")
     parser.add_argument("--out", type=Path, default=None, help="folder for latency.md, latency.csv, latency/*.png")
+    parser.add_argument("--table5", action="store_true",
+                        help="also time the paper's Table 5 MobileNets at each batch-1 setting's threads")
     return parser.parse_args(argv)
 
 
@@ -108,6 +113,22 @@ def paper_setting(results: list[SweepResult]) -> list[str]:
             "| Table 2 ratio |", "|---|---|---|---|---|---|---|---|", *lines]
 
 
+def table5_sections(args: argparse.Namespace) -> list[str]:
+    """With ``--table5``: per thread count of a batch-1 setting, Table 5's MobileNet pairs beside the paper's
+    milliseconds (``bench_table5.py``, its split multiple; this run's rounds)."""
+    if not args.table5:
+        return []
+    lines = []
+    for threads in dict.fromkeys(t for t, batch in args.settings if batch == 1):
+        table, _, warnings = bench_table5.measure(threads, args.rounds, args.min_run_time, multiple=16)
+        lines += ["", f"## MobileNets beside the paper's Table 5: {threads_text(threads)}, batch 1, 224²", "",
+                  "Table 5 timed its models on one CPU core (its own engine); ours are prepared alike per backend "
+                  "here, with the paper's split floor(α·c) and with every low channel count a multiple of 16 "
+                  "(`--low-multiple 16`); compare the ratios, not the milliseconds.", "",
+                  *bench_table5.TABLE_HEADER, *table, *warnings]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     results: list[SweepResult] = []
@@ -140,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         *(f"  - `{name}`: {BACKENDS[name].description}" for name in args.backends), "",
         *header, *rows,
         *paper_setting(results),
+        *table5_sections(args),
         *(["", "Break-even α (from which measured α Oct is faster than vanilla on the same backend):", *break_even]
           if break_even else []),
         *(["", "Timing warnings:", *warnings] if warnings else []), ""])
