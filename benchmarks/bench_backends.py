@@ -26,6 +26,7 @@ import bench_table5  # benchmarks/ is sys.path[0] when a script of it runs
 
 from octprofile.report.files import atomic_write
 from octprofile.report.formats import to_csv
+from octprofile.runtime.cpu_free import threads_text
 from octprofile.runtime.prepare import BACKENDS
 from octprofile.runtime.timing import TimingOptions
 from octprofile.studies.sweep import COMPARE_COLUMNS, SweepResult, plot_title, sweep_plot
@@ -38,10 +39,6 @@ def setting(text: str) -> tuple[int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not THREADSxBATCH, e.g. 2x8") from None
     return threads, batch
-
-
-def threads_text(threads: int) -> str:
-    return f"{threads} thread{'s' if threads > 1 else ''}"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -74,7 +74,7 @@ class ThreadChoice:
 
     def describe(self) -> str:
         """For the footer: 'timed at 1 thread: 1 of 2 cores busy', 'timed at 2 threads: all 2 cores free'."""
-        head = f"timed at {_threads(self.threads)}"
+        head = f"timed at {threads_text(self.threads)}"
         if self.asked is not None:
             return f"{head}, as asked" + (f" ({self._load()})" if self.readings is not None else "")
         if self.readings is None:
@@ -88,7 +88,7 @@ class ThreadChoice:
         if r.allowed < r.machine and self.threads == r.allowed:
             reasons.append(f"affinity allows {r.allowed} of {r.machine} cores")
         if self.setting is not None and self.threads == self.setting < r.free:
-            reasons.append(f"torch set to {_threads(self.setting)} ({r.free} cores free)")
+            reasons.append(f"torch set to {threads_text(self.setting)} ({r.free} cores free)")
         if not r.busy:
             reasons.append("load unknown (no /proc/stat)")
         return f"{head}: " + ("; ".join(reasons) or f"all {r.allowed} cores free")
@@ -97,7 +97,7 @@ class ThreadChoice:
         """When an explicit count asks for more threads than cores are free."""
         if self.asked is None or self.readings is None or self.asked <= self.readings.free:
             return None
-        return (f"{_threads(self.asked)} asked but only {self.readings.free} core(s) free ({self._load()}): "
+        return (f"{threads_text(self.asked)} asked but only {self.readings.free} core(s) free ({self._load()}): "
                 "threads sharing a core stall each other, so latencies inflate and ratios may invert")
 
     def _load(self) -> str:
@@ -108,11 +108,12 @@ class ThreadChoice:
         return f"{r.busy_cores} of {r.allowed} cores busy{quota}"
 
 
-def _threads(n: int) -> str:
+def threads_text(n: int) -> str:
+    """'1 thread', '2 threads'."""
     return f"{n} thread" if n == 1 else f"{n} threads"
 
 
-def choose_threads(readings: CpuReadings | None, asked: int | None, setting: int) -> ThreadChoice:
+def choosethreads_text(readings: CpuReadings | None, asked: int | None, setting: int) -> ThreadChoice:
     """``asked`` when given; otherwise the free cores of ``readings``, at most ``setting`` (torch's thread
     count), at least 1; ``setting`` when nothing was read."""
     if asked is not None:

@@ -14,6 +14,7 @@ from octprofile.errors import BadValueError
 from octprofile.nn import ABLATIONS, FULL, OctDesign, check_alpha
 from octprofile.report.cells import num, plain_ratio, scale_of, timing_warning_lines
 from octprofile.report.columns import Column, ColumnSet
+from octprofile.runtime.cpu_free import threads_text
 from octprofile.runtime.timing import TimingComparison, TimingOptions
 from octprofile.studies.compare import SweepResult, VariantRow, sweep_result
 from octprofile.studies.subject import Progress, StudyInterrupted, Subject
@@ -206,8 +207,9 @@ def ablation_footer(result: AblationResult, verbose: bool = False) -> str:
         c = timed.context
         lines.append("latency: every variant prepared alike on each backend, timed in the same interleaved rounds:")
         lines += [f"  {name}: {description}" for name, description in timed.backends.items()]
-        lines.append(f"timed on {c.device_name} ({c.device}{', ' + c.isa if c.isa else ''}), {c.threads} threads, "
-                     f"{timed.dtype}, torch {c.torch_version}, {timed.rounds} interleaved rounds")
+        lines.append(f"timed on {c.device_name} ({c.device}{', ' + c.isa if c.isa else ''}), "
+                     f"{threads_text(c.threads)}, {timed.dtype}, torch {c.torch_version}, "
+                     f"{timed.rounds} interleaved rounds")
         lines += [timed.threads_note] if timed.threads_note else []
         lines += [f"latency inconclusive: {timed.doubt}, so no ratio is a finding"] if timed.doubt else []
         lines += timing_warning_lines(timed.warnings, verbose)

@@ -18,6 +18,7 @@ from octprofile.report.cells import timing_warning_lines
 from octprofile.report.columns import Column, ColumnSet
 from octprofile.runtime.block_timing import BETWEEN_BLOCKS, block_names, time_blocks
 from octprofile.runtime.context import machine_context, resolve_device
+from octprofile.runtime.cpu_free import threads_text
 from octprofile.runtime.stats import iqr, noise_warning
 from octprofile.runtime.timing import TimingOptions, timing_threads
 from octprofile.studies.subject import Progress, Subject, Ticker
@@ -156,6 +157,7 @@ def blocks_footer(result: BlocksResult, verbose: bool = False) -> str:
              f"{r.excess_ms:+.2f} ms beyond what the MAC ratio predicts",
              "excess ms = oct ms − vanilla ms × MACs ÷ (blocks without MACs: oct ms − vanilla ms); % of time: share "
              "of the vanilla model's time; times are medians of per-block wall time measured by hooks",
-             f"timed on {r.device_name} ({r.device}{', ' + r.cpu_isa if r.cpu_isa else ''}), {r.threads} threads, "
-             f"torch {r.torch_version}, backend {r.backend} for both, {result.passes} interleaved passes each"]
+             f"timed on {r.device_name} ({r.device}{', ' + r.cpu_isa if r.cpu_isa else ''}), "
+             f"{threads_text(r.threads)}, torch {r.torch_version}, backend {r.backend} for both, "
+             f"{result.passes} interleaved passes each"]
     return "\n".join(lines + timing_warning_lines(result.warnings, verbose))

@@ -22,6 +22,7 @@ from octprofile.nn import check_alpha
 from octprofile.report.columns import Column, ColumnSet
 from octprofile.report.plots import figure_bytes
 from octprofile.runtime.context import machine_context
+from octprofile.runtime.cpu_free import threads_text
 from octprofile.runtime.profiling import merged_paths, profiler_for
 from octprofile.runtime.timing import (
     DTYPES,
@@ -285,7 +286,7 @@ def explain_footer(result: ExplainResult, verbose: bool = False) -> str:
               "times are means over the profiled passes; (unattributed) is pass time no profiled call covers"]
     if result.backends:
         r = result.backends[0].total
-        lines.append(f"profiled on {r.device_name}, {r.threads} threads, {r.dtype}, torch {r.torch_version}")
+        lines.append(f"profiled on {r.device_name}, {threads_text(r.threads)}, {r.dtype}, torch {r.torch_version}")
     lines += [f"not profiled: {line}" for line in result.not_profiled]
     if verbose:
         for backend in result.backends:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from octprofile.analysis.theory import one_layer_mac_ratio, theory_activation_ratio
 from octprofile.report.plots import figure_bytes
+from octprofile.runtime.cpu_free import threads_text
 from octprofile.studies.compare import (  # noqa: F401 - the sweep use case renders as compare does
     COMPARE_COLUMNS,
     SweepResult,
@@ -74,5 +75,5 @@ def plot_title(result: SweepResult) -> str:
     title = f"{result.model}, {size}², batch {batch}: Oct{design} ÷ vanilla"
     if result.timed is not None:
         c = result.timed.context
-        title += f"\nlatency: {c.device_name} ({c.isa or c.device}), {c.threads} threads, {result.timed.dtype}"
+        title += f"\nlatency: {c.device_name} ({c.isa or c.device}), {threads_text(c.threads)}, {result.timed.dtype}"
     return title

@@ -30,6 +30,7 @@ from octprofile.report.columns import Column, ColumnSet
 from octprofile.report.plots import figure_bytes
 from octprofile.runtime.budget import available_memory, gib
 from octprofile.runtime.context import resolve_device
+from octprofile.runtime.cpu_free import threads_text
 from octprofile.runtime.training import StepComparison, StepOptions, measured_peak_at, time_steps
 from octprofile.studies.subject import Progress, Subject, Ticker, variant_name
 
@@ -350,7 +351,7 @@ def training_footer(result: TrainingResult, verbose: bool = False) -> str:
     if timed is not None:
         isa = f", {timed.cpu_isa}" if timed.cpu_isa else ""
         lines.append(f"steps (forward, loss, backward, {timed.optimizer} update) on {timed.device_name} "
-                     f"({timed.device}{isa}), {timed.threads} threads, torch {timed.torch_version}, float32, "
+                     f"({timed.device}{isa}), {threads_text(timed.threads)}, torch {timed.torch_version}, float32, "
                      f"{timed.timing_rounds} interleaved rounds; ratios: medians of per-round ratios")
         lines += timing_warning_lines(result.warnings, verbose)
     return "\n".join(lines)
@@ -405,5 +406,6 @@ def training_plot_title(result: TrainingResult) -> str:
     row = result.rows[0]
     title = f"{result.model}, {size}², batch {batch}, {row.optimizer}: one training step against α"
     if row.device_name:
-        title += f"\n{row.device_name} ({row.cpu_isa or row.device}), {row.threads} threads, torch {row.torch_version}"
+        title += (f"\n{row.device_name} ({row.cpu_isa or row.device}), {threads_text(row.threads)}, "
+                  f"torch {row.torch_version}")
     return title
