@@ -113,7 +113,7 @@ def threads_text(n: int) -> str:
     return f"{n} thread" if n == 1 else f"{n} threads"
 
 
-def choosethreads_text(readings: CpuReadings | None, asked: int | None, setting: int) -> ThreadChoice:
+def choose_threads(readings: CpuReadings | None, asked: int | None, setting: int) -> ThreadChoice:
     """``asked`` when given; otherwise the free cores of ``readings``, at most ``setting`` (torch's thread
     count), at least 1; ``setting`` when nothing was read."""
     if asked is not None:
