@@ -45,21 +45,6 @@ class _ShapeOnlyBatchNorm(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-class MetaInitSkipped(TorchFunctionMode):
-    """Layers built inside skip the random initialisation of their meta tensors: those hold no values to fill, and
-    their init draws nothing from the generator, so the init's dispatch (most of a meta conv's construction) is
-    all it would do. Tensors elsewhere are initialised as ever."""
-
-    _INITS = frozenset((nn.init.kaiming_uniform_, nn.init.uniform_, nn.init.normal_, nn.init.constant_))
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        tensor = args[0] if args else kwargs.get("tensor")
-        if func in self._INITS and tensor.is_meta:
-            return tensor
-        return func(*args, **kwargs)
-
-
 def run_on_meta(model: nn.Module, input_shape: tuple[int, ...], dtype=torch.float32,
                 modes: tuple[TorchFunctionMode, ...] = ()):
     """One forward pass in eval mode on meta tensors of ``input_shape``; the model is not moved.

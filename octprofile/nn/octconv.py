@@ -25,7 +25,6 @@ import torch
 from torch import nn
 
 from octprofile.nn.design import FULL, OctDesign
-from octprofile.nn.meta import MetaInitSkipped
 from octprofile.nn.pair import (
     OctInputError,
     OctPair,
@@ -126,13 +125,12 @@ class OctConvNd(nn.Module):
         active = self.active_paths()
         # one bias per output branch: on H->H for high, on L->L (else H->L) for low
         bias_on = {"hh", "ll" if "ll" in active else "hl"} if bias else set()
-        with MetaInitSkipped():
-            for name in PATHS:
-                source = i.high if name[0] == "h" else i.low
-                target = o.high if name[1] == "h" else o.low
-                path = (self._path(source, target, path_groups[name[0]], name in bias_on, self.route(name).stride,
-                                   factory) if name in active else None)
-                setattr(self, name, path)
+        for name in PATHS:
+            source = i.high if name[0] == "h" else i.low
+            target = o.high if name[1] == "h" else o.low
+            path = (self._path(source, target, path_groups[name[0]], name in bias_on, self.route(name).stride,
+                               factory) if name in active else None)
+            setattr(self, name, path)
 
     @property
     def octave_dims(self) -> int:
