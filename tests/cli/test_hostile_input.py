@@ -146,7 +146,7 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path):
     time.sleep(0.5)
     process.send_signal(signal.SIGINT)
     err = process.stderr.read()
-    assert process.wait(timeout=300) == 130
+    assert process.wait(timeout=300) == 130, err
     lines = [line for line in err.splitlines() if not line.startswith("[")]
     assert len(lines) == 1 and lines[0].startswith("interrupted"), err
 
