@@ -92,13 +92,6 @@ def meta_model(name: str, alpha: float = 0.0, **options):
 def materialised(name: str, alpha: float):
     """A real model without the cost of random initialisation: the meta model's layout, zero weights and
     unit variances. For counters, whose results depend on shapes only."""
-    return materialise(copy.deepcopy(meta_model(name, alpha)))
+    from octprofile.nn.meta import materialised as given_storage
 
-
-def materialise(model):
-    """``model`` (on meta) given real, cheap tensors in place: zero weights, unit variances."""
-    model.to_empty(device="cpu")
-    with torch.no_grad():
-        for key, tensor in model.state_dict().items():
-            tensor.fill_(1 if key.endswith("running_var") else 0)
-    return model
+    return given_storage(copy.deepcopy(meta_model(name, alpha)))

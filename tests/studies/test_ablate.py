@@ -3,13 +3,13 @@ prepared and compared with vanilla and with the full OctConv."""
 
 import pytest
 import torch
-from conftest import materialise
 from torch import nn
 
 from octprofile import build_model, prepare
 from octprofile.analysis.counting import count_model
 from octprofile.analysis.crosscheck import fvcore_count
 from octprofile.nn import ABLATIONS, FULL, OctConv2d, OctDesign
+from octprofile.nn.meta import materialised
 from octprofile.runtime.timing import TimingOptions
 from octprofile.study import Study, StudyOptions
 
@@ -29,7 +29,7 @@ def test_three_counters_agree_for_every_design(model, size, alpha, design):
     from torch.utils.flop_counter import FlopCounterMode
 
     # counts depend on shapes only: real tensors (fvcore needs them) without paying for their initialisation
-    built = materialise(build_model(model, alpha, device="meta", input_size=size, design=design))
+    built = materialised(build_model(model, alpha, device="meta", input_size=size, design=design))
     shape = (1, 3, size, size)
     counter = FlopCounterMode(display=False)
     count = count_model(built, shape, observers=(counter,))
