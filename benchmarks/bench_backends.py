@@ -24,6 +24,7 @@ from pathlib import Path
 
 import bench_table5  # benchmarks/ is sys.path[0] when a script of it runs
 
+from octprofile.errors import OctprofileError
 from octprofile.report.files import atomic_write
 from octprofile.report.formats import to_csv
 from octprofile.runtime.cpu_free import threads_text
@@ -175,4 +176,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except OctprofileError as error:  # a bad model name, alpha, --rounds …: one line, as the CLI says it
+        sys.exit(f"error: {error}")

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 
 import torch
 from bench_args import at_least  # benchmarks/ is sys.path[0] when a script of it runs
 
 from octprofile.build import build_model
+from octprofile.errors import OctprofileError
 from octprofile.runtime.context import cpu_name
 
 MODELS = ("resnet50", "resnet152", "mobilenet_v2", "densenet121", "torchvision.models:inception_v3",
@@ -58,4 +60,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except OctprofileError as error:  # a bad model name, alpha, --rounds …: one line, as the CLI says it
+        sys.exit(f"error: {error}")
